@@ -1,0 +1,1 @@
+"""The `mlops-edge` command line."""
