@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.paths",
+    "tests.fixtures.local_cloud",
+    "tests.fixtures.devices",
 ]
