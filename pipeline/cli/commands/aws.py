@@ -1,0 +1,185 @@
+"""`execute`, `executions`, `devices`: the deployed pipeline, on AWS or on the local cloud.
+
+Which one is decided by the standard AWS environment alone (`AWS_ENDPOINT_URL` points at the local
+cloud; `mlops-edge run --keep` prints the exports).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pipeline.cli.common import UserError, console, execution_arn, state_machine_arn
+
+EXAMPLE_INPUT = Path(__file__).resolve().parents[2] / "config" / "example-input.json"
+
+
+@contextlib.contextmanager
+def aws_errors() -> Iterator[None]:
+    """Turn botocore's connection/credential/API errors into one clear line."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        yield
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        raise UserError(f"{err.get('Code', 'Error')}: {err.get('Message', exc)}") from exc
+    except BotoCoreError as exc:
+        raise UserError(
+            f"{exc}. For the local environment, start it with `mlops-edge run --keep` and "
+            "`source .local/env.sh`; for AWS, set AWS_PROFILE/AWS_REGION."
+        ) from exc
+
+
+def _clients() -> tuple[Any, Any]:
+    from pipeline.aws import client
+
+    return client("stepfunctions"), client("greengrassv2")
+
+
+@click.command()
+@click.option("--state-machine", "machine", help="State machine ARN (default: the deployed mlops-edge one).")
+@click.option(
+    "--input",
+    "input_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Execution input JSON file (default: pipeline/config/example-input.json).",
+)
+@click.option("--input-json", help="Execution input as a JSON string (overrides --input).")
+@click.option("--name", help="Execution name (default: manual-<timestamp>).")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Follow the execution live.")
+def execute(
+    machine: str | None, input_path: Path | None, input_json: str | None, name: str | None, wait: bool
+) -> None:
+    """Start an execution of the deployed state machine with the documented input."""
+    if input_json is not None:
+        text = input_json
+    else:
+        path = input_path or EXAMPLE_INPUT
+        if not path.exists():
+            raise UserError(f"no input given and {path} is missing")
+        text = path.read_text()
+    try:
+        document = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"the execution input is not JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise UserError("the execution input must be a JSON object")
+    sfn, _ = _clients()
+    with aws_errors():
+        arn = state_machine_arn(sfn, machine)
+        started = sfn.start_execution(
+            stateMachineArn=arn,
+            name=name or time.strftime("manual-%Y%m%d-%H%M%S"),
+            input=json.dumps(document),
+        )
+        console.print(f"started {started['executionArn']}")
+        if not wait:
+            return
+        from pipeline.report.follow import follow_execution
+        from pipeline.report.live import make_view
+
+        progress = follow_execution(sfn, started["executionArn"], make_view(console, "execution"))
+    console.print(f"execution {progress.status}")
+    if progress.status != "SUCCEEDED":
+        raise UserError(f"{progress.error}: {progress.cause}")
+
+
+@click.group()
+def executions() -> None:
+    """List and inspect executions of the deployed state machine."""
+
+
+@executions.command("list")
+@click.option("--state-machine", "machine")
+@click.option("--max", "max_items", default=20, show_default=True)
+def list_executions(machine: str | None, max_items: int) -> None:
+    """The most recent executions."""
+    from rich.table import Table
+
+    sfn, _ = _clients()
+    with aws_errors():
+        arn = state_machine_arn(sfn, machine)
+        items = sfn.list_executions(stateMachineArn=arn, maxResults=max_items)["executions"]
+    table = Table("name", "status", "started", "stopped")
+    for item in items:
+        table.add_row(item["name"], item["status"], str(item["startDate"]), str(item.get("stopDate", "")))
+    console.print(table)
+
+
+@executions.command("describe")
+@click.argument("execution")
+@click.option("--state-machine", "machine")
+def describe_execution(execution: str, machine: str | None) -> None:
+    """Status, input, output or error of one execution (name or ARN)."""
+    sfn, _ = _clients()
+    with aws_errors():
+        arn = execution_arn(sfn, state_machine_arn(sfn, machine), execution)
+        desc = sfn.describe_execution(executionArn=arn)
+    shown = {k: v for k, v in desc.items() if k != "ResponseMetadata"}
+    for key in ("input", "output"):
+        if isinstance(shown.get(key), str):
+            with contextlib.suppress(ValueError):
+                shown[key] = json.loads(shown[key])
+    console.print_json(json.dumps(shown, default=str))
+
+
+@executions.command("history")
+@click.argument("execution")
+@click.option("--state-machine", "machine")
+def execution_history(execution: str, machine: str | None) -> None:
+    """Per-state visits, retries, time and errors of one execution (name or ARN)."""
+    from rich.table import Table
+
+    from pipeline.report.history import ExecutionProgress, fetch_history
+
+    sfn, _ = _clients()
+    with aws_errors():
+        arn = execution_arn(sfn, state_machine_arn(sfn, machine), execution)
+        progress = ExecutionProgress()
+        progress.feed(fetch_history(sfn, arn))
+    table = Table("state", "status", "visits", "retries", "time", "error")
+    for s in progress.states.values():
+        error = f"{s.error}: {s.cause}" if s.error else ""
+        table.add_row(s.name, s.status, str(s.visits), str(s.retries), f"{s.total_s:.2f}s", error[:120])
+    console.print(table)
+    console.print(
+        f"execution {progress.status}" + (f" — {progress.error}: {progress.cause}" if progress.error else "")
+    )
+
+
+@click.command()
+def devices() -> None:
+    """Greengrass core devices: health, last report, components installed and the latest deployment."""
+    from rich.table import Table
+
+    _, gg = _clients()
+    table = Table("thing", "status", "last report", "components", "latest deployment")
+    with aws_errors():
+        cores = [c for page in gg.get_paginator("list_core_devices").paginate() for c in page["coreDevices"]]
+        for core in cores:
+            thing = core["coreDeviceThingName"]
+            installed = gg.list_installed_components(coreDeviceThingName=thing).get("installedComponents", [])
+            effective = gg.list_effective_deployments(coreDeviceThingName=thing).get(
+                "effectiveDeployments", []
+            )
+            latest = effective[0] if effective else None
+            deployment = (
+                f"{latest['deploymentName'] or latest['deploymentId']}: {latest['coreDeviceExecutionStatus']}"
+                if latest
+                else ""
+            )
+            components = ", ".join(f"{c['componentName']}@{c['componentVersion']}" for c in installed)
+            table.add_row(
+                thing, core["status"], str(core.get("lastStatusUpdateTimestamp", "")), components, deployment
+            )
+    if not cores:
+        console.print("no core devices have reported yet")
+        return
+    console.print(table)

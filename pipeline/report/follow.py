@@ -1,0 +1,51 @@
+"""Polls an execution's history until it ends, feeding a view on the way."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from pipeline.report.history import ExecutionProgress, fetch_history
+from pipeline.report.live import View
+
+DevicePoller = Callable[[ExecutionProgress], Mapping[str, str] | None]
+
+
+def follow_execution(
+    sfn: Any,
+    execution_arn: str,
+    view: View,
+    *,
+    poll_s: float = 0.25,
+    timeout_s: float | None = None,
+    device_poller: DevicePoller | None = None,
+    device_poll_s: float = 1.0,
+) -> ExecutionProgress:
+    """Block until the execution ends (or ``timeout_s`` passes), keeping ``view`` current.
+
+    ``device_poller`` is asked for per-device statuses at most every ``device_poll_s`` seconds;
+    it sees the progress so it can stay quiet until there is a deployment to ask about.
+    """
+    progress = ExecutionProgress()
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    next_device_poll = 0.0
+    with view:
+        while True:
+            changed = progress.feed(fetch_history(sfn, execution_arn))
+            view.update(progress, changed)
+            now = time.monotonic()
+            if device_poller is not None and now >= next_device_poll:
+                next_device_poll = now + device_poll_s
+                statuses = device_poller(progress)
+                if statuses:
+                    view.devices(statuses)
+            if progress.status != "RUNNING":
+                if device_poller is not None:
+                    statuses = device_poller(progress)
+                    if statuses:
+                        view.devices(statuses)
+                return progress
+            if deadline is not None and now > deadline:
+                return progress
+            time.sleep(poll_s)

@@ -1,0 +1,176 @@
+"""Turns a Step Functions execution history into per-state progress.
+
+The history is the one source both AWS and the local interpreter share, so the live view and the
+run report read only it (plus the state outputs it carries) and never a backend's internals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+_TERMINAL_EXECUTION = {
+    "ExecutionSucceeded": "SUCCEEDED",
+    "ExecutionFailed": "FAILED",
+    "ExecutionAborted": "ABORTED",
+    "ExecutionTimedOut": "TIMED_OUT",
+}
+_FAILURE_DETAIL_KEYS = (
+    "lambdaFunctionFailedEventDetails",
+    "lambdaFunctionTimedOutEventDetails",
+    "taskFailedEventDetails",
+    "taskTimedOutEventDetails",
+    "executionFailedEventDetails",
+)
+
+
+@dataclass
+class StateProgress:
+    """What happened in one named state, over every visit (poll loops visit a state many times)."""
+
+    name: str
+    kind: str
+    visits: int = 0
+    retries: int = 0
+    failures: int = 0
+    status: str = "running"
+    total_s: float = 0.0
+    entered_at: datetime | None = None
+    first_entered_at: datetime | None = None
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    _attempts_in_visit: int = field(default=0, repr=False)
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+@dataclass
+class ExecutionProgress:
+    """Everything the history has said so far, folded into per-state progress."""
+
+    states: dict[str, StateProgress] = field(default_factory=dict)
+    status: str = "RUNNING"
+    error: str | None = None
+    cause: str | None = None
+    failed_state: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    output: Any = None
+    _seen: set[int] = field(default_factory=set, repr=False)
+    _current: str | None = field(default=None, repr=False)
+
+    def feed(self, events: Iterable[Mapping[str, Any]]) -> list[StateProgress]:
+        """Fold new events in (already seen ids are skipped); returns the states that changed."""
+        changed: dict[str, StateProgress] = {}
+        for event in sorted(events, key=lambda e: e["id"]):
+            if event["id"] in self._seen:
+                continue
+            self._seen.add(event["id"])
+            state = self._apply(event)
+            if state is not None:
+                changed[state.name] = state
+        return list(changed.values())
+
+    def timings(self) -> dict[str, float]:
+        """Seconds spent in each state, summed over its visits."""
+        return {name: round(s.total_s, 3) for name, s in self.states.items()}
+
+    def output_of(self, state_name: str) -> Any:
+        state = self.states.get(state_name)
+        return None if state is None else state.output
+
+    def _apply(self, event: Mapping[str, Any]) -> StateProgress | None:
+        kind: str = event["type"]
+        ts: datetime = event["timestamp"]
+        if kind == "ExecutionStarted":
+            self.started_at = ts
+            return None
+        if kind in _TERMINAL_EXECUTION:
+            self.status = _TERMINAL_EXECUTION[kind]
+            self.ended_at = ts
+            details = event.get("executionFailedEventDetails") or event.get("executionSucceededEventDetails")
+            if kind == "ExecutionSucceeded" and details:
+                self.output = _loads(details.get("output"))
+            elif details:
+                self.error, self.cause = details.get("error"), details.get("cause")
+            return None
+        if kind.endswith("StateEntered"):
+            details = event["stateEnteredEventDetails"]
+            name = details["name"]
+            state = self.states.get(name)
+            if state is None:
+                state = self.states[name] = StateProgress(name=name, kind=kind[: -len("StateEntered")])
+                state.first_entered_at = ts
+            state.visits += 1
+            state.status = "running"
+            state.entered_at = ts
+            state._attempts_in_visit = 0
+            self._current = name
+            if state.kind == "Fail":
+                self.failed_state = self.failed_state or _previous_failure(self.states)
+            return state
+        if kind.endswith("StateExited"):
+            details = event["stateExitedEventDetails"]
+            state = self.states.get(details["name"])
+            if state is None:
+                return None
+            if state.entered_at is not None:
+                state.total_s += (ts - state.entered_at).total_seconds()
+            state.output = _loads(details.get("output"))
+            if state.status == "running":
+                state.status = "succeeded"
+            return state
+        if kind in ("LambdaFunctionScheduled", "TaskScheduled") and self._current:
+            state = self.states[self._current]
+            state._attempts_in_visit += 1
+            if state._attempts_in_visit > 1:
+                state.retries += 1
+                state.status = "running"
+            return state
+        for key in _FAILURE_DETAIL_KEYS:
+            if key in event and self._current and key != "executionFailedEventDetails":
+                state = self.states[self._current]
+                state.failures += 1
+                state.error = event[key].get("error")
+                state.cause = event[key].get("cause")
+                state.status = "failed"
+                return state
+        return None
+
+    def failing_state(self) -> StateProgress | None:
+        """The last state that recorded a task failure (the one a person should look at first)."""
+        failed = [s for s in self.states.values() if s.error]
+        return failed[-1] if failed else None
+
+
+def _previous_failure(states: Mapping[str, StateProgress]) -> str | None:
+    failed = [s.name for s in states.values() if s.error]
+    return failed[-1] if failed else None
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return text
+
+
+def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
+    """All events of an execution, following pagination."""
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": execution_arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events.extend(page["events"])
+        token = page.get("nextToken")
+        if not token:
+            return events
+        kwargs["nextToken"] = token
