@@ -1,0 +1,179 @@
+"""MQTT over mutual TLS for pipeline-side tools (the test client, `infer`, on-device verification).
+
+Connection settings come from the environment, so the same code reaches the local broker
+(`mlops-edge run --keep` prints the exports) or AWS IoT Core (the account's ATS data endpoint on
+8883 with a certificate registered in IoT).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+ENV_PREFIX = "MLOPS_EDGE_MQTT_"
+
+
+class MqttError(Exception):
+    """The broker could not be reached, refused us, or did not answer in time."""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str
+    port: int
+    ca_path: str
+    cert_path: str
+    key_path: str
+    client_id: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> MqttSettings:
+        """Read ``MLOPS_EDGE_MQTT_{HOST,PORT,CA,CERT,KEY[,CLIENT_ID]}``; a clear error names what is missing."""
+        env = os.environ if env is None else env
+        names = ("HOST", "PORT", "CA", "CERT", "KEY")
+        missing = [ENV_PREFIX + n for n in names if not env.get(ENV_PREFIX + n)]
+        if missing:
+            raise MqttError(
+                "MQTT settings missing: "
+                + ", ".join(missing)
+                + " (for the local environment run `mlops-edge run --keep` and source .local/env.sh)"
+            )
+        try:
+            port = int(env[ENV_PREFIX + "PORT"])
+        except ValueError as exc:
+            raise MqttError(f"{ENV_PREFIX}PORT is not a port number: {env[ENV_PREFIX + 'PORT']!r}") from exc
+        return cls(
+            host=env[ENV_PREFIX + "HOST"],
+            port=port,
+            ca_path=env[ENV_PREFIX + "CA"],
+            cert_path=env[ENV_PREFIX + "CERT"],
+            key_path=env[ENV_PREFIX + "KEY"],
+            client_id=env.get(ENV_PREFIX + "CLIENT_ID") or None,
+        )
+
+
+class MqttClient:
+    """A connected MQTT 5 client with blocking connect/subscribe, for tools rather than devices."""
+
+    def __init__(self, settings: MqttSettings, *, connect_timeout_s: float = 10.0) -> None:
+        self.settings = settings
+        client_id = settings.client_id or f"mlops-edge-tool-{uuid.uuid4().hex[:12]}"
+        self._client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv5)
+        context = ssl.create_default_context(cafile=settings.ca_path)
+        context.load_cert_chain(settings.cert_path, settings.key_path)
+        self._client.tls_set_context(context)
+        self._connected = threading.Event()
+        self._connect_error: str | None = None
+        self._subscribed: dict[int, threading.Event] = {}
+        self._handlers: list[tuple[str, Callable[[str, bytes], None]]] = []
+        self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._client.on_message = self._on_message
+        try:
+            self._client.connect(settings.host, settings.port, keepalive=30)
+        except (OSError, ssl.SSLError) as exc:
+            raise MqttError(f"cannot connect to MQTT broker {settings.host}:{settings.port}: {exc}") from exc
+        self._client.loop_start()
+        if not self._connected.wait(connect_timeout_s) or self._connect_error:
+            self.close()
+            raise MqttError(
+                f"MQTT broker {settings.host}:{settings.port} refused the connection: "
+                f"{self._connect_error or 'no CONNACK within ' + str(connect_timeout_s) + ' s'}"
+            )
+
+    def __enter__(self) -> MqttClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+    def subscribe(
+        self, topic: str, handler: Callable[[str, bytes], None], *, timeout_s: float = 10.0
+    ) -> None:
+        """Subscribe and wait for SUBACK, so nothing published afterwards can be missed."""
+        self._handlers.append((topic, handler))
+        result, mid = self._client.subscribe(topic, qos=1)
+        if result != paho.MQTT_ERR_SUCCESS:
+            raise MqttError(f"subscribe to {topic} failed: {paho.error_string(result)}")
+        event = self._subscribed.setdefault(mid, threading.Event())
+        if not event.wait(timeout_s):
+            raise MqttError(f"no SUBACK for {topic} within {timeout_s} s")
+
+    def publish(
+        self, topic: str, payload: bytes | str | Mapping[str, Any], *, timeout_s: float = 10.0
+    ) -> None:
+        if isinstance(payload, Mapping):
+            payload = json.dumps(payload)
+        info = self._client.publish(topic, payload, qos=1)
+        info.wait_for_publish(timeout_s)
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            self._connect_error = str(reason)
+        self._connected.set()
+
+    def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        self._subscribed.setdefault(mid, threading.Event()).set()
+
+    def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
+        for pattern, handler in self._handlers:
+            if paho.topic_matches_sub(pattern, message.topic):
+                handler(message.topic, message.payload)
+
+
+def request_response(
+    client: MqttClient,
+    *,
+    request_topic: str,
+    result_topic: str,
+    requests: Iterable[Mapping[str, Any]],
+    timeout_s: float = 10.0,
+) -> dict[str, tuple[dict[str, Any], float]]:
+    """Publish requests (each gets an ``id`` if it has none) and collect answers by id.
+
+    Returns ``{id: (answer, round_trip_ms)}``; ids with no answer before the deadline are absent.
+    """
+    pending: dict[str, float] = {}
+    answers: dict[str, tuple[dict[str, Any], float]] = {}
+    done = threading.Event()
+    lock = threading.Lock()
+
+    def on_result(topic: str, payload: bytes) -> None:
+        now = time.perf_counter()
+        try:
+            answer = json.loads(payload)
+        except ValueError:
+            return
+        rid = answer.get("id") if isinstance(answer, dict) else None
+        with lock:
+            if rid in pending and rid not in answers:
+                answers[rid] = (answer, (now - pending[rid]) * 1000.0)
+                if len(answers) == len(pending):
+                    done.set()
+
+    client.subscribe(result_topic, on_result)
+    batch = [dict(r) for r in requests]
+    for request in batch:
+        request.setdefault("id", uuid.uuid4().hex)
+    for request in batch:
+        with lock:
+            pending[request["id"]] = time.perf_counter()
+        client.publish(request_topic, request)
+    if batch:
+        done.wait(timeout_s)
+    with lock:
+        return dict(answers)
