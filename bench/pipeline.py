@@ -1,0 +1,96 @@
+"""Wall time of the whole pipeline on the local cloud, with 1 and with 10 simulated devices.
+
+Runs `mlops-edge run` as a user would (a subprocess per run, each with its own state directory),
+after one warm-up run so imports, the ASL cache and the OS page cache are warm. Prints a table of
+per-state and total times and writes JSON (`--json PATH`).
+
+Targets (2-core machine, warm): <= 45 s with 1 device, <= 90 s with 10 devices.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TARGETS_S = {1: 45.0, 10: 90.0}
+
+
+def run_once(devices: int, workdir: Path, extra: list[str]) -> dict:
+    report = workdir / f"report-{devices}.json"
+    cmd = [
+        sys.executable, "-m", "pipeline.cli.main", "run",
+        "--devices", str(devices),
+        "--state-dir", str(workdir / f"state-{devices}"),
+        "--report", str(report),
+        *extra,
+    ]  # fmt: skip
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if proc.returncode != 0 or not report.exists():
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-4000:])
+        raise SystemExit(f"mlops-edge run --devices {devices} failed with exit {proc.returncode}")
+    data = json.loads(report.read_text())
+    return {
+        "devices": devices,
+        "wall_s": round(wall, 2),
+        "status": data["status"],
+        "timings_s": data["timings_s"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--devices", type=int, nargs="+", default=[1, 10])
+    parser.add_argument("--no-warmup", action="store_true")
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as tmp:
+        workdir = Path(tmp)
+        if not args.no_warmup:
+            console.print("warm-up run (1 device)…")
+            run_once(1, workdir / "warmup", [])
+        for n in args.devices:
+            console.print(f"run with {n} device(s)…")
+            results.append(run_once(n, workdir, []))
+
+    states = list(dict.fromkeys(s for r in results for s in r["timings_s"]))
+    table = Table("state", *[f"{r['devices']} device(s)" for r in results], title="wall time per state (s)")
+    for state in states:
+        table.add_row(state, *[f"{r['timings_s'].get(state, 0):.2f}" for r in results])
+    table.add_row("[bold]total (wall)[/bold]", *[f"[bold]{r['wall_s']:.1f}[/bold]" for r in results])
+    table.add_row("target", *[f"{TARGETS_S.get(r['devices'], float('nan')):.0f}" for r in results])
+    console.print(table)
+    out = {
+        "runs": results,
+        "targets_s": {str(k): v for k, v in TARGETS_S.items()},
+        "within_target": {
+            str(r["devices"]): r["wall_s"] <= TARGETS_S.get(r["devices"], 1e9) for r in results
+        },
+    }
+    if len(results) >= 2:
+        out["ratio_last_to_first"] = round(results[-1]["wall_s"] / results[0]["wall_s"], 2)
+        console.print(
+            f"ratio {results[-1]['devices']} vs {results[0]['devices']} devices: {out['ratio_last_to_first']}×"
+        )
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(out, indent=2))
+        console.print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
