@@ -1,0 +1,201 @@
+"""Build the Greengrass components: deterministic artifacts, content-derived versions, recipes.
+
+Why deterministic: the inference component's version *is* a hash of its artifact, so the same code
+must give the same bytes (fixed timestamps, order and permissions), and publishing is idempotent.
+The recipe templates in ``components/<kind>/recipe.yaml`` keep GDK's placeholders
+(``{COMPONENT_NAME}``, ``{COMPONENT_VERSION}``, ``{COMPONENT_AUTHOR}``) plus our own
+(``{ARTIFACT_URI}``, ``{ARTIFACT_NAME}``, ``{MODEL_COMPONENT_NAME}``,
+``{MODEL_VERSION_REQUIREMENT}``); every other ``{...}`` is a Greengrass recipe variable and is left
+for the device to interpolate.
+
+Also runnable as GDK's custom build command (``python ../build.py gdk inference``), which writes
+``greengrass-build/`` the way ``gdk component build`` expects.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+__all__ = [
+    "DEFAULT_MODEL_VERSION_REQUIREMENT",
+    "inference_artifact",
+    "inference_version",
+    "model_artifact",
+    "model_version",
+    "recipe_template",
+    "render_recipe",
+]
+
+COMPONENTS_DIR = Path(__file__).resolve().parent
+REPO_ROOT = COMPONENTS_DIR.parent
+INFERENCE_SRC = COMPONENTS_DIR / "inference" / "src"
+ENGINE_SRC = REPO_ROOT / "edge_runtime" / "inference"
+
+#: Range on the model's major version. The deployment pins the exact model version; the recipe only
+#: states compatibility, so a model update does not force a new inference component version.
+DEFAULT_MODEL_VERSION_REQUIREMENT = ">=1.0.0 <2.0.0"
+DEFAULT_AUTHOR = "mlops-edge"
+
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+_SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
+_SKIP_SUFFIXES = {".pyc", ".pyo"}
+
+Kind = Literal["model", "inference"]
+
+
+def _deterministic_zip(entries: list[tuple[str, bytes]]) -> bytes:
+    """Zip ``(arcname, data)`` pairs so identical inputs always give identical bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        for name, data in sorted(entries):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.create_system = 3  # unix, so the mode bits mean the same everywhere
+            zf.writestr(info, data)
+    return buf.getvalue()
+
+
+def _tree(root: Path, prefix: str) -> list[tuple[str, bytes]]:
+    """Files under ``root`` as zip entries below ``prefix``, skipping caches and bytecode."""
+    out = []
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if not path.is_file() or _SKIP_PARTS & set(rel.parts) or path.suffix in _SKIP_SUFFIXES:
+            continue
+        out.append((f"{prefix}{rel.as_posix()}", path.read_bytes()))
+    return out
+
+
+def model_artifact(model_dir: Path) -> bytes:
+    """Deterministic zip of ``model.onnx`` + ``model.json`` from an exported model directory."""
+    model_dir = Path(model_dir)
+    entries = []
+    for name in ("model.onnx", "model.json"):
+        path = model_dir / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: export the model first")
+        entries.append((name, path.read_bytes()))
+    return _deterministic_zip(entries)
+
+
+def inference_artifact() -> bytes:
+    """Deterministic zip of the inference component code and the engine it imports.
+
+    Layout at the zip root: ``inference_component/``, ``edge_runtime/__init__.py``,
+    ``edge_runtime/inference/``, ``requirements.txt`` — so ``PYTHONPATH=<unzipped dir>`` is all
+    the device needs.
+    """
+    entries = _tree(INFERENCE_SRC, "")
+    entries.append(("edge_runtime/__init__.py", b'"""On-device runtime (bundled subset)."""\n'))
+    entries.extend(_tree(ENGINE_SRC, "edge_runtime/inference/"))
+    return _deterministic_zip(entries)
+
+
+def inference_version(artifact: bytes) -> str:
+    """``1.0.<n>`` with ``n`` from the artifact's SHA-256 (7 hex digits: fits a Java int)."""
+    return f"1.0.{int(hashlib.sha256(artifact).hexdigest()[:7], 16)}"
+
+
+def model_version(registry_version: int) -> str:
+    """``1.0.<registry version>``: the model package version is the component's patch number."""
+    if int(registry_version) < 1:
+        raise ValueError(f"registry version must be >= 1, got {registry_version!r}")
+    return f"1.0.{int(registry_version)}"
+
+
+def recipe_template(kind: Kind) -> str:
+    """The raw recipe template of ``kind`` (YAML text with placeholders)."""
+    if kind not in ("model", "inference"):
+        raise ValueError(f"unknown component kind {kind!r}")
+    return (COMPONENTS_DIR / kind / "recipe.yaml").read_text()
+
+
+def _artifact_name(artifact_uri: str) -> str:
+    """Folder Greengrass unzips an artifact into: the file name without its extension."""
+    name = artifact_uri.rstrip("/").rsplit("/", 1)[-1]
+    if not name.lower().endswith(".zip"):
+        raise ValueError(f"artifact URI must name a .zip file, got {artifact_uri!r}")
+    return name[: -len(".zip")]
+
+
+def render_recipe(
+    kind: Kind,
+    *,
+    component_name: str,
+    component_version: str,
+    artifact_uri: str,
+    model_component_name: str | None = None,
+    model_version_requirement: str | None = None,
+    configuration: dict[str, Any] | None = None,
+    author: str = DEFAULT_AUTHOR,
+) -> dict[str, Any]:
+    """The recipe of ``kind`` as a dict, placeholders filled, ready for CreateComponentVersion.
+
+    ``configuration`` is merged (top-level keys) over the template's DefaultConfiguration.
+    """
+    values = {
+        "{COMPONENT_NAME}": component_name,
+        "{COMPONENT_VERSION}": component_version,
+        "{COMPONENT_AUTHOR}": author,
+        "{ARTIFACT_URI}": artifact_uri,
+        "{ARTIFACT_NAME}": _artifact_name(artifact_uri),
+    }
+    if kind == "inference":
+        if not model_component_name:
+            raise ValueError("the inference recipe needs model_component_name")
+        values["{MODEL_COMPONENT_NAME}"] = model_component_name
+        values["{MODEL_VERSION_REQUIREMENT}"] = model_version_requirement or DEFAULT_MODEL_VERSION_REQUIREMENT
+    text = recipe_template(kind)
+    for key, value in values.items():
+        text = text.replace(key, value)
+    recipe = yaml.safe_load(text)
+    if configuration:
+        conf = recipe.setdefault("ComponentConfiguration", {}).setdefault("DefaultConfiguration", {})
+        conf.update(copy.deepcopy(configuration))
+    return recipe
+
+
+def _gdk_build(kind: Kind, component_dir: Path) -> None:
+    """What ``gdk component build`` expects: greengrass-build/{recipes,artifacts/<name>/<version>}."""
+    gdk = json.loads((component_dir / "gdk-config.json").read_text())
+    ((name, spec),) = gdk["component"].items()
+    if kind == "model":
+        data = model_artifact(Path.cwd() / "model")
+        version = spec["version"]
+    else:
+        data = inference_artifact()
+        version = inference_version(data)
+    bucket = spec["publish"]["bucket"]
+    file_name = f"{kind}.zip"
+    uri = f"s3://{bucket}/{name}/{version}/{file_name}"
+    recipe = render_recipe(
+        kind,
+        component_name=name,
+        component_version=version,
+        artifact_uri=uri,
+        model_component_name="com.example.mlopsedge.Model" if kind == "inference" else None,
+        author=spec.get("author", DEFAULT_AUTHOR),
+    )
+    out = component_dir / "greengrass-build"
+    (out / "recipes").mkdir(parents=True, exist_ok=True)
+    art_dir = out / "artifacts" / name / version
+    art_dir.mkdir(parents=True, exist_ok=True)
+    (art_dir / file_name).write_bytes(data)
+    (out / "recipes" / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
+    print(f"built {name} {version} -> {art_dir / file_name}")
+
+
+if __name__ == "__main__":  # pragma: no cover - GDK entry point
+    if len(sys.argv) != 3 or sys.argv[1] != "gdk" or sys.argv[2] not in ("model", "inference"):
+        sys.exit("usage: python build.py gdk model|inference  (run from the component folder)")
+    _gdk_build(sys.argv[2], Path.cwd())  # type: ignore[arg-type]

@@ -1,0 +1,75 @@
+"""``python -m inference_component check|serve --model-root DIR``.
+
+``check`` (the recipe's Install step) proves the model loads, matches its digest and predicts;
+a non-zero exit fails the deployment. ``serve`` (Run) answers requests until SIGTERM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from .model_dir import find_model_dir
+
+
+def load_engine(model_root: Path) -> Any:
+    """Load the engine from the model component's artifacts (raises on any problem)."""
+    from edge_runtime.inference import Engine
+
+    return Engine.load(find_model_dir(model_root))
+
+
+def check(model_root: Path) -> int:
+    """Load the model and run one all-zero row through it."""
+    try:
+        engine = load_engine(model_root)
+        features = engine.manifest.get("features") or []
+        engine.predict({"instances": [[0.0] * len(features)]})
+    except Exception as exc:
+        print(f"model check failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    manifest = engine.manifest
+    print(f"model ok: {manifest.get('name')} sha256={manifest.get('sha256')} features={len(features)}")
+    return 0
+
+
+def serve(model_root: Path) -> int:
+    """Connect to the nucleus, serve until SIGTERM/SIGINT."""
+    from .messaging import IpcMessaging
+    from .service import InferenceService, Settings, thing_name
+
+    try:
+        engine = load_engine(model_root)
+    except Exception as exc:
+        print(f"cannot serve, model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    messaging = IpcMessaging()
+    settings = Settings.from_config(messaging.configuration(), thing_name())
+    service = InferenceService(engine, messaging, settings)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    service.start()
+    print(
+        f"serving {service.model} on {settings.request_topic} and {settings.local_request_topic}", flush=True
+    )
+    stop.wait()
+    service.stop()
+    messaging.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="inference_component")
+    parser.add_argument("command", choices=["check", "serve"])
+    parser.add_argument("--model-root", type=Path, required=True)
+    args = parser.parse_args(argv)
+    return check(args.model_root) if args.command == "check" else serve(args.model_root)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

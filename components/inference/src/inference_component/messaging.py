@@ -1,0 +1,158 @@
+"""The small messaging surface the service needs, over Greengrass IPC or in memory.
+
+Why an interface: the service logic (parse, predict, answer, count) is tested in milliseconds
+against :class:`FakeMessaging`; :class:`IpcMessaging` is the only code that touches awsiotsdk.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import Any
+
+#: Called with (topic, payload bytes) for each message on a subscription.
+Handler = Callable[[str, bytes], None]
+
+
+class Messaging(ABC):
+    """Publish/subscribe on IoT Core (through the nucleus) and on local pub/sub, plus config."""
+
+    @abstractmethod
+    def subscribe_iot(self, topic: str, handler: Handler) -> None:
+        """Receive IoT Core messages on ``topic``."""
+
+    @abstractmethod
+    def subscribe_local(self, topic: str, handler: Handler) -> None:
+        """Receive local pub/sub messages on ``topic`` sent by other components."""
+
+    @abstractmethod
+    def publish_iot(self, topic: str, payload: bytes) -> None:
+        """Publish to IoT Core (QoS 1, not waiting for the broker)."""
+
+    @abstractmethod
+    def publish_local(self, topic: str, payload: bytes) -> None:
+        """Publish to local pub/sub."""
+
+    @abstractmethod
+    def configuration(self) -> dict[str, Any]:
+        """This component's configuration."""
+
+    def report_running(self) -> None:  # noqa: B027 - optional hook
+        """Tell the nucleus the component is ready (UpdateState RUNNING) where supported."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the connection."""
+
+
+class FakeMessaging(Messaging):
+    """In-memory messaging for unit tests: records publishes, lets tests inject messages."""
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = dict(config or {})
+        self.iot_handlers: dict[str, list[Handler]] = {}
+        self.local_handlers: dict[str, list[Handler]] = {}
+        self.published: list[tuple[str, str, bytes]] = []  # (channel, topic, payload)
+        self.running = False
+        self._cond = threading.Condition()
+
+    def subscribe_iot(self, topic: str, handler: Handler) -> None:
+        self.iot_handlers.setdefault(topic, []).append(handler)
+
+    def subscribe_local(self, topic: str, handler: Handler) -> None:
+        self.local_handlers.setdefault(topic, []).append(handler)
+
+    def publish_iot(self, topic: str, payload: bytes) -> None:
+        with self._cond:
+            self.published.append(("iot", topic, payload))
+            self._cond.notify_all()
+
+    def publish_local(self, topic: str, payload: bytes) -> None:
+        with self._cond:
+            self.published.append(("local", topic, payload))
+            self._cond.notify_all()
+
+    def configuration(self) -> dict[str, Any]:
+        return dict(self.config)
+
+    def report_running(self) -> None:
+        self.running = True
+
+    def inject_iot(self, topic: str, payload: bytes) -> None:
+        """Deliver ``payload`` as if IoT Core sent it on ``topic``."""
+        for handler in self.iot_handlers.get(topic, []):
+            handler(topic, payload)
+
+    def inject_local(self, topic: str, payload: bytes) -> None:
+        """Deliver ``payload`` as if another component published it locally."""
+        for handler in self.local_handlers.get(topic, []):
+            handler(topic, payload)
+
+    def wait_for(
+        self, predicate: Callable[[list[tuple[str, str, bytes]]], bool], timeout: float = 5.0
+    ) -> bool:
+        """Block until ``predicate(published)`` holds (telemetry is published from a thread)."""
+        with self._cond:
+            return self._cond.wait_for(lambda: predicate(self.published), timeout)
+
+
+class IpcMessaging(Messaging):
+    """Greengrass IPC through the unmodified ``GreengrassCoreIPCClientV2``."""
+
+    def __init__(self, client: Any | None = None) -> None:
+        from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+
+        self._client = client or GreengrassCoreIPCClientV2()
+        self._ops: list[Any] = []
+
+    def subscribe_iot(self, topic: str, handler: Handler) -> None:
+        def on_event(event: Any) -> None:
+            msg = event.message
+            handler(msg.topic_name, msg.payload or b"")
+
+        _, op = self._client.subscribe_to_iot_core(
+            topic_name=topic, qos="1", on_stream_event=on_event, on_stream_error=lambda exc: False
+        )
+        self._ops.append(op)
+
+    def subscribe_local(self, topic: str, handler: Handler) -> None:
+        import json
+
+        def on_event(event: Any) -> None:
+            if event.binary_message is not None:
+                ctx = event.binary_message.context
+                handler(ctx.topic if ctx else topic, event.binary_message.message or b"")
+            elif event.json_message is not None:
+                ctx = event.json_message.context
+                handler(ctx.topic if ctx else topic, json.dumps(event.json_message.message).encode())
+
+        _, op = self._client.subscribe_to_topic(
+            topic=topic,
+            receive_mode="RECEIVE_MESSAGES_FROM_OTHERS",
+            on_stream_event=on_event,
+            on_stream_error=lambda exc: False,
+        )
+        self._ops.append(op)
+
+    def publish_iot(self, topic: str, payload: bytes) -> None:
+        self._client.publish_to_iot_core_async(topic_name=topic, qos="1", payload=payload)
+
+    def publish_local(self, topic: str, payload: bytes) -> None:
+        from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
+
+        self._client.publish_to_topic_async(
+            topic=topic, publish_message=PublishMessage(binary_message=BinaryMessage(message=payload))
+        )
+
+    def configuration(self) -> dict[str, Any]:
+        return dict(self._client.get_configuration(key_path=[]).value or {})
+
+    def report_running(self) -> None:
+        self._client.update_state(state="RUNNING")
+
+    def close(self) -> None:
+        for op in self._ops:
+            with contextlib.suppress(Exception):  # closing on the way out
+                op.close()
+        self._client.close(executor_wait=False)

@@ -1,0 +1,156 @@
+"""The inference component's request handling, against in-memory messaging and a stub engine."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "components" / "inference" / "src"))
+
+from inference_component.messaging import FakeMessaging
+from inference_component.model_dir import ModelNotFound, find_model_dir
+from inference_component.service import InferenceService, Settings
+from inference_component.telemetry import percentile
+
+THING = "thing-7"
+
+
+class InvalidInput(ValueError):
+    """Same name and shape as edge_runtime.inference.InvalidInput."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class StubEngine:
+    """Sums each row; rejects rows of the wrong width like the real engine does."""
+
+    manifest: ClassVar[dict[str, Any]] = {"name": "demo", "model_version": "1.0.3", "features": ["a", "b"]}
+
+    def predict(self, payload: Any) -> dict[str, Any]:
+        rows = payload.get("instances") if isinstance(payload, dict) else None
+        if rows is None:
+            raise InvalidInput("NO_ROWS", "no 'instances' in request")
+        if rows and not isinstance(rows[0], list):
+            rows = [rows]
+        if rows == [["boom", "boom"]]:
+            raise RuntimeError("engine exploded")
+        for row in rows:
+            if len(row) != 2:
+                raise InvalidInput("WRONG_WIDTH", f"expected 2 features, got {len(row)}")
+        return {
+            "predictions": [{"value": float(sum(r))} for r in rows],
+            "model": {"name": "demo", "version": "1.0.3"},
+        }
+
+
+@pytest.fixture
+def running() -> tuple[InferenceService, FakeMessaging]:
+    config = {
+        "RequestTopic": "edge/{iot:thingName}/inference/request",
+        "ResultTopic": "edge/{iot:thingName}/inference/result",
+        "TelemetryTopic": "edge/{iot:thingName}/telemetry",
+        "TelemetryIntervalSeconds": 0.05,
+        "MaxRows": 3,
+        "MaxRequestBytes": 2000,
+    }
+    messaging = FakeMessaging(config)
+    service = InferenceService(
+        StubEngine(), messaging, Settings.from_config(messaging.configuration(), THING)
+    )
+    service.start()
+    yield service, messaging
+    service.stop()
+
+
+def _results(messaging: FakeMessaging, channel: str = "iot") -> list[dict[str, Any]]:
+    topic = f"edge/{THING}/inference/result" if channel == "iot" else "edge/inference/result"
+    return [json.loads(p) for c, t, p in messaging.published if c == channel and t == topic]
+
+
+def test_subscribes_with_thing_name_resolved(running: tuple[InferenceService, FakeMessaging]) -> None:
+    _, messaging = running
+    assert list(messaging.iot_handlers) == [f"edge/{THING}/inference/request"]
+    assert list(messaging.local_handlers) == ["edge/inference/request"]
+    assert messaging.running
+
+
+def test_answers_iot_and_local_requests(running: tuple[InferenceService, FakeMessaging]) -> None:
+    _, messaging = running
+    messaging.inject_iot(f"edge/{THING}/inference/request", b'{"id": "r1", "instances": [[1, 2], [3, 4]]}')
+    messaging.inject_local("edge/inference/request", b'{"id": "r2", "instances": [5, 6]}')
+    (iot,) = _results(messaging, "iot")
+    assert iot["id"] == "r1" and iot["ok"] is True
+    assert iot["predictions"] == [{"value": 3.0}, {"value": 7.0}]
+    assert iot["model"] == {"name": "demo", "version": "1.0.3"}
+    assert iot["thing"] == THING and iot["latency_ms"] >= 0
+    (local,) = _results(messaging, "local")
+    assert local["id"] == "r2" and local["predictions"] == [{"value": 11.0}]
+
+
+BAD = [
+    (b"", None, "EMPTY_REQUEST"),
+    (b"{not json", None, "INVALID_JSON"),
+    (b"\xff\xfe", None, "INVALID_JSON"),
+    (b"[1, 2]", None, "INVALID_REQUEST"),
+    (b'"text"', None, "INVALID_REQUEST"),
+    (b'{"instances": [[1, 2]]}', None, "MISSING_ID"),
+    (b'{"id": 5, "instances": [[1, 2]]}', None, "MISSING_ID"),
+    (b'{"id": "x1"}', "x1", "NO_ROWS"),
+    (b'{"id": "x2", "instances": [[1, 2, 3]]}', "x2", "WRONG_WIDTH"),
+    (b'{"id": "x3", "instances": [[1, 2], [1, 2], [1, 2], [1, 2]]}', "x3", "TOO_MANY_ROWS"),
+    (b'{"id": "x4", "instances": [["boom", "boom"]]}', "x4", "INTERNAL_ERROR"),
+    (b'{"id": "x5", "pad": "' + b"x" * 3000 + b'"}', None, "TOO_LARGE"),
+]
+
+
+@pytest.mark.parametrize(("payload", "request_id", "code"), BAD)
+def test_every_bad_request_gets_an_error_result(
+    running: tuple[InferenceService, FakeMessaging], payload: bytes, request_id: str | None, code: str
+) -> None:
+    _, messaging = running
+    messaging.inject_iot(f"edge/{THING}/inference/request", payload)
+    (result,) = _results(messaging)
+    assert result["ok"] is False and result["id"] == request_id
+    assert result["error"]["code"] == code and result["error"]["message"]
+    # and the service keeps serving
+    messaging.inject_iot(f"edge/{THING}/inference/request", b'{"id": "after", "instances": [[1, 1]]}')
+    assert _results(messaging)[-1]["ok"] is True
+
+
+def test_telemetry_counts_and_percentiles(running: tuple[InferenceService, FakeMessaging]) -> None:
+    _, messaging = running
+    for i in range(5):
+        messaging.inject_iot(
+            f"edge/{THING}/inference/request", json.dumps({"id": str(i), "instances": [1, 2]}).encode()
+        )
+    messaging.inject_iot(f"edge/{THING}/inference/request", b"nope")
+    topic = f"edge/{THING}/telemetry"
+
+    def seen(published: list[tuple[str, str, bytes]]) -> bool:
+        return any(t == topic and json.loads(p)["requests"] == 6 for _, t, p in published)
+
+    assert messaging.wait_for(seen, timeout=3)
+    doc = next(json.loads(p) for _, t, p in reversed(messaging.published) if t == topic)
+    assert doc["errors"] == 1 and doc["model"]["version"] == "1.0.3" and doc["thing"] == THING
+    assert doc["latency_ms"]["p99"] >= doc["latency_ms"]["p50"] >= 0
+
+
+def test_percentile() -> None:
+    values = [float(i) for i in range(1, 101)]
+    assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0 and percentile([], 50) == 0.0
+
+
+def test_find_model_dir(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotFound):
+        find_model_dir(tmp_path)
+    d = tmp_path / "model"
+    d.mkdir()
+    (d / "model.json").write_text("{}")
+    (d / "model.onnx").write_bytes(b"x")
+    assert find_model_dir(tmp_path) == d
