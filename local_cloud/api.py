@@ -1,0 +1,213 @@
+"""``LocalCloud``: start the endpoint process (which owns mosquitto), use it, stop it by PID.
+
+See docs/contracts.md §3. The endpoint runs in its own process so that moto's global state, the
+Step Functions interpreter threads and Lambda workers never share the caller's interpreter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from local_cloud.context import ACCESS_KEY, REGION, SECRET_KEY
+
+
+@dataclass(frozen=True)
+class MqttEndpoint:
+    host: str
+    port: int
+    ca_path: Path
+
+
+@dataclass(frozen=True)
+class ClientIdentity:
+    """A privileged MQTT identity (may use every topic)."""
+
+    cert_path: Path
+    key_path: Path
+    ca_path: Path
+    client_id: str
+
+
+@dataclass(frozen=True)
+class DeviceIdentity:
+    """A device's MQTT identity: its own topics only (``edge/<thing>/#``, ``$aws/things/<thing>/#``)."""
+
+    thing_name: str
+    cert_path: Path
+    key_path: Path
+    ca_path: Path
+    mqtt_host: str
+    mqtt_port: int
+    certificate_arn: str = ""
+    thing_group: str | None = None
+
+
+class LocalCloudError(RuntimeError):
+    """The local cloud could not start or answer."""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class LocalCloud:
+    """Context manager over one endpoint process + its mosquitto; state under ``state_dir``."""
+
+    def __init__(self, state_dir: Path | str = ".local", *, startup_timeout: float = 30.0) -> None:
+        self.state_dir = Path(state_dir).resolve()
+        self.startup_timeout = startup_timeout
+        self.process: subprocess.Popen[bytes] | None = None
+        self.info: dict[str, Any] = {}
+        self.startup_seconds = 0.0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> LocalCloud:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        ready = self.state_dir / "endpoint.json"
+        ready.unlink(missing_ok=True)
+        log = open(self.state_dir / "endpoint.log", "ab")  # noqa: SIM115 - handed to the child
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "local_cloud",
+                "serve",
+                "--state-dir",
+                str(self.state_dir),
+                "--ready-file",
+                str(ready),
+            ],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop the child by PID
+        )
+        log.close()
+        deadline = started + self.startup_timeout
+        while not ready.exists():
+            if self.process.poll() is not None:
+                raise LocalCloudError(
+                    f"endpoint exited with {self.process.returncode}; see {self.state_dir}/endpoint.log"
+                )
+            if time.monotonic() > deadline:
+                self.stop()
+                raise LocalCloudError("endpoint did not become ready in time")
+            time.sleep(0.02)
+        self.info = json.loads(ready.read_text())
+        self.startup_seconds = time.monotonic() - started
+        return self
+
+    def stop(self) -> None:
+        """SIGTERM the endpoint (it stops mosquitto and its workers); KILL what is left, by PID."""
+        proc, self.process = self.process, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        for key in ("mosquitto_pid",):
+            pid = self.info.get(key)
+            if pid and _pid_alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def __enter__(self) -> LocalCloud:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # -- what callers use ----------------------------------------------------------------------
+    @property
+    def endpoint_url(self) -> str:
+        return str(self.info["endpoint_url"])
+
+    @property
+    def mqtt(self) -> MqttEndpoint:
+        return MqttEndpoint(self.info["mqtt_host"], int(self.info["mqtt_port"]), Path(self.info["ca_path"]))
+
+    @property
+    def pipeline_identity(self) -> ClientIdentity:
+        return ClientIdentity(
+            Path(self.info["pipeline_cert"]),
+            Path(self.info["pipeline_key"]),
+            Path(self.info["ca_path"]),
+            "mlops-edge-pipeline",
+        )
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3 and MQTT clients at this local cloud."""
+        ident = self.pipeline_identity
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+            "MLOPS_EDGE_MQTT_HOST": self.mqtt.host,
+            "MLOPS_EDGE_MQTT_PORT": str(self.mqtt.port),
+            "MLOPS_EDGE_MQTT_CA": str(ident.ca_path),
+            "MLOPS_EDGE_MQTT_CERT": str(ident.cert_path),
+            "MLOPS_EDGE_MQTT_KEY": str(ident.key_path),
+        }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this endpoint (convenience for tests and the CLI)."""
+        import boto3
+
+        return boto3.session.Session().client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY,
+        )
+
+    def provision_device(self, thing_name: str, thing_group: str | None = None) -> DeviceIdentity:
+        """IoT thing + certificate + group membership + MQTT identity, in one idempotent call."""
+        body = json.dumps({"thing_name": thing_name, "thing_group": thing_group}).encode()
+        request = urllib.request.Request(
+            f"{self.endpoint_url}/_local_cloud/devices",
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                data = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            raise LocalCloudError(f"provisioning {thing_name} failed: {exc.read().decode()}") from exc
+        return DeviceIdentity(
+            thing_name=data["thing_name"],
+            cert_path=Path(data["cert_path"]),
+            key_path=Path(data["key_path"]),
+            ca_path=Path(data["ca_path"]),
+            mqtt_host=data["mqtt_host"],
+            mqtt_port=int(data["mqtt_port"]),
+            certificate_arn=data["certificate_arn"],
+            thing_group=data.get("thing_group"),
+        )

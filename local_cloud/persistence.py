@@ -1,0 +1,78 @@
+"""Best-effort persistence of moto's in-memory state across endpoint restarts.
+
+moto keeps every backend in memory. We pickle the per-region backends of the services the pipeline
+uses when the endpoint stops and load them when it starts. Each service is pickled on its own, so a
+service whose state cannot be pickled (e.g. a running Step Functions execution holds a thread) is
+skipped and logged instead of losing everything. Greengrass state is persisted separately, on
+every change, by its provider.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pickle
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
+
+# service -> (module, BackendDict attribute)
+SERVICES: dict[str, tuple[str, str]] = {
+    "s3": ("moto.s3.models", "s3_backends"),
+    "iam": ("moto.iam.models", "iam_backends"),
+    "iot": ("moto.iot.models", "iot_backends"),
+    "lambda": ("moto.awslambda.models", "lambda_backends"),
+    "logs": ("moto.logs.models", "logs_backends"),
+    "sagemaker": ("moto.sagemaker.models", "sagemaker_backends"),
+    "stepfunctions": ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends"),
+}
+
+
+def _dir(state_dir: Path) -> Path:
+    return state_dir / "moto"
+
+
+def save_moto(state_dir: Path) -> dict[str, str]:
+    """Pickle each service's backends that exist; returns service -> 'saved' | error text."""
+    out: dict[str, str] = {}
+    target = _dir(state_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    for service, (module_name, attr) in SERVICES.items():
+        try:
+            backend_dict = getattr(importlib.import_module(module_name), attr)
+            snapshot = {
+                account: dict(regions.items())
+                for account, regions in backend_dict.items()
+                if len(regions)  # untouched accounts have nothing to keep
+            }
+            data = pickle.dumps(snapshot)
+            (target / f"{service}.pickle").write_bytes(data)
+            out[service] = "saved"
+        except Exception as exc:  # a service that cannot be pickled is skipped, not fatal
+            LOG.warning("cannot persist moto %s state: %s", service, exc)
+            (target / f"{service}.pickle").unlink(missing_ok=True)
+            out[service] = f"skipped: {exc}"
+    return out
+
+
+def restore_moto(state_dir: Path) -> dict[str, str]:
+    """Load what ``save_moto`` wrote; a file that fails to load is ignored (fresh state)."""
+    out: dict[str, str] = {}
+    source = _dir(state_dir)
+    if not source.exists():
+        return out
+    for service, (module_name, attr) in SERVICES.items():
+        path = source / f"{service}.pickle"
+        if not path.exists():
+            continue
+        try:
+            backend_dict = getattr(importlib.import_module(module_name), attr)
+            snapshot = pickle.loads(path.read_bytes())
+            for account, regions in snapshot.items():
+                for region, backend in regions.items():
+                    backend_dict[account][region] = backend
+            out[service] = "restored"
+        except Exception as exc:
+            LOG.warning("cannot restore moto %s state: %s", service, exc)
+            out[service] = f"skipped: {exc}"
+    return out

@@ -1,0 +1,144 @@
+"""The endpoint process: moto's WSGI app behind a thin dispatch layer, on one loopback port.
+
+Requests are routed, in order, to the local providers (what moto lacks or does not run: Lambda
+invoke, SageMaker training jobs, the greengrassv2 API, the local admin API) and everything else
+falls through to moto's ``DomainDispatcherApplication`` unchanged. ``MOTO_PORT`` is set to our own
+port before moto is imported, so moto's Step Functions interpreter calls services through us too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from werkzeug.serving import make_server
+from werkzeug.wrappers import Request, Response
+
+from local_cloud.context import ServerContext
+
+LOG = logging.getLogger("local_cloud")
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+# A provider returns a Response when it serves the request, None to let the next one try.
+Provider = Callable[[Request], Response | None]
+
+
+class DispatchLayer:
+    """WSGI app: ask each provider in turn; fall through to moto."""
+
+    def __init__(self, providers: list[Provider], fallback: WsgiApp) -> None:
+        self.providers = providers
+        self.fallback = fallback
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        request = Request(environ)
+        for provider in self.providers:
+            response = provider(request)
+            if response is not None:
+                return response(environ, start_response)
+        # moto re-reads the body from wsgi.input; Request cached it, so hand moto a fresh stream.
+        if request.content_length or environ.get("HTTP_TRANSFER_ENCODING"):
+            import io
+
+            body = request.get_data(cache=True)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("HTTP_TRANSFER_ENCODING", None)
+        return self.fallback(environ, start_response)
+
+
+def _moto_app() -> WsgiApp:
+    from moto.core.config import default_user_config
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    default_user_config["stepfunctions"] = {"execute_state_machine": True}
+    default_user_config["lambda"] = {"use_docker": False}
+    default_user_config["batch"] = {"use_docker": False}
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
+    """Create the providers (each may own background workers) and the dispatch layer."""
+    from local_cloud.admin import AdminProvider
+    from local_cloud.services.greengrassv2.provider import GreengrassV2Provider
+    from local_cloud.services.lambda_.provider import LambdaProvider
+    from local_cloud.services.sagemaker.provider import SageMakerProvider
+
+    lambda_ = LambdaProvider(ctx)
+    sagemaker = SageMakerProvider(ctx)
+    greengrass = GreengrassV2Provider(ctx)
+    admin = AdminProvider(ctx)
+    providers = [admin, lambda_, sagemaker, greengrass]
+    return DispatchLayer([p.handle for p in providers], _moto_app()), providers
+
+
+def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:
+    """Run the endpoint in the foreground until SIGTERM/SIGINT; write ``ready_file`` when usable."""
+    started = time.monotonic()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    ctx = ServerContext(state_dir=state_dir)
+    # Bind first: moto reads MOTO_PORT lazily, but it must be our real port before any execution.
+    httpd = make_server("127.0.0.1", port, app=None, threaded=True)  # type: ignore[arg-type]
+    ctx.port = httpd.server_port
+    os.environ["MOTO_PORT"] = str(ctx.port)
+    os.environ.update({k: v for k, v in ctx.aws_env().items() if k != "AWS_ENDPOINT_URL"})
+    from local_cloud import persistence
+    from local_cloud.mqtt.broker import Broker
+
+    broker = Broker(state_dir / "mqtt")
+    broker.start()
+    ctx.extras["broker"] = broker
+    app, providers = build(ctx)
+    httpd.app = app
+    persistence.restore_moto(state_dir)
+
+    def _stop(signum: int, frame: Any) -> None:
+        ctx.stopping.set()
+        threading.Thread(target=httpd.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    for provider in providers:
+        start = getattr(provider, "start", None)
+        if start:
+            start()
+    info = {
+        "pid": os.getpid(),
+        "endpoint_url": ctx.endpoint_url,
+        "port": ctx.port,
+        "mqtt_host": "127.0.0.1",
+        "mqtt_port": broker.port,
+        "mosquitto_pid": broker.process.pid if broker.process else None,
+        "ca_path": str(broker.ca.ca_path),
+        "pipeline_cert": str(broker.pipeline.cert_path),
+        "pipeline_key": str(broker.pipeline.key_path),
+        "startup_s": round(time.monotonic() - started, 3),
+    }
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(ready_file)
+    try:
+        httpd.serve_forever(poll_interval=0.1)
+    finally:
+        ctx.stopping.set()
+        for provider in reversed(providers):
+            stop = getattr(provider, "stop", None)
+            if stop:
+                try:
+                    stop()
+                except Exception:
+                    LOG.exception("stopping %s failed", provider)
+        try:
+            persistence.save_moto(state_dir)
+        except Exception:
+            LOG.exception("saving moto state failed")
+        broker.stop()
+        httpd.server_close()

@@ -1,0 +1,153 @@
+"""Warm worker processes per function version: cold start once, then reuse; kill on timeout/crash."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+
+
+class WorkerTimeout(Exception):
+    """The invocation ran past the function's timeout; the worker was killed."""
+
+
+class WorkerDied(Exception):
+    """The worker process exited mid-invocation (``sys.exit``, segfault, OOM...)."""
+
+    def __init__(self, returncode: int | None, stderr: str) -> None:
+        super().__init__(f"exit status {returncode}")
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+@dataclass(eq=False)
+class Worker:
+    """One subprocess; responses arrive through a reader thread so waits can have a deadline."""
+
+    key: str
+    process: subprocess.Popen[str]
+    log_stream: str
+    responses: queue.Queue[str | None] = field(default_factory=queue.Queue)
+    cold: bool = True
+
+    def start_reader(self) -> None:
+        def _read() -> None:
+            assert self.process.stdout is not None
+            for line in self.process.stdout:
+                self.responses.put(line)
+            self.responses.put(None)
+
+        threading.Thread(target=_read, daemon=True, name=f"lambda-reader-{self.process.pid}").start()
+
+    def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        try:
+            self.process.stdin.write(json.dumps(request) + "\n")
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError) as exc:
+            raise WorkerDied(self.process.poll(), "") from exc
+        try:
+            line = self.responses.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            raise WorkerTimeout() from None
+        if line is None:
+            self.process.wait(timeout=5)
+            raise WorkerDied(self.process.returncode, "")
+        self.cold = False
+        return json.loads(line)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        """Kill by PID (the worker's own process group: the handler may have started children)."""
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+
+
+class WorkerPool:
+    """Idle workers keyed by function version; a busy function gets extra workers (Map states)."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self._idle: dict[str, list[Worker]] = {}
+        self._all: set[Worker] = set()
+        self._lock = threading.Lock()
+        self.log_dir = log_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
+
+    def acquire(self, key: str, env: dict[str, str], cwd: Path, log_stream: str) -> Worker:
+        with self._lock:
+            idle = self._idle.get(key, [])
+            while idle:
+                worker = idle.pop()
+                if worker.alive():
+                    return worker
+        stderr = open(self.log_dir / "workers.log", "a")  # noqa: SIM115 - handed to the child
+        process = subprocess.Popen(
+            [sys.executable, str(WORKER_SCRIPT)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=str(cwd),
+            env={**env, "AWS_LAMBDA_LOG_STREAM_NAME": log_stream},
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+        stderr.close()
+        worker = Worker(key=key, process=process, log_stream=log_stream)
+        worker.start_reader()
+        with self._lock:
+            self._all.add(worker)
+        return worker
+
+    def release(self, worker: Worker) -> None:
+        with self._lock:
+            if worker.alive():
+                self._idle.setdefault(worker.key, []).append(worker)
+            else:
+                self._all.discard(worker)
+
+    def discard(self, worker: Worker) -> None:
+        worker.kill()
+        with self._lock:
+            self._all.discard(worker)
+
+    def retire_others(self, function_prefix: str, keep_key: str) -> None:
+        """Stop idle workers of older versions of a function (code or configuration changed)."""
+        with self._lock:
+            stale = [k for k in self._idle if k.startswith(function_prefix) and k != keep_key]
+            workers = [w for k in stale for w in self._idle.pop(k)]
+        for worker in workers:
+            self.discard(worker)
+
+    def stop(self) -> None:
+        with self._lock:
+            workers = list(self._all)
+            self._all.clear()
+            self._idle.clear()
+        deadline = time.monotonic() + 2
+        for worker in workers:
+            if worker.process.stdin:
+                with contextlib.suppress(OSError):
+                    worker.process.stdin.close()
+        for worker in workers:
+            try:
+                worker.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                worker.kill()

@@ -1,0 +1,191 @@
+"""Lambda ``Invoke`` for functions created with the ordinary API (moto stores them; we run them).
+
+Only the invoke route is served here; CreateFunction, GetFunction, UpdateFunctionCode... fall
+through to moto. Results and errors are shaped as AWS returns them, so callers (boto3, moto's
+Step Functions interpreter) cannot tell the difference.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from werkzeug.wrappers import Request, Response
+
+from local_cloud.context import ServerContext
+from local_cloud.services.lambda_.pool import WorkerDied, WorkerPool, WorkerTimeout
+
+LOG = logging.getLogger(__name__)
+_INVOKE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/invocations/?$")
+
+
+class LambdaProvider:
+    """Serves ``POST /2015-03-31/functions/{fn}/invocations``."""
+
+    def __init__(self, ctx: ServerContext) -> None:
+        self.ctx = ctx
+        self.root = ctx.state_dir / "lambda"
+        self.pool = WorkerPool(self.root / "logs")
+        self._extract_lock = threading.Lock()
+
+    def stop(self) -> None:
+        self.pool.stop()
+
+    # -- routing -------------------------------------------------------------------------------
+    def handle(self, request: Request) -> Response | None:
+        match = _INVOKE.match(request.path)
+        if not match or request.method != "POST":
+            return None
+        fn = self._function(unquote(match["fn"]), request.args.get("Qualifier"))
+        if fn is None:
+            return None  # moto answers ResourceNotFoundException in the AWS shape
+        invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
+        payload = request.get_data(cache=True)
+        if invocation_type == "DryRun":
+            return Response(status=204)
+        if invocation_type == "Event":
+            threading.Thread(target=self.invoke, args=(fn, payload), daemon=True).start()
+            return Response(status=202)
+        result = self.invoke(fn, payload)
+        headers = {"X-Amz-Executed-Version": str(fn.version)}
+        if result["error"]:
+            headers["X-Amz-Function-Error"] = "Unhandled"
+        if request.headers.get("X-Amz-Log-Type") == "Tail":
+            headers["X-Amz-Log-Result"] = base64.b64encode(result["logs"].encode()[-4096:]).decode()
+        return Response(result["body"], status=200, headers=headers, mimetype="application/json")
+
+    def _function(self, name_or_arn: str, qualifier: str | None) -> Any:
+        from moto.awslambda.models import lambda_backends
+
+        backend = lambda_backends[self.ctx.account_id][self.ctx.region]
+        try:
+            return backend.get_function(name_or_arn, qualifier)
+        except Exception:
+            return None
+
+    # -- invocation ----------------------------------------------------------------------------
+    def _code_dir(self, fn: Any) -> Path:
+        digest = hashlib.sha256(fn.code_bytes).hexdigest()[:16]
+        target = self.root / "code" / fn.function_name / digest
+        with self._extract_lock:
+            if not target.exists():
+                tmp = target.with_name(target.name + ".tmp")
+                tmp.mkdir(parents=True, exist_ok=True)
+                if fn.code_bytes:
+                    with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
+                        archive.extractall(tmp)
+                tmp.rename(target)
+        return target
+
+    def _env(self, fn: Any, code_dir: Path) -> dict[str, str]:
+        env = dict(os.environ)
+        env.pop("MOTO_PORT", None)
+        env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
+        env.update(self.ctx.aws_env())
+        existing = os.environ.get("PYTHONPATH")
+        env.update(
+            {
+                "_HANDLER": fn.handler or "lambda_function.handler",
+                "LAMBDA_TASK_ROOT": str(code_dir),
+                "PYTHONPATH": str(code_dir) + (os.pathsep + existing if existing else ""),
+                "PYTHONUNBUFFERED": "1",
+                "AWS_LAMBDA_FUNCTION_NAME": fn.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": str(fn.version),
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(fn.memory_size),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn.function_name}",
+                "LOCAL_LAMBDA_FUNCTION_ARN": fn.function_arn,
+            }
+        )
+        return env
+
+    def invoke(self, fn: Any, payload: bytes) -> dict[str, Any]:
+        """Run one invocation on a warm worker; returns body, error flag, logs, cold flag."""
+        request_id = str(uuid.uuid4())
+        code_dir = self._code_dir(fn)
+        env = self._env(fn, code_dir)
+        config_hash = hashlib.sha256(
+            json.dumps(
+                [fn.handler, env.get("_HANDLER"), fn.environment_vars, fn.timeout],
+                sort_keys=True,
+                default=str,
+            ).encode()
+        ).hexdigest()[:12]
+        key = f"{fn.function_name}\0{code_dir.name}\0{config_hash}"
+        self.pool.retire_others(f"{fn.function_name}\0", key)
+        stream = time.strftime("%Y/%m/%d/") + f"[{fn.version}]" + uuid.uuid4().hex
+        worker = self.pool.acquire(key, env, code_dir, stream)
+        cold = worker.cold
+        timeout = float(fn.timeout or 3)
+        started = time.monotonic()
+        logs = ""
+        try:
+            response = worker.invoke(
+                {
+                    "request_id": request_id,
+                    "payload": payload.decode("utf-8", "replace"),
+                    "deadline_ms": time.time() * 1000 + timeout * 1000,
+                },
+                timeout=timeout + (10.0 if cold else 0.0),  # Lambda does not count the init phase either
+            )
+            self.pool.release(worker)
+            logs = response.get("logs", "")
+            if "error" in response:
+                body, error = json.dumps({**response["error"], "requestId": request_id}), True
+            else:
+                body, error = response["result"], False
+        except WorkerTimeout:
+            self.pool.discard(worker)
+            body = json.dumps(
+                {
+                    "errorType": "Sandbox.Timedout",
+                    "errorMessage": f"RequestId: {request_id} Error: Task timed out after {timeout:.2f} seconds",
+                }
+            )
+            error = True
+            logs = f"{time.strftime('%Y-%m-%dT%H:%M:%S')} {request_id} Task timed out after {timeout:.2f} seconds\n"
+        except WorkerDied as exc:
+            self.pool.discard(worker)
+            body = json.dumps(
+                {
+                    "errorType": "Runtime.ExitError",
+                    "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: {exc}",
+                }
+            )
+            error = True
+        duration_ms = (time.monotonic() - started) * 1000
+        self._write_logs(fn, worker.log_stream, request_id, logs, duration_ms)
+        return {"body": body, "error": error, "logs": logs, "cold": cold, "duration_ms": duration_ms}
+
+    def _write_logs(self, fn: Any, stream: str, request_id: str, logs: str, duration_ms: float) -> None:
+        """Write the invocation's logs to CloudWatch Logs (moto's backend, in process)."""
+        from moto.logs.models import logs_backends
+
+        backend = logs_backends[self.ctx.account_id][self.ctx.region]
+        group = f"/aws/lambda/{fn.function_name}"
+        try:
+            if group not in backend.groups:
+                backend.create_log_group(group, {})
+            if stream not in backend.groups[group].streams:
+                backend.create_log_stream(group, stream)
+            now = int(time.time() * 1000)
+            lines = [f"START RequestId: {request_id} Version: {fn.version}"]
+            lines += [line for line in logs.splitlines() if line.strip()]
+            lines += [
+                f"END RequestId: {request_id}",
+                f"REPORT RequestId: {request_id}\tDuration: {duration_ms:.2f} ms\tMemory Size: {fn.memory_size} MB",
+            ]
+            backend.put_log_events(group, stream, [{"timestamp": now, "message": m} for m in lines])
+        except Exception:
+            LOG.exception("could not write Lambda logs for %s", fn.function_name)

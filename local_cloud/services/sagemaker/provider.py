@@ -1,0 +1,11 @@
+"""placeholder"""
+
+from werkzeug.wrappers import Request, Response
+
+
+class SageMakerProvider:
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def handle(self, request: Request) -> Response | None:
+        return None
