@@ -1,0 +1,1 @@
+"""Simulated AWS IoT Greengrass V2 core device (nucleus stand-in)."""
