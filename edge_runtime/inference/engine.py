@@ -1,0 +1,265 @@
+"""The on-device inference engine: an ONNX model directory served with ONNX Runtime.
+
+Runs inside the Greengrass inference component, so it imports only numpy, onnxruntime and the
+standard library. A single row (the common IoT request) takes a fast path: values are checked in
+plain Python and written into a float32 buffer already bound to the session with IOBinding, so a
+prediction costs one ``run_with_iobinding`` and no allocation. Each thread gets its own buffers and
+binding (ONNX Runtime sessions are safe to run concurrently), so callers need no lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from edge_runtime.inference.errors import InferenceFailed, InvalidInput, ModelLoadError
+from edge_runtime.inference.payload import F32_MAX, decode, to_matrix
+
+__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_PAYLOAD_BYTES", "SUPPORTED_FORMAT_VERSIONS", "Engine"]
+
+SUPPORTED_FORMAT_VERSIONS = (1,)
+DEFAULT_MAX_BATCH = 1024
+DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20  # a 1024-row batch of 30 features is about 300 KiB of JSON
+_REQUIRED_KEYS = ("format_version", "task", "features", "input_name", "output_names", "classes", "sha256")
+
+
+class _Binding:
+    """One thread's pre-bound single-row input and output buffers."""
+
+    __slots__ = ("binding", "label", "out", "x")
+
+    def __init__(
+        self, session: ort.InferenceSession, input_name: str, outputs: list[str], n_features: int, k: int
+    ):
+        self.x = np.zeros((1, n_features), dtype=np.float32)
+        self.binding = session.io_binding()
+        self.binding.bind_input(input_name, "cpu", 0, np.float32, list(self.x.shape), self.x.ctypes.data)
+        if k:  # classifier: label (1,) int64 then probabilities (1, k) float32
+            self.label = np.zeros((1,), dtype=np.int64)
+            self.out = np.zeros((1, k), dtype=np.float32)
+            self.binding.bind_output(outputs[0], "cpu", 0, np.int64, [1], self.label.ctypes.data)
+            self.binding.bind_output(outputs[1], "cpu", 0, np.float32, [1, k], self.out.ctypes.data)
+        else:
+            self.label = None
+            self.out = np.zeros((1, 1), dtype=np.float32)
+            self.binding.bind_output(outputs[0], "cpu", 0, np.float32, [1, 1], self.out.ctypes.data)
+
+
+class Engine:
+    """A loaded, digest-checked model. Create with ``Engine.load(model_dir)``."""
+
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        manifest: dict,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        allow_missing: bool = True,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> None:
+        self._session = session
+        self.manifest = manifest
+        self.features: list[str] = [str(f) for f in manifest["features"]]
+        self.task: str = manifest["task"]
+        self.max_batch = int(max_batch)
+        self.allow_missing = bool(allow_missing)
+        self.max_payload_bytes = int(max_payload_bytes)
+        self._n = len(self.features)
+        self._index = {name: i for i, name in enumerate(self.features)}
+        self._input = manifest["input_name"]
+        self._outputs = list(manifest["output_names"])
+        self._classes = list(manifest["classes"]) if self.task != "regression" else []
+        self._class_keys = [str(c) for c in self._classes]
+        self._k = len(self._classes)
+        self._model_info = (("name", manifest.get("name")), ("version", self.version))
+        self._local = threading.local()
+        self._check_graph()
+
+    # -- loading ---------------------------------------------------------------------------------
+
+    @classmethod
+    def load(
+        cls,
+        model_dir: str | Path,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        allow_missing: bool = True,
+        intra_op_threads: int = 1,
+        max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+    ) -> Engine:
+        """Read model.json + model.onnx, verify the SHA-256, open an ONNX Runtime session.
+
+        One intra-op thread by default: a single row gains nothing from a pool, and a device core
+        shared with other components should not be spun on.
+        """
+        model_dir = Path(model_dir)
+        manifest = _read_manifest(model_dir / "model.json")
+        onnx_path = model_dir / "model.onnx"
+        try:
+            data = onnx_path.read_bytes()
+        except OSError as exc:
+            raise ModelLoadError(f"{onnx_path}: cannot read the model ({exc.strerror})") from exc
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != manifest["sha256"]:
+            raise ModelLoadError(
+                f"{onnx_path}: SHA-256 {digest} does not match model.json's {manifest['sha256']}; "
+                "the model file is corrupt or from another version"
+            )
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, int(intra_op_threads))
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.log_severity_level = 3
+        try:
+            session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+            raise ModelLoadError(f"{onnx_path}: ONNX Runtime cannot load it: {exc}") from exc
+        return cls(
+            session,
+            manifest,
+            max_batch=max_batch,
+            allow_missing=allow_missing,
+            max_payload_bytes=max_payload_bytes,
+        )
+
+    def _check_graph(self) -> None:
+        """The manifest must describe this graph: names, width, class count."""
+        inputs = self._session.get_inputs()
+        if len(inputs) != 1 or inputs[0].name != self._input:
+            raise ModelLoadError(
+                f"model input is {[i.name for i in inputs]}, model.json says {self._input!r}"
+            )
+        width = inputs[0].shape[1] if len(inputs[0].shape) == 2 else None
+        if width != self._n:
+            raise ModelLoadError(f"model takes {width} features, model.json lists {self._n}")
+        names = [o.name for o in self._session.get_outputs()]
+        expected = 2 if self._k else 1
+        if names != self._outputs or len(names) != expected:
+            raise ModelLoadError(f"model outputs are {names}, model.json says {self._outputs}")
+        if self._k:
+            probe = self._session.run(None, {self._input: np.zeros((1, self._n), np.float32)})[1]
+            if probe.shape[1] != self._k:
+                raise ModelLoadError(
+                    f"model gives {probe.shape[1]} probabilities, model.json has {self._k} classes"
+                )
+
+    @property
+    def version(self) -> str | None:
+        """The registry model version the pipeline stamped into model.json (None before that)."""
+        return self.manifest.get("model_version")
+
+    # -- prediction ------------------------------------------------------------------------------
+
+    def predict(self, payload: object) -> dict:
+        """Answer one request: ``{"predictions": [...], "model": {"name", "version"}}``.
+
+        Raises ``InvalidInput`` for any input it cannot answer, ``InferenceFailed`` only if ONNX
+        Runtime itself fails on validated input.
+        """
+        if isinstance(payload, str | bytes | bytearray | memoryview):
+            payload = decode(payload, self.max_payload_bytes)
+        row = self._fast_row(payload)
+        if row is not None:
+            return {"predictions": [self._run_one(row)], "model": dict(self._model_info)}
+        try:
+            x = to_matrix(
+                payload,
+                self.features,
+                self._index,
+                allow_missing=self.allow_missing,
+                max_batch=self.max_batch,
+                max_bytes=self.max_payload_bytes,
+            )
+        except InvalidInput:
+            raise
+        except RecursionError as exc:
+            raise InvalidInput("bad_shape", "payload is nested too deeply to be a request") from exc
+        except Exception as exc:  # odd Python objects handed in directly: still the caller's input
+            raise InvalidInput(
+                "bad_shape", f"payload could not be read: {type(exc).__name__}: {exc}"
+            ) from exc
+        return {"predictions": self.predict_matrix(x), "model": dict(self._model_info)}
+
+    def predict_matrix(self, x: np.ndarray) -> list[dict]:
+        """Predictions for an already numeric (n, f) matrix (NaN = missing); one session run."""
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.ndim != 2 or x.shape[1] != self._n:
+            raise InvalidInput("wrong_length", f"matrix has shape {x.shape}, the model takes (n, {self._n})")
+        if x.shape[0] == 0:
+            raise InvalidInput("empty", "matrix has no rows")
+        try:
+            outputs = self._session.run(self._outputs, {self._input: x})
+        except Exception as exc:
+            raise InferenceFailed(f"ONNX Runtime failed: {exc}") from exc
+        if not self._k:
+            return [{"value": v} for v in outputs[0].reshape(-1).tolist()]
+        keys, classes = self._class_keys, self._classes
+        return [
+            {"label": label, "class": classes[label], "probabilities": dict(zip(keys, probs, strict=True))}
+            for label, probs in zip(outputs[0].tolist(), outputs[1].tolist(), strict=True)
+        ]
+
+    def _fast_row(self, payload: object) -> list | None:
+        """The values of a single finite row or complete record, else None (general path)."""
+        if type(payload) is dict:
+            if len(payload) != self._n:
+                return None
+            try:
+                payload = [payload[name] for name in self.features]
+            except KeyError:
+                return None
+        elif type(payload) is not list or len(payload) != self._n:
+            return None
+        for v in payload:
+            t = type(v)
+            if (t is not float and t is not int) or not (-F32_MAX <= v <= F32_MAX):
+                return None
+        return payload
+
+    def _run_one(self, row: list) -> dict:
+        try:
+            b = self._local.binding
+        except AttributeError:
+            b = self._local.binding = _Binding(self._session, self._input, self._outputs, self._n, self._k)
+        b.x[0] = row
+        try:
+            self._session.run_with_iobinding(b.binding)  # never with RunOptions(): that is the slow path
+        except Exception as exc:
+            raise InferenceFailed(f"ONNX Runtime failed: {exc}") from exc
+        if not self._k:
+            return {"value": float(b.out[0, 0])}
+        label = int(b.label[0])
+        return {
+            "label": label,
+            "class": self._classes[label],
+            "probabilities": dict(zip(self._class_keys, b.out[0].tolist(), strict=True)),
+        }
+
+
+def _read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read the manifest ({exc.strerror})") from exc
+    except ValueError as exc:
+        raise ModelLoadError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise ModelLoadError(f"{path}: the manifest must be a JSON object")
+    missing = [k for k in _REQUIRED_KEYS if k not in manifest]
+    if missing:
+        raise ModelLoadError(f"{path}: missing keys {', '.join(missing)}")
+    if manifest["format_version"] not in SUPPORTED_FORMAT_VERSIONS:
+        raise ModelLoadError(
+            f"{path}: format_version {manifest['format_version']!r} is not supported "
+            f"(this engine reads {SUPPORTED_FORMAT_VERSIONS}); update the inference component"
+        )
+    if manifest["task"] not in ("regression", "binary", "multiclass"):
+        raise ModelLoadError(f"{path}: unknown task {manifest['task']!r}")
+    if manifest["task"] != "regression" and not manifest["classes"]:
+        raise ModelLoadError(f"{path}: a {manifest['task']} model needs its classes")
+    return manifest
