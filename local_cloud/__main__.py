@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    if os.environ.get("LOCAL_CLOUD_DEBUG"):
+        logging.getLogger("local_cloud").setLevel(logging.DEBUG)
     from local_cloud.server import serve as run
 
     run(args.state_dir.resolve(), args.ready_file, args.port)

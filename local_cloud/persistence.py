@@ -21,7 +21,7 @@ SERVICES: dict[str, tuple[str, str]] = {
     "s3": ("moto.s3.models", "s3_backends"),
     "iam": ("moto.iam.models", "iam_backends"),
     "iot": ("moto.iot.models", "iot_backends"),
-    "lambda": ("moto.awslambda.models", "lambda_backends"),
+    "lambda": ("moto.awslambda_simple.models", "lambda_simple_backends"),
     "logs": ("moto.logs.models", "logs_backends"),
     "sagemaker": ("moto.sagemaker.models", "sagemaker_backends"),
     "stepfunctions": ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends"),

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase
 
 
 class WorkerTimeout(Exception):
@@ -50,8 +51,21 @@ class Worker:
 
         threading.Thread(target=_read, daemon=True, name=f"lambda-reader-{self.process.pid}").start()
 
+    def wait_ready(self, timeout: float) -> None:
+        """Wait for the end of the init phase (handler module imported), bounded like Lambda's."""
+        try:
+            line = self.responses.get(timeout=timeout)
+        except queue.Empty:
+            self.kill()
+            raise WorkerTimeout() from None
+        if line is None:
+            self.process.wait(timeout=5)
+            raise WorkerDied(self.process.returncode, "")
+
     def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.process.stdin is not None
+        if self.cold:
+            self.wait_ready(INIT_TIMEOUT_S)
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()

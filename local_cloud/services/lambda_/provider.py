@@ -50,7 +50,18 @@ class LambdaProvider:
             return None
         fn = self._function(unquote(match["fn"]), request.args.get("Qualifier"))
         if fn is None:
-            return None  # moto answers ResourceNotFoundException in the AWS shape
+            name = unquote(match["fn"])
+            arn = (
+                name
+                if name.startswith("arn:")
+                else f"arn:aws:lambda:{self.ctx.region}:{self.ctx.account_id}:function:{name}"
+            )
+            return Response(
+                json.dumps({"Type": "User", "Message": f"Function not found: {arn}"}),
+                status=404,
+                headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
+                mimetype="application/json",
+            )
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         payload = request.get_data(cache=True)
         if invocation_type == "DryRun":
@@ -67,12 +78,14 @@ class LambdaProvider:
         return Response(result["body"], status=200, headers=headers, mimetype="application/json")
 
     def _function(self, name_or_arn: str, qualifier: str | None) -> Any:
-        from moto.awslambda.models import lambda_backends
+        from moto.awslambda.utils import get_backend
 
-        backend = lambda_backends[self.ctx.account_id][self.ctx.region]
+        # the same backend moto's own Lambda responses use (the "simple" one without Docker)
+        backend = get_backend(self.ctx.account_id, self.ctx.region)
         try:
             return backend.get_function(name_or_arn, qualifier)
         except Exception:
+            LOG.debug("no function %s:%s", name_or_arn, qualifier, exc_info=True)
             return None
 
     # -- invocation ----------------------------------------------------------------------------
@@ -137,7 +150,7 @@ class LambdaProvider:
                     "payload": payload.decode("utf-8", "replace"),
                     "deadline_ms": time.time() * 1000 + timeout * 1000,
                 },
-                timeout=timeout + (10.0 if cold else 0.0),  # Lambda does not count the init phase either
+                timeout=timeout,
             )
             self.pool.release(worker)
             logs = response.get("logs", "")

@@ -93,6 +93,7 @@ def main() -> None:
         os.chdir(task_root)
     handler, init_error = _load_handler()
     init_logs = _capture.take()
+    _proto.write(json.dumps({"ready": True}) + "\n")  # init phase over: the invoke timeout starts now
     for line in sys.stdin:
         request = json.loads(line)
         ctx = LambdaContext(request["request_id"], request["deadline_ms"])
