@@ -1,0 +1,255 @@
+"""One training job run under SageMaker's script-mode contract (docs/contracts.md §7).
+
+The job root mirrors ``/opt/ml``: ``input/data/<channel>``, ``input/config/hyperparameters.json``,
+``model``, ``output``, ``code``. The program runs with the endpoint's own Python, so what is
+installed in the environment is importable, as it is in the framework container.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from local_cloud.context import ServerContext
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri}")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def _decode(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value
+
+
+class TrainingRun:
+    """Runs one job in a background thread and reports through ``update(**fields)``."""
+
+    def __init__(
+        self, ctx: ServerContext, job: dict[str, Any], root: Path, update: Callable[..., None]
+    ) -> None:
+        self.ctx = ctx
+        self.job = job
+        self.root = root
+        self.update = update
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stop_requested = False
+        self.thread = threading.Thread(
+            target=self._run, daemon=True, name=f"training-{job['TrainingJobName']}"
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _download(self, s3: Any, uri: str, target: Path) -> int:
+        bucket, prefix = split_s3(uri)
+        count = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                key = obj["Key"]
+                if key.endswith("/"):
+                    continue
+                rel = key[len(prefix) :].lstrip("/") or Path(key).name
+                dest = target / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                s3.download_file(bucket, key, str(dest))
+                count += 1
+        return count
+
+    def _prepare(self, s3: Any) -> tuple[list[str], dict[str, str]]:
+        hps: dict[str, str] = dict(self.job.get("HyperParameters") or {})
+        program = str(_decode(hps.get("sagemaker_program", '"train.py"')))
+        submit = hps.get("sagemaker_submit_directory")
+        code = self.root / "code"
+        code.mkdir(parents=True, exist_ok=True)
+        if submit:
+            bucket, key = split_s3(str(_decode(submit)))
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            with tarfile.open(fileobj=io.BytesIO(body), mode="r:*") as tar:
+                tar.extractall(code, filter="data")
+        if not (code / program).exists():
+            raise FileNotFoundError(f"training program {program} not found in the submit directory")
+        channels = []
+        for channel in self.job.get("InputDataConfig") or []:
+            name = channel["ChannelName"]
+            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
+            target = self.root / "input" / "data" / name
+            target.mkdir(parents=True, exist_ok=True)
+            if self._download(s3, uri, target) == 0:
+                raise FileNotFoundError(
+                    f"No S3 objects found under S3 URL '{uri}' given in input data source"
+                )
+            channels.append(name)
+        config = self.root / "input" / "config"
+        config.mkdir(parents=True, exist_ok=True)
+        (config / "hyperparameters.json").write_text(json.dumps(hps))
+        (config / "inputdataconfig.json").write_text(json.dumps({c: {} for c in channels}))
+        user_hps = {k: _decode(v) for k, v in hps.items() if not k.startswith("sagemaker_")}
+        for sub in ("model", "output", "output/data"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            **self.ctx.aws_env(),
+            "SM_MODEL_DIR": str(self.root / "model"),
+            "SM_OUTPUT_DIR": str(self.root / "output"),
+            "SM_OUTPUT_DATA_DIR": str(self.root / "output" / "data"),
+            "SM_INPUT_DIR": str(self.root / "input"),
+            "SM_INPUT_CONFIG_DIR": str(config),
+            "SM_CHANNELS": json.dumps(channels),
+            "SM_HPS": json.dumps(user_hps),
+            "SM_USER_ENTRY_POINT": program,
+            "SM_MODULE_DIR": str(_decode(submit)) if submit else "",
+            "SM_CURRENT_HOST": "algo-1",
+            "SM_HOSTS": json.dumps(["algo-1"]),
+            "SM_NUM_GPUS": "0",
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_TRAINING_ENV": json.dumps(
+                {"job_name": self.job["TrainingJobName"], "hyperparameters": user_hps}
+            ),
+            "TRAINING_JOB_NAME": self.job["TrainingJobName"],
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("MOTO_PORT", None)
+        for channel in channels:
+            env[f"SM_CHANNEL_{channel.upper()}"] = str(self.root / "input" / "data" / channel)
+        args = [sys.executable, program]
+        for key, value in user_hps.items():
+            args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
+        return args, env
+
+    def _run(self) -> None:
+        s3 = self.ctx.client("s3")
+        self.update(SecondaryStatus="Downloading", TrainingStartTime=time.time())
+        log_path = self.root / "output" / "training.log"
+        try:
+            args, env = self._prepare(s3)
+        except Exception as exc:
+            self._finish_failed(f"ClientError: {exc}")
+            return
+        self.update(SecondaryStatus="Training")
+        max_runtime = float((self.job.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400))
+        with open(log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                args,
+                cwd=self.root / "code",
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+            try:
+                returncode = self.process.wait(timeout=max_runtime)
+                timed_out = False
+            except subprocess.TimeoutExpired:
+                self.stop()
+                returncode = self.process.wait()
+                timed_out = True
+        output = log_path.read_text(errors="replace")
+        self._write_logs(output)
+        metrics = self._metrics(output)
+        if self.stop_requested or timed_out:
+            self.update(
+                TrainingJobStatus="Stopped",
+                SecondaryStatus="MaxRuntimeExceeded" if timed_out else "Stopped",
+                TrainingEndTime=time.time(),
+                FinalMetricDataList=metrics,
+            )
+            return
+        if returncode != 0:
+            failure = self.root / "output" / "failure"
+            reason = failure.read_text().strip() if failure.exists() else ""
+            tail = output.strip().splitlines()[-1:] if output.strip() else []
+            self._finish_failed(
+                reason or f"AlgorithmError: ExecuteUserScriptError: exit code {returncode}: {' '.join(tail)}",
+                metrics,
+            )
+            return
+        self.update(SecondaryStatus="Uploading")
+        try:
+            artifact = self._upload(s3)
+        except Exception as exc:
+            self._finish_failed(f"ClientError: could not upload model artifacts: {exc}", metrics)
+            return
+        self.update(
+            TrainingJobStatus="Completed",
+            SecondaryStatus="Completed",
+            TrainingEndTime=time.time(),
+            FinalMetricDataList=metrics,
+            ModelArtifacts={"S3ModelArtifacts": artifact},
+        )
+
+    def _finish_failed(self, reason: str, metrics: list[dict[str, Any]] | None = None) -> None:
+        self.update(
+            TrainingJobStatus="Failed",
+            SecondaryStatus="Failed",
+            FailureReason=reason[:1024],
+            TrainingEndTime=time.time(),
+            FinalMetricDataList=metrics or [],
+        )
+
+    def _metrics(self, output: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        definitions = (self.job.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+        for definition in definitions:
+            values = re.findall(definition["Regex"], output)
+            if values:
+                last = values[-1][0] if isinstance(values[-1], tuple) else values[-1]
+                try:
+                    found.append(
+                        {"MetricName": definition["Name"], "Value": float(last), "Timestamp": time.time()}
+                    )
+                except ValueError:
+                    continue
+        return found
+
+    def _upload(self, s3: Any) -> str:
+        bucket, prefix = split_s3(self.job["OutputDataConfig"]["S3OutputPath"].rstrip("/"))
+        key = "/".join(p for p in (prefix, self.job["TrainingJobName"], "output", "model.tar.gz") if p)
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            model_dir = self.root / "model"
+            for path in sorted(model_dir.rglob("*")):
+                tar.add(path, arcname=str(path.relative_to(model_dir)), recursive=False)
+        s3.put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
+        return f"s3://{bucket}/{key}"
+
+    def _write_logs(self, output: str) -> None:
+        """Training output to CloudWatch Logs, as SageMaker does (/aws/sagemaker/TrainingJobs)."""
+        from moto.logs.models import logs_backends
+
+        backend = logs_backends[self.ctx.account_id][self.ctx.region]
+        group = "/aws/sagemaker/TrainingJobs"
+        stream = f"{self.job['TrainingJobName']}/algo-1-{int(time.time())}"
+        try:
+            if group not in backend.groups:
+                backend.create_log_group(group, {})
+            backend.create_log_stream(group, stream)
+            now = int(time.time() * 1000)
+            lines = [line for line in output.splitlines() if line.strip()][-5000:]
+            if lines:
+                backend.put_log_events(group, stream, [{"timestamp": now, "message": m} for m in lines])
+        except Exception:
+            pass
