@@ -62,6 +62,7 @@ class ExecutionProgress:
     started_at: datetime | None = None
     ended_at: datetime | None = None
     output: Any = None
+    last_output: Any = None
     _seen: set[int] = field(default_factory=set, repr=False)
     _current: str | None = field(default=None, repr=False)
 
@@ -123,6 +124,8 @@ class ExecutionProgress:
             if state.entered_at is not None:
                 state.total_s += (ts - state.entered_at).total_seconds()
             state.output = _loads(details.get("output"))
+            if isinstance(state.output, dict):
+                self.last_output = state.output
             if state.status == "running":
                 state.status = "succeeded"
             return state

@@ -1,0 +1,207 @@
+"""Create (or update) the pipeline's resources on the local cloud through the ordinary AWS APIs.
+
+Idempotent, so a second `mlops-edge run` against the same state directory reuses the bucket,
+registry and components of the first and only updates code and definition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sys
+import zipfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from pipeline.aws import client
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Packages the handlers import; the local Lambda runtime puts the zip first on PYTHONPATH.
+CODE_PACKAGES = ("lambdas", "pipeline", "components", "edge_runtime")
+STATE_MACHINE_NAME = "mlops-edge-pipeline"
+#: Per-function timeouts (s); the others get DEFAULT_TIMEOUT_S.
+TIMEOUTS_S = {"export_onnx": 300, "publish_components": 120, "verify_on_device": 180, "configure": 60}
+DEFAULT_TIMEOUT_S = 60
+_ASSUME = {
+    "lambda": "lambda.amazonaws.com",
+    "sagemaker": "sagemaker.amazonaws.com",
+    "states": "states.amazonaws.com",
+}
+
+
+@dataclass(frozen=True)
+class PipelineNames:
+    """Names of what the pipeline is deployed as (the CDK app's context values, locally)."""
+
+    bucket: str = "mlops-edge-artifacts"
+    thing_group: str = "mlops-edge-fleet"
+    model_package_group: str = "mlops-edge-models"
+    component_prefix: str = "com.example.mlopsedge"
+    function_prefix: str = "mlops-edge-"
+
+
+@dataclass(frozen=True)
+class LocalPipeline:
+    names: PipelineNames
+    state_machine_arn: str
+    function_arns: dict[str, str]
+    sagemaker_role_arn: str
+
+
+def _ignore(codes: set[str], call: Callable[[], Any]) -> Any:
+    try:
+        return call()
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in codes:
+            return None
+        raise
+
+
+def _role(iam: Any, name: str, service: str) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
+    }
+    _ignore(
+        {"EntityAlreadyExists"},
+        lambda: iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)),
+    )
+    return iam.get_role(RoleName=name)["Role"]["Arn"]
+
+
+def code_zip() -> bytes:
+    """A deterministic zip of the handler packages (sources only), as a zip-packaged Lambda has."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for package in CODE_PACKAGES:
+            for path in sorted((REPO_ROOT / package).rglob("*")):
+                if (
+                    path.is_dir()
+                    or "__pycache__" in path.parts
+                    or path.suffix not in {".py", ".json", ".yaml", ".txt"}
+                ):
+                    continue
+                info = zipfile.ZipInfo(str(path.relative_to(REPO_ROOT)), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                info.compress_type = zipfile.ZIP_DEFLATED
+                zf.writestr(info, path.read_bytes())
+    return buf.getvalue()
+
+
+def _function(
+    lam: Any, name: str, *, role: str, handler: str, code: bytes, env: Mapping[str, str], timeout: int
+) -> str:
+    config = {
+        "Role": role,
+        "Handler": handler,
+        "Runtime": "python3.11",
+        "Timeout": timeout,
+        "MemorySize": 1024,
+        "Environment": {"Variables": dict(env)},
+    }
+    try:
+        existing = lam.get_function(FunctionName=name)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+        return lam.create_function(FunctionName=name, Code={"ZipFile": code}, Publish=False, **config)[
+            "FunctionArn"
+        ]
+    lam.update_function_code(FunctionName=name, ZipFile=code)
+    lam.update_function_configuration(FunctionName=name, **config)
+    return existing["Configuration"]["FunctionArn"]
+
+
+def _cached_asl(cache_dir: Path, function_arns: Mapping[str, str], sagemaker_role_arn: str) -> str:
+    """The ASL from the constructs, cached by the definition's source: building it costs seconds (jsii)."""
+    source = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "pipeline" / "statemachine").glob("*.py")):
+        source.update(path.read_bytes())
+    source.update(json.dumps([sorted(function_arns.items()), sagemaker_role_arn]).encode())
+    cached = cache_dir / f"asl-{source.hexdigest()[:16]}.json"
+    if cached.exists():
+        return cached.read_text()
+    from pipeline.statemachine import plain_asl
+
+    text = json.dumps(plain_asl(function_arns, sagemaker_role_arn=sagemaker_role_arn))
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cached.write_text(text)
+    return text
+
+
+def deploy_pipeline(
+    names: PipelineNames,
+    *,
+    function_env: Mapping[str, str],
+    cache_dir: Path,
+    log: Callable[[str], None] = lambda _: None,
+) -> LocalPipeline:
+    """Bucket, roles, registry group, thing group, the functions and the state machine."""
+    from pipeline.statemachine import FUNCTION_NAMES
+
+    s3, iam, sm, iot, lam, sfn = (
+        client(s) for s in ("s3", "iam", "sagemaker", "iot", "lambda", "stepfunctions")
+    )
+    _ignore({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}, lambda: s3.create_bucket(Bucket=names.bucket))
+    s3.put_bucket_versioning(Bucket=names.bucket, VersioningConfiguration={"Status": "Enabled"})
+    lambda_role = _role(iam, "mlops-edge-lambda", _ASSUME["lambda"])
+    sagemaker_role = _role(iam, "mlops-edge-sagemaker", _ASSUME["sagemaker"])
+    states_role = _role(iam, "mlops-edge-states", _ASSUME["states"])
+    _ignore(
+        {"ValidationException", "ConflictException", "ResourceInUse"},
+        lambda: sm.create_model_package_group(
+            ModelPackageGroupName=names.model_package_group,
+            ModelPackageGroupDescription="mlops-edge models (ONNX for Greengrass devices)",
+        ),
+    )
+    _ignore(
+        {"ResourceAlreadyExistsException"}, lambda: iot.create_thing_group(thingGroupName=names.thing_group)
+    )
+    log("resources: bucket, roles, model package group, thing group")
+
+    env = {
+        "MLOPS_EDGE_BUCKET": names.bucket,
+        "MLOPS_EDGE_MODEL_PACKAGE_GROUP": names.model_package_group,
+        "MLOPS_EDGE_THING_GROUP": names.thing_group,
+        "MLOPS_EDGE_COMPONENT_PREFIX": names.component_prefix,
+        **function_env,
+    }
+    code = code_zip()
+    arns = {
+        name: _function(
+            lam,
+            f"{names.function_prefix}{name.replace('_', '-')}",
+            role=lambda_role,
+            handler=f"lambdas.{name}.handler",
+            code=code,
+            env=env,
+            timeout=TIMEOUTS_S.get(name, DEFAULT_TIMEOUT_S),
+        )
+        for name in FUNCTION_NAMES
+    }
+    log(f"functions: {len(arns)} handlers registered through the Lambda API")
+
+    definition = _cached_asl(cache_dir, arns, sagemaker_role)
+    machines = [m for p in sfn.get_paginator("list_state_machines").paginate() for m in p["stateMachines"]]
+    existing = [m["stateMachineArn"] for m in machines if m["name"] == STATE_MACHINE_NAME]
+    if existing:
+        arn = existing[0]
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=states_role)
+    else:
+        arn = sfn.create_state_machine(name=STATE_MACHINE_NAME, definition=definition, roleArn=states_role)[
+            "stateMachineArn"
+        ]
+    log("state machine: the ASL from the CDK constructs")
+    return LocalPipeline(
+        names=names, state_machine_arn=arn, function_arns=arns, sagemaker_role_arn=sagemaker_role
+    )
+
+
+def python_for_devices() -> str:
+    """The interpreter the inference component reuses locally (merged into its configuration)."""
+    return sys.executable

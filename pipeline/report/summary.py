@@ -1,0 +1,261 @@
+"""The run report: one dict (written as JSON) built from the execution's own state document, the
+same data rendered as Markdown for people and as tables on the console.
+
+Everything comes from what the state machine recorded (its output, or on failure the last state
+document it exited with), so the report says what the pipeline saw, not what the CLI assumed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline.report.history import ExecutionProgress
+
+REPORT_VERSION = 1
+
+
+def _get(doc: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(doc, Mapping):
+            return None
+        doc = doc.get(key)
+    return doc
+
+
+def _devices(doc: Mapping[str, Any], things: Sequence[str]) -> list[dict[str, Any]]:
+    deployed = {d["thing"]: d for d in _get(doc, "deployment_status", "devices") or [] if "thing" in d}
+    verified = {d["thing"]: d for d in _get(doc, "verification", "devices") or [] if "thing" in d}
+    names = list(dict.fromkeys([*things, *deployed, *verified]))
+    rows = []
+    for thing in names:
+        dep, ver = deployed.get(thing, {}), verified.get(thing, {})
+        latency = ver.get("latency_ms") or {}
+        rows.append(
+            {
+                "thing_name": thing,
+                "status": dep.get("status", "NOT_DEPLOYED"),
+                "detail": dep.get("detail", ""),
+                "verified": bool(ver.get("passed")) if ver else False,
+                "requests_sent": ver.get("sent", 0),
+                "verified_requests": ver.get("matched", 0),
+                "failed_requests": ver.get("failed", 0),
+                "latency_p50_ms": latency.get("p50"),
+                "latency_p99_ms": latency.get("p99"),
+                "model_versions": ver.get("model_versions", []),
+                "problems": ver.get("problems", []),
+            }
+        )
+    return rows
+
+
+def _component(doc: Mapping[str, Any], part: str) -> dict[str, Any] | None:
+    comp = _get(doc, "components", part)
+    if not isinstance(comp, Mapping) or "name" not in comp:
+        return None
+    return {k: comp.get(k) for k in ("name", "version", "reused", "artifact_uri", "sha256", "state")}
+
+
+def build_report(
+    progress: ExecutionProgress,
+    *,
+    execution_arn: str,
+    things: Sequence[str],
+    total_s: float,
+    dataset: Mapping[str, Any],
+    where_to_look: Mapping[str, str],
+) -> dict[str, Any]:
+    """The report dict; ``status`` is SUCCEEDED only when the execution and every device verified."""
+    doc: Mapping[str, Any] = (
+        progress.output if isinstance(progress.output, Mapping) else progress.last_output or {}
+    )
+    model_doc = doc.get("model") or {}
+    registry = doc.get("registry") or {}
+    devices = _devices(doc, things)
+    all_verified = bool(devices) and all(d["verified"] for d in devices)
+    status = progress.status
+    if status == "SUCCEEDED" and not all_verified:
+        status = "FAILED"
+    failing = progress.failing_state()
+    report: dict[str, Any] = {
+        "report_version": REPORT_VERSION,
+        "status": status,
+        "execution_status": progress.status,
+        "execution_arn": execution_arn,
+        "dataset": dict(dataset),
+        "model": {
+            "task": model_doc.get("task") or _get(registry, "model", "task"),
+            "metrics": model_doc.get("metrics") or {},
+            "parity": model_doc.get("parity") or {},
+            "onnx_uri": model_doc.get("onnx_uri") or _get(registry, "model", "onnx_uri"),
+            "sha256": model_doc.get("sha256") or _get(registry, "model", "sha256"),
+            "model_package_arn": registry.get("model_package_arn"),
+            "model_package_version": registry.get("model_package_version"),
+            "approval_status": _get(doc, "promotion", "approval_status") or registry.get("approval_status"),
+        },
+        "components": {"model": _component(doc, "model"), "inference": _component(doc, "inference")},
+        "deployment": {
+            "deployment_id": _get(doc, "deployment", "deployment_id"),
+            "thing_group": _get(doc, "deployment", "thing_group"),
+            "summary": _get(doc, "deployment_status", "summary"),
+        },
+        "verification": {
+            "passed": bool(_get(doc, "verification", "passed")),
+            "summary": _get(doc, "verification", "summary"),
+        },
+        "devices": devices,
+        "timings_s": progress.timings(),
+        "total_s": round(total_s, 2),
+        "error": None,
+    }
+    if progress.status != "SUCCEEDED" or status != "SUCCEEDED":
+        report["error"] = {
+            "failed_state": failing.name if failing else progress.failed_state,
+            "error": progress.error or (failing.error if failing else None),
+            "cause": progress.cause or (failing.cause if failing else None),
+            "rollback": doc.get("rollback"),
+            "where_to_look": dict(where_to_look),
+        }
+    return report
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def _metrics_line(metrics: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k} {_fmt(v)}" for k, v in metrics.items()) or "—"
+
+
+def _parity_line(parity: Mapping[str, Any]) -> str:
+    if not parity:
+        return "—"
+    return (
+        f"{'passed' if parity.get('passed') else 'FAILED'}: max abs {_fmt(parity.get('max_abs_diff'))}, "
+        f"max rel {_fmt(parity.get('max_rel_diff'))} over {_fmt(parity.get('rows'))} rows"
+    )
+
+
+def _component_line(comp: Mapping[str, Any] | None) -> str:
+    if not comp:
+        return "—"
+    return f"{comp['name']} {comp['version']}" + (" (reused)" if comp.get("reused") else " (new)")
+
+
+def to_markdown(report: Mapping[str, Any]) -> str:
+    """The report for people: what shipped, where, how it did, and on failure where to look."""
+    model = report["model"]
+    lines = [
+        f"# mlops-edge run: {report['status']}",
+        "",
+        f"- execution: `{report['execution_arn']}` ({report['execution_status']}), {report['total_s']:.1f} s",
+        f"- dataset: {report['dataset'].get('name', '')} (task {model.get('task') or '?'})",
+        f"- metrics: {_metrics_line(model.get('metrics') or {})}",
+        f"- ONNX parity: {_parity_line(model.get('parity') or {})}",
+        f"- model package: `{model.get('model_package_arn') or '—'}` (version "
+        f"{_fmt(model.get('model_package_version')) or '—'}, {model.get('approval_status') or '—'})",
+        f"- model component: {_component_line(report['components']['model'])}",
+        f"- inference component: {_component_line(report['components']['inference'])}",
+        f"- deployment: `{report['deployment'].get('deployment_id') or '—'}` to "
+        f"{report['deployment'].get('thing_group') or '—'}: {report['deployment'].get('summary') or '—'}",
+        "",
+        "| device | deployment | verified | requests ok/sent | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for d in report["devices"]:
+        lines.append(
+            f"| {d['thing_name']} | {d['status']} | {'yes' if d['verified'] else 'no'} | "
+            f"{d['verified_requests']}/{d['requests_sent']} | {_fmt(d['latency_p50_ms'])} | "
+            f"{_fmt(d['latency_p99_ms'])} |"
+        )
+    lines += ["", "| state | seconds |", "|---|---|"]
+    lines += [f"| {name} | {secs:.2f} |" for name, secs in report["timings_s"].items()]
+    error = report.get("error")
+    if error:
+        lines += [
+            "",
+            "## What failed",
+            "",
+            f"- state: {error.get('failed_state') or '—'}",
+            f"- error: {error.get('error') or '—'}",
+            f"- cause: {error.get('cause') or '—'}",
+        ]
+        for d in report["devices"]:
+            if d["status"] != "SUCCEEDED" or not d["verified"]:
+                reason = d["detail"] or "; ".join(map(str, d["problems"])) or "not verified"
+                lines.append(f"- {d['thing_name']}: {reason}")
+        lines += ["", "Where to look:", ""]
+        lines += [f"- {what}: `{where}`" for what, where in (error.get("where_to_look") or {}).items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: Mapping[str, Any], json_path: Path) -> Path:
+    """Writes ``json_path`` and the Markdown beside it (same name, ``.md``); returns the Markdown path."""
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report, indent=2, default=str) + "\n")
+    md_path = json_path.with_suffix(".md")
+    md_path.write_text(to_markdown(report))
+    return md_path
+
+
+def print_summary(console: Console, report: Mapping[str, Any]) -> None:
+    """The end-of-run summary on the console."""
+    model = report["model"]
+    ok = report["status"] == "SUCCEEDED"
+    console.print()
+    console.print(f"[bold {'green' if ok else 'red'}]{report['status']}[/] in {report['total_s']:.1f} s")
+    facts = Table.grid(padding=(0, 2))
+    facts.add_row("task", _fmt(model.get("task")))
+    facts.add_row("metrics", _metrics_line(model.get("metrics") or {}))
+    facts.add_row("ONNX parity", _parity_line(model.get("parity") or {}))
+    facts.add_row(
+        "model package",
+        f"version {_fmt(model.get('model_package_version')) or '—'} {model.get('approval_status') or ''}  "
+        f"{model.get('model_package_arn') or ''}",
+    )
+    facts.add_row("model component", _component_line(report["components"]["model"]))
+    facts.add_row("inference component", _component_line(report["components"]["inference"]))
+    facts.add_row(
+        "deployment",
+        f"{report['deployment'].get('deployment_id') or '—'}  {report['deployment'].get('summary') or ''}",
+    )
+    console.print(facts)
+    table = Table(
+        "device",
+        "deployment",
+        "verified",
+        "ok/sent",
+        "p50 ms",
+        "p99 ms",
+        title="devices",
+        title_justify="left",
+    )
+    for d in report["devices"]:
+        table.add_row(
+            d["thing_name"],
+            d["status"],
+            "yes" if d["verified"] else "no",
+            f"{d['verified_requests']}/{d['requests_sent']}",
+            _fmt(d["latency_p50_ms"]),
+            _fmt(d["latency_p99_ms"]),
+        )
+    console.print(table)
+    error = report.get("error")
+    if error:
+        console.print(f"[red]failed in {error.get('failed_state') or '?'}: {error.get('error')}[/]")
+        console.print(f"cause: {error.get('cause')}", soft_wrap=True)
+        for d in report["devices"]:
+            if d["status"] != "SUCCEEDED" or not d["verified"]:
+                console.print(
+                    f"  {d['thing_name']}: {d['detail'] or '; '.join(map(str, d['problems'])) or 'not verified'}"
+                )
+        console.print("where to look:")
+        for what, where in (error.get("where_to_look") or {}).items():
+            console.print(f"  {what}: {where}")
