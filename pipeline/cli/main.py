@@ -64,3 +64,7 @@ def _unavailable(name: str) -> click.Command:
 @click.version_option(package_name="mlops-edge")
 def main() -> None:
     """mlops-edge: XGBoost to ONNX to Greengrass V2 edge devices, verified over MQTT."""
+
+
+if __name__ == "__main__":
+    main()

@@ -20,6 +20,10 @@ from typing import Any
 THING_PREFIX = "mlops-edge-device-"
 
 
+class FleetError(RuntimeError):
+    """A simulated device could not start."""
+
+
 @dataclass
 class Device:
     thing_name: str
@@ -85,7 +89,7 @@ class Fleet:
             dead = [d for d in self.devices if not d.alive()]
             if dead:
                 names = ", ".join(f"{d.thing_name} (see {d.log_path})" for d in dead)
-                raise RuntimeError(f"simulated device exited during start-up: {names}")
+                raise FleetError(f"simulated device exited during start-up: {names}")
             cores = greengrass.list_core_devices().get("coreDevices", [])
             missing = wanted - {c["coreDeviceThingName"] for c in cores}
             if not missing or time.monotonic() > deadline:

@@ -134,7 +134,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
     from pipeline.aws import client
     from pipeline.local.data import upload
     from pipeline.local.deploy import PipelineNames, deploy_pipeline, python_for_devices
-    from pipeline.local.fleet import Fleet
+    from pipeline.local.fleet import Fleet, FleetError
     from pipeline.report.follow import follow_execution
     from pipeline.report.live import make_view
     from pipeline.report.summary import build_report, print_summary, write_report
@@ -175,7 +175,10 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
         )
         dataset = None if data is None else upload(client("s3"), names.bucket, data)
         greengrass = client("greengrassv2")
-        missing = fleet.wait_reported(greengrass, timeout_s=60)
+        try:
+            missing = fleet.wait_reported(greengrass, timeout_s=60)
+        except FleetError as exc:
+            raise RunError(str(exc)) from exc
         if missing:
             raise RunError(
                 f"devices did not report within 60 s: {', '.join(missing)} (see {state_dir / 'devices'})"
