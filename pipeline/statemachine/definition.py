@@ -235,6 +235,9 @@ class _Builder:
             "$.rollback",
             comment="Redeploys the last known good component versions (or removes the failed ones).",
         )
+        rollback.add_catch(
+            rollback_failed, errors=list(HANDLER_ERRORS["rollback"]), result_path="$.rollback_error"
+        )
         rollback.add_catch(rollback_failed, errors=[sfn.Errors.ALL], result_path="$.rollback_error")
         rollback.next(rolled_back)
 

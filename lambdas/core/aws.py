@@ -1,0 +1,99 @@
+"""Small helpers around boto3 shared by the cores: S3 URIs, immutable objects, error mapping."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.core.exceptions import ArtifactConflict, TransientError
+
+_TRANSIENT_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "InternalFailure",
+    "InternalServerException",
+    "InternalError",
+    "SlowDown",
+    "RequestTimeout",
+}
+
+
+def error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def is_not_found(exc: ClientError) -> bool:
+    code = error_code(exc)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return code in {"404", "NoSuchKey", "NotFound", "ResourceNotFoundException"} or status == 404
+
+
+@contextmanager
+def transient_errors(what: str) -> Iterator[None]:
+    """Turns throttling/5xx/connection errors into :class:`TransientError` so the ASL retries."""
+    try:
+        yield
+    except ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        if error_code(exc) in _TRANSIENT_CODES or int(status) >= 500:
+            raise TransientError(f"{what}: {exc}") from exc
+        raise
+    except BotoCoreError as exc:
+        raise TransientError(f"{what}: {exc}") from exc
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``(bucket, key)``; raises ValueError for anything else."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return bucket, key
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def put_immutable(s3: Any, bucket: str, key: str, data: bytes, *, content_type: str) -> tuple[str, bool]:
+    """Writes ``data`` once at ``key``; returns ``(sha256, reused)``.
+
+    An existing object with the same SHA-256 (user metadata ``sha256``) is reused; different bytes
+    at the same key raise :class:`ArtifactConflict` — immutable keys are never overwritten.
+    """
+    digest = sha256_hex(data)
+    with transient_errors(f"s3 head s3://{bucket}/{key}"):
+        try:
+            head = s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise
+            head = None
+    if head is not None:
+        existing = head.get("Metadata", {}).get("sha256")
+        if existing == digest:
+            return digest, True
+        raise ArtifactConflict(
+            f"s3://{bucket}/{key} already exists with sha256 {existing or 'unknown'}, not {digest}; "
+            "artifact keys are immutable: find out who wrote it before deleting anything"
+        )
+    with transient_errors(f"s3 put s3://{bucket}/{key}"):
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata={"sha256": digest}
+        )
+    return digest, False
+
+
+def read_object(s3: Any, uri: str) -> bytes:
+    bucket, key = split_s3_uri(uri)
+    with transient_errors(f"s3 get {uri}"):
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()

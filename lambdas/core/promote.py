@@ -1,0 +1,134 @@
+"""Promote and Rollback: the thing group's last known good set, written and used.
+
+Last known good is an S3 JSON object per thing group (``<state prefix><group>/last-known-good.json``,
+plus an immutable copy per deployment under ``history/``): the exact component versions and
+configuration a verified deployment used, so a rollback redeploys precisely that.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from lambdas.core.aws import is_not_found, put_immutable, transient_errors
+from lambdas.core.deployment import components_spec, create_deployment, thing_group
+from lambdas.core.exceptions import PromotionFailed, RollbackFailed
+
+
+def lkg_key(config: dict[str, Any], group: str) -> str:
+    return f"{config['state_prefix']}{group}/last-known-good.json"
+
+
+def read_last_known_good(s3: Any, config: dict[str, Any], group: str) -> dict[str, Any] | None:
+    with transient_errors("read last known good"):
+        try:
+            body = s3.get_object(Bucket=config["bucket"], Key=lkg_key(config, group))["Body"].read()
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise
+    return json.loads(body)
+
+
+def promote(event: dict[str, Any], *, s3: Any, sagemaker: Any) -> dict[str, Any]:
+    """Records the verified versions as last known good, then approves the model package."""
+    config, deployment, registry = event["config"], event["deployment"], event["registry"]
+    group = deployment["thing_group"]
+    record = {
+        "thing_group": group,
+        "deployment_id": deployment["deployment_id"],
+        "execution": config["execution"],
+        "components": components_spec(config, event["components"]),
+        "model_package_arn": registry["model_package_arn"],
+        "model_version": event["components"]["model"]["version"],
+        "verification": (event.get("verification") or {}).get("summary"),
+    }
+    body = json.dumps(record, indent=2, sort_keys=True).encode()
+    bucket = config["bucket"]
+    history = f"{config['state_prefix']}{group}/history/{deployment['deployment_id']}.json"
+    try:
+        put_immutable(s3, bucket, history, body, content_type="application/json")
+        with transient_errors("write last known good"):
+            s3.put_object(
+                Bucket=bucket, Key=lkg_key(config, group), Body=body, ContentType="application/json"
+            )
+    except ClientError as exc:
+        raise PromotionFailed(f"cannot record last known good in s3://{bucket}: {exc}") from exc
+    status = registry.get("approval_status")
+    if status != "Approved":
+        with transient_errors("UpdateModelPackage"):
+            try:
+                sagemaker.update_model_package(
+                    ModelPackageArn=registry["model_package_arn"],
+                    ModelApprovalStatus="Approved",
+                    ApprovalDescription=f"verified on thing group {group} by {config['execution']}"[:1024],
+                )
+            except ClientError as exc:
+                raise PromotionFailed(f"cannot approve {registry['model_package_arn']}: {exc}") from exc
+        status = "Approved"
+    return {
+        "last_known_good_uri": f"s3://{bucket}/{lkg_key(config, group)}",
+        "approval_status": status,
+        "components": {name: c["componentVersion"] for name, c in record["components"].items()},
+    }
+
+
+def original_failure(error: dict[str, Any] | None) -> tuple[str, str]:
+    """(error name, readable cause) from a Catch result; Lambda causes are JSON with errorMessage."""
+    error = error or {}
+    name = str(error.get("Error") or "PipelineFailed")
+    cause = error.get("Cause") or ""
+    try:
+        parsed = json.loads(cause)
+        if isinstance(parsed, dict) and parsed.get("errorMessage"):
+            cause = str(parsed["errorMessage"])
+    except (TypeError, ValueError):
+        pass
+    return name, str(cause) or "no cause reported"
+
+
+def rollback(event: dict[str, Any], *, s3: Any, greengrass: Any, iot: Any) -> dict[str, Any]:
+    """Redeploys the last known good set (or removes ours) and returns the failure for the Fail state."""
+    config = event["config"]
+    name, cause = original_failure(event.get("error"))
+    deployment = event.get("deployment")
+    if not deployment:
+        return {
+            "error": name,
+            "cause": f"{cause} (nothing was deployed, so nothing was rolled back)",
+            "action": "none",
+            "deployment_id": None,
+            "components": {},
+        }
+    group = deployment["thing_group"]
+    lkg = read_last_known_good(s3, config, group)
+    spec = lkg["components"] if lkg else {}
+    try:
+        arn, _ = thing_group(iot, group)
+        rollback_id = create_deployment(
+            greengrass,
+            target_arn=arn,
+            name=f"{config['components']['prefix']}-rollback-{config['execution']}",
+            spec=spec,
+            deployment=config["deployment"],
+            token_seed=f"rollback|{config['execution']}",
+        )
+    except Exception as exc:
+        raise RollbackFailed(
+            f"could not redeploy thing group {group}: {exc}; original failure: {cause}"
+        ) from exc
+    versions = {n: c["componentVersion"] for n, c in spec.items()}
+    if lkg:
+        restored = ", ".join(f"{n} {v}" for n, v in sorted(versions.items()))
+        action = f"redeployed last known good ({restored}) from {lkg.get('execution')}"
+    else:
+        action = "no last known good: removed this pipeline's components from the group"
+    return {
+        "error": name,
+        "cause": f"{cause} | Rollback: {action}, deployment {rollback_id} to {group}.",
+        "action": "redeployed" if lkg else "removed",
+        "deployment_id": rollback_id,
+        "components": versions,
+    }

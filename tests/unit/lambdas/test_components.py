@@ -1,0 +1,109 @@
+"""PublishComponents / CheckComponents: versions from registry and content, idempotence, digests."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from typing import Any
+
+import boto3
+import pytest
+
+from lambdas.core.components import check_components, publish_components
+from lambdas.core.exceptions import ArtifactConflict, ComponentFailed
+
+from .conftest import BUCKET
+from .fakes import FakeGreengrass
+
+ONNX = b"fake onnx bytes"
+
+
+@pytest.fixture
+def event(s3: Any, config: dict[str, Any]) -> dict[str, Any]:
+    prefix = "artifacts/models/j/abc/"
+    s3.put_object(Bucket=BUCKET, Key=prefix + "model.onnx", Body=ONNX)
+    s3.put_object(
+        Bucket=BUCKET, Key=prefix + "model.json", Body=json.dumps({"format_version": 1, "task": "regression"})
+    )
+    model = {
+        "onnx_uri": f"s3://{BUCKET}/{prefix}model.onnx",
+        "manifest_uri": f"s3://{BUCKET}/{prefix}model.json",
+        "golden_uri": f"s3://{BUCKET}/{prefix}golden.json",
+        "sha256": hashlib.sha256(ONNX).hexdigest(),
+        "task": "regression",
+    }
+    registry = {
+        "model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/3",
+        "model_package_version": 3,
+        "model": model,
+    }
+    return {"config": config, "registry": registry}
+
+
+def sts() -> Any:
+    return boto3.client("sts", region_name="us-east-1")
+
+
+def test_first_publish_creates_both_versions(event: dict[str, Any], s3: Any) -> None:
+    gg = FakeGreengrass()
+    out = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    assert out["deployable"] is True
+    assert out["model"]["name"] == "com.example.test.Model" and out["model"]["version"] == "1.0.3"
+    assert out["inference"]["version"].startswith("1.0.") and not out["inference"]["reused"]
+    assert [r["ComponentName"] for r in gg.recipes] == [
+        "com.example.test.Model",
+        "com.example.test.Inference",
+    ]
+    inference_recipe = gg.recipes[1]
+    assert inference_recipe["ComponentDependencies"] == {
+        "com.example.test.Model": {"VersionRequirement": ">=1.0.0 <2.0.0", "DependencyType": "HARD"}
+    }
+    key = out["model"]["artifact_uri"].split("/", 3)[3]
+    assert key == "artifacts/components/com.example.test.Model/1.0.3/model.zip"
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == out["model"]["sha256"]
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(body)).read("model.json"))
+    assert manifest["model_version"] == "1.0.3" and manifest["model_package_arn"].endswith("/g/3")
+
+
+def test_republish_reuses_identical_versions(event: dict[str, Any], s3: Any) -> None:
+    gg = FakeGreengrass()
+    first = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    second = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    assert second["model"]["reused"] and second["inference"]["reused"]
+    assert second["inference"]["version"] == first["inference"]["version"]
+    assert len(gg.recipes) == 2
+
+
+def test_new_model_version_ships_the_model_alone(event: dict[str, Any], s3: Any) -> None:
+    gg = FakeGreengrass()
+    first = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    event["registry"]["model_package_version"] = 4
+    second = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    assert second["model"]["version"] == "1.0.4" and not second["model"]["reused"]
+    assert second["inference"]["reused"] and second["inference"]["version"] == first["inference"]["version"]
+
+
+def test_tampered_onnx_is_refused(event: dict[str, Any], s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="artifacts/models/j/abc/model.onnx", Body=b"tampered")
+    with pytest.raises(ArtifactConflict, match="changed after registration"):
+        publish_components(event, s3=s3, greengrass=FakeGreengrass(), sts=sts())
+
+
+def test_requested_then_deployable(event: dict[str, Any], s3: Any) -> None:
+    gg = FakeGreengrass(initial_state="REQUESTED")
+    out = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    assert out["deployable"] is False
+    for component in gg.components.values():
+        component["state"] = "DEPLOYABLE"
+    assert check_components({"components": out}, greengrass=gg)["deployable"] is True
+
+
+def test_failed_component_raises_with_reason(event: dict[str, Any], s3: Any) -> None:
+    gg = FakeGreengrass(initial_state="REQUESTED")
+    out = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    next(iter(gg.components.values()))["state"] = "FAILED"
+    with pytest.raises(ComponentFailed, match="FAILED"):
+        check_components({"components": out}, greengrass=gg)

@@ -1,0 +1,148 @@
+"""VerifyOnDevice: answers compared within tolerance, model version checked, latency reported."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdas.core.exceptions import ConfigurationError, VerificationFailed
+from lambdas.core.verify import check_device, close, mqtt_settings, percentile, verify_on_device
+
+from .conftest import BUCKET
+
+GOLDEN = {
+    "features": ["a", "b"],
+    "task": "binary",
+    "rows": [[1.0, 2.0], [3.0, None]],
+    "expected": [
+        {"label": 1, "class": 1, "probabilities": {"0": 0.2, "1": 0.8}},
+        {"label": 0, "class": 0, "probabilities": {"0": 0.9, "1": 0.1}},
+    ],
+    "tolerance": {"abs": 1e-5, "rel": 1e-4},
+}
+
+
+def test_close_compares_numbers_within_tolerance_and_the_rest_exactly() -> None:
+    assert close({"value": 1.000001}, {"value": 1.0}, 1e-5, 0)
+    assert not close({"value": 1.1}, {"value": 1.0}, 1e-5, 1e-4)
+    assert close([1, "x"], [1, "x"], 0, 0) and not close([1, "x"], [1, "y"], 0, 0)
+    assert not close({"a": 1}, {"a": 1, "b": 2}, 1, 1)
+    assert not close(True, 1, 1, 1) or close(True, True, 0, 0)
+
+
+def test_percentile_is_nearest_rank() -> None:
+    assert percentile([], 50) is None
+    assert percentile([5.0, 1.0, 3.0], 50) == 3.0
+    assert percentile([float(i) for i in range(1, 11)], 99) == 10.0
+
+
+class FakeClient:
+    def __enter__(self) -> FakeClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def device_answers(mode: str) -> Any:
+    """A request_response stand-in: answers like the inference component, or wrongly."""
+
+    def respond(
+        client: Any, *, request_topic: str, result_topic: str, requests: list, timeout_s: float
+    ) -> dict:
+        thing = request_topic.split("/")[1]
+        assert result_topic == f"edge/{thing}/inference/result"
+        out = {}
+        for i, request in enumerate(requests):
+            if mode == "silent" and thing == "core-b":
+                continue
+            expected = GOLDEN["expected"][GOLDEN["rows"].index(request["rows"][0])]
+            if mode == "wrong" and thing == "core-b":
+                expected = {**expected, "label": 1 - expected["label"]}
+            version = "1.0.2" if mode == "old" else "1.0.3"
+            out[request["id"]] = (
+                {
+                    "id": request["id"],
+                    "ok": True,
+                    "predictions": [expected],
+                    "model": {"name": "m", "version": version},
+                    "latency_ms": 0.5,
+                },
+                1.0 + i,
+            )
+        return out
+
+    return respond
+
+
+@pytest.fixture
+def event(s3: Any, config: dict[str, Any]) -> dict[str, Any]:
+    s3.put_object(Bucket=BUCKET, Key="g/golden.json", Body=json.dumps(GOLDEN))
+    config["verification"] = {"requests": 4, "timeout_s": 1, "tolerance": None}
+    return {
+        "config": config,
+        "deployment": {"devices": ["core-a", "core-b"], "deployment_id": "d-1"},
+        "registry": {"model": {"golden_uri": f"s3://{BUCKET}/g/golden.json"}},
+        "components": {"model": {"version": "1.0.3"}},
+    }
+
+
+def test_every_device_verified(event: dict[str, Any], s3: Any) -> None:
+    out = verify_on_device(event, s3=s3, connect=FakeClient, request_response=device_answers("good"))
+    assert out["passed"] and out["summary"] == "2 of 2 device(s) verified with model 1.0.3"
+    device = out["devices"][0]
+    assert device["sent"] == device["matched"] == 4 and device["latency_ms"] == {"p50": 2.0, "p99": 4.0}
+    assert device["device_latency_ms"]["p50"] == 0.5 and device["model_versions"] == ["1.0.3"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "fragment"),
+    [("wrong", "core-b: 0/4 matched"), ("silent", "no answer"), ("old", "model version 1.0.2")],
+)
+def test_failures_name_the_device_and_the_problem(
+    event: dict[str, Any], s3: Any, mode: str, fragment: str
+) -> None:
+    with pytest.raises(VerificationFailed) as info:
+        verify_on_device(event, s3=s3, connect=FakeClient, request_response=device_answers(mode))
+    assert fragment in str(info.value)
+
+
+def test_check_device_reports_device_errors() -> None:
+    requests = [{"id": "r1", "rows": [[1.0]]}]
+    answers = {"r1": ({"id": "r1", "ok": False, "error": {"code": "bad_shape", "message": "x"}}, 2.0)}
+    out = check_device(
+        "t", requests, [{"value": 1}], answers, model_version="1.0.1", tolerance={"abs": 0, "rel": 0}
+    )
+    assert not out["passed"] and "bad_shape" in out["problems"][0]
+
+
+def test_mqtt_settings_from_paths_and_from_a_secret(tmp_path: Any) -> None:
+    env = {
+        "MLOPS_EDGE_MQTT_HOST": "h",
+        "MLOPS_EDGE_MQTT_PORT": "1883",
+        "MLOPS_EDGE_MQTT_CA": "ca",
+        "MLOPS_EDGE_MQTT_CERT": "c",
+        "MLOPS_EDGE_MQTT_KEY": "k",
+    }
+    settings = mqtt_settings(env, secrets=lambda: None, iot=lambda: None)
+    assert (settings.host, settings.port, settings.cert_path) == ("h", 1883, "c")
+
+    class Secrets:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
+            return {
+                "SecretString": json.dumps({"certificate_pem": "C", "private_key_pem": "K", "ca_pem": "A"})
+            }
+
+    class Iot:
+        def describe_endpoint(self, endpointType: str) -> dict[str, str]:
+            assert endpointType == "iot:Data-ATS"
+            return {"endpointAddress": "abc-ats.iot.us-east-1.amazonaws.com"}
+
+    settings = mqtt_settings({"MLOPS_EDGE_MQTT_SECRET_ID": "edge/verify"}, secrets=Secrets, iot=Iot)
+    assert settings.host.endswith("amazonaws.com") and settings.port == 8883
+    assert Path(settings.key_path).read_text() == "K"
+    with pytest.raises(ConfigurationError, match="MLOPS_EDGE_MQTT_CA"):
+        mqtt_settings({"MLOPS_EDGE_MQTT_HOST": "h"}, secrets=lambda: None, iot=lambda: None)

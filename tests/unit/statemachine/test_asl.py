@@ -1,0 +1,177 @@
+"""The ASL from the constructs: every Task retries and catches, loops are bounded, failures explain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from pipeline.statemachine import FUNCTION_NAMES, HANDLER_ERRORS
+
+from .conftest import ROLE, function_arns
+
+EXPECTED_STATES = {
+    "Configure", "ModelGiven?", "StartTraining", "WaitTraining", "DescribeTraining", "TrainingDone?",
+    "CountTrainingPoll", "DescribeTrainingFailure", "TrainingFailedError", "TrainingStoppedError",
+    "TrainingTimedOutError", "ExportOnnx", "QualityGate", "ModelRejectedError", "RegisterModel",
+    "ShouldDeploy?", "AwaitingApproval", "PublishComponents", "ComponentsDeployable?", "WaitComponents",
+    "CheckComponents", "CountComponentsPoll", "ComponentsTimedOutError", "Deploy", "WaitDeployment",
+    "CheckDeployment", "DeploymentDone?", "CountDeploymentPoll", "DeploymentTimedOutError", "VerifyOnDevice",
+    "Promote", "PipelineSucceeded", "Rollback", "RolledBack", "RollbackFailed", "PipelineFailed",
+}  # fmt: skip
+
+
+def tasks(asl: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    return ((n, s) for n, s in asl["States"].items() if s["Type"] == "Task")
+
+
+def successors(state: dict[str, Any]) -> set[str]:
+    out = {state[k] for k in ("Next", "Default") if k in state}
+    out |= {c["Next"] for c in state.get("Choices", [])}
+    out |= {c["Next"] for c in state.get("Catch", [])}
+    return out
+
+
+def test_state_list(asl: dict[str, Any]) -> None:
+    assert set(asl["States"]) == EXPECTED_STATES
+    assert asl["StartAt"] == "Configure"
+
+
+def test_document_is_plain_json_without_tokens(asl: dict[str, Any]) -> None:
+    text = json.dumps(asl)
+    assert "${Token" not in text and "Fn::" not in text and '"Ref"' not in text
+    assert ROLE in text
+
+
+def test_every_function_is_invoked_by_its_arn(asl: dict[str, Any]) -> None:
+    invoked = {
+        s["Parameters"]["FunctionName"] for _, s in tasks(asl) if s["Resource"].endswith(":lambda:invoke")
+    }
+    assert invoked == set(function_arns().values())
+
+
+def test_every_task_retries_transient_errors_with_backoff_and_catches(asl: dict[str, Any]) -> None:
+    for name, state in tasks(asl):
+        retry = state.get("Retry") or []
+        assert retry and all(r["BackoffRate"] >= 2 and r["MaxAttempts"] >= 2 for r in retry), name
+        assert "States.ALL" not in {e for r in retry for e in r["ErrorEquals"]}, name
+        catch = state.get("Catch") or []
+        assert catch and catch[-1]["ErrorEquals"] == ["States.ALL"], name
+        assert all("States.ALL" not in c["ErrorEquals"] for c in catch[:-1]), name
+
+
+def test_typed_handler_errors_are_caught_by_name(asl: dict[str, Any]) -> None:
+    by_arn = {arn: name for name, arn in function_arns().items()}
+    for state_name, state in tasks(asl):
+        if not state["Resource"].endswith(":lambda:invoke"):
+            continue
+        function = by_arn[state["Parameters"]["FunctionName"]]
+        caught = {e for c in state["Catch"][:-1] for e in c["ErrorEquals"]}
+        assert set(HANDLER_ERRORS[function]) <= caught, state_name
+        assert "TransientError" in state["Retry"][0]["ErrorEquals"]
+
+
+def test_failures_after_deploy_roll_back_and_before_do_not(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    for name in ("Deploy", "CheckDeployment", "VerifyOnDevice", "Promote"):
+        assert {c["Next"] for c in states[name]["Catch"]} == {"Rollback"}, name
+    for name in (
+        "Configure",
+        "StartTraining",
+        "DescribeTraining",
+        "ExportOnnx",
+        "RegisterModel",
+        "PublishComponents",
+        "CheckComponents",
+    ):
+        assert {c["Next"] for c in states[name]["Catch"]} == {"PipelineFailed"}, name
+    assert states["DeploymentTimedOutError"]["Next"] == "Rollback"
+    assert states["Rollback"]["Next"] == "RolledBack"
+    assert states["Rollback"]["Catch"][-1]["Next"] == "RollbackFailed"
+
+
+def test_every_fail_state_carries_a_cause(asl: dict[str, Any]) -> None:
+    fails = {n: s for n, s in asl["States"].items() if s["Type"] == "Fail"}
+    assert set(fails) == {"PipelineFailed", "RolledBack", "RollbackFailed"}
+    for name, state in fails.items():
+        assert ("Cause" in state or "CausePath" in state) and ("Error" in state or "ErrorPath" in state), name
+
+
+def test_every_state_is_reachable_and_every_path_ends(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    seen, todo = set(), [asl["StartAt"]]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(successors(states[name]))
+    assert seen == set(states)
+    for name, state in states.items():
+        assert state["Type"] in ("Succeed", "Fail") or successors(state) or state.get("End"), name
+
+
+def _cycles(asl: dict[str, Any]) -> list[list[str]]:
+    """Elementary cycles through the Next/Choice graph (Catch edges go forward only)."""
+    states = asl["States"]
+    graph = {
+        n: {s[k] for k in ("Next", "Default") if k in s} | {c["Next"] for c in s.get("Choices", [])}
+        for n, s in states.items()
+    }
+    cycles: list[list[str]] = []
+
+    def walk(start: str, node: str, path: list[str]) -> None:
+        for nxt in graph[node]:
+            if nxt == start:
+                cycles.append(path)
+            elif nxt not in path and nxt > start:
+                walk(start, nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        walk(start, start, [start])
+    return cycles
+
+
+def test_every_loop_is_bounded_by_a_counter_and_waits_from_input(asl: dict[str, Any]) -> None:
+    states = asl["States"]
+    cycles = _cycles(asl)
+    assert len(cycles) == 3
+    for cycle in cycles:
+        kinds = {states[n]["Type"] for n in cycle}
+        assert {"Wait", "Choice", "Pass"} <= kinds, cycle
+        wait = next(states[n] for n in cycle if states[n]["Type"] == "Wait")
+        assert wait["SecondsPath"].startswith("$.config.poll."), cycle
+        counter = next(states[n] for n in cycle if states[n]["Type"] == "Pass")
+        loop = counter["ResultPath"].removeprefix("$.polls.")
+        assert counter["Parameters"] == {"count.$": f"States.MathAdd($.polls.{loop}.count, 1)"}
+        choice = next(states[n] for n in cycle if states[n]["Type"] == "Choice")
+        bound = [
+            c
+            for c in choice["Choices"]
+            if c.get("NumericGreaterThanEqualsPath") == f"$.config.poll.{loop}.max_polls"
+        ]
+        assert bound and bound[0]["Variable"] == f"$.polls.{loop}.count" and bound[0]["Next"] not in cycle
+
+
+def test_portability_rules(asl: dict[str, Any]) -> None:
+    resources = {s["Resource"] for _, s in tasks(asl)}
+    assert not any(r.endswith(".sync") for r in resources)
+    assert not any(":aws-sdk:greengrass" in r or ":aws-sdk:iot" in r or ":aws-sdk:s3" in r for r in resources)
+    assert "arn:aws:states:::sagemaker:createTrainingJob" in resources
+    assert "arn:aws:states:::aws-sdk:sagemaker:describeTrainingJob" in resources
+    for name, state in tasks(asl):
+        assert "ResultSelector" in state and "ResultPath" in state, name
+    describe = asl["States"]["DescribeTraining"]["ResultSelector"]
+    assert set(describe) == {"status.$", "secondary_status.$"}  # no timestamps kept
+
+
+def test_start_training_is_script_mode_from_config(asl: dict[str, Any]) -> None:
+    params = asl["States"]["StartTraining"]["Parameters"]
+    assert params["RoleArn"] == ROLE
+    assert params["HyperParameters.$"] == "$.config.training.hyperparameters"
+    assert params["TrainingJobName.$"] == "$.config.training.job_name"
+
+
+def test_every_function_name_has_a_state(asl: dict[str, Any]) -> None:
+    text = json.dumps(asl)
+    for name in FUNCTION_NAMES:
+        assert f'function:mlops-edge-{name}"' in text, name

@@ -1,0 +1,72 @@
+"""PipelineStateMachine in a bare stack: logging, tracing, IAM, and the same ASL as plain_asl."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from pipeline.statemachine.asl import _evaluate
+
+from .conftest import ACCOUNT, REGION, ROLE, function_arns
+
+
+@pytest.fixture(scope="session")
+def template() -> Any:
+    import aws_cdk as cdk
+    from aws_cdk import assertions
+    from aws_cdk import aws_iam as iam
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_logs as logs
+
+    from pipeline.statemachine import PipelineStateMachine
+
+    app = cdk.App()
+    stack = cdk.Stack(app, "Test", env=cdk.Environment(account=ACCOUNT, region=REGION))
+    functions = {
+        n: lambda_.Function.from_function_arn(stack, f"F{i}", arn)
+        for i, (n, arn) in enumerate(function_arns().items())
+    }
+    PipelineStateMachine(
+        stack,
+        "Pipeline",
+        functions=functions,
+        sagemaker_role=iam.Role.from_role_arn(stack, "SmRole", ROLE),
+        log_group=logs.LogGroup(stack, "Logs"),
+    )
+    return assertions.Template.from_stack(stack)
+
+
+def _state_machine(template: Any) -> dict[str, Any]:
+    (resource,) = template.find_resources("AWS::StepFunctions::StateMachine").values()
+    return resource["Properties"]
+
+
+def test_logging_and_tracing_are_on(template: Any) -> None:
+    props = _state_machine(template)
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    assert props["LoggingConfiguration"]["Level"] == "ALL"
+    assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
+
+
+def test_synthesized_definition_equals_plain_asl(template: Any, asl: dict[str, Any]) -> None:
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": REGION, "AWS::AccountId": ACCOUNT}
+    synthesized = json.loads(_evaluate(_state_machine(template)["DefinitionString"], pseudo))
+    synthesized.pop("TimeoutSeconds", None)
+    expected = {k: v for k, v in asl.items() if k != "Comment"}
+    assert synthesized == expected
+
+
+def test_role_may_start_training_and_pass_only_the_sagemaker_role(template: Any) -> None:
+    (policy,) = template.find_resources("AWS::IAM::Policy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    text = json.dumps(statements)
+    assert "sagemaker:CreateTrainingJob" in text and "sagemaker:DescribeTrainingJob" in text
+    pass_role = next(s for s in statements if s["Action"] == "iam:PassRole")
+    assert pass_role["Resource"] == ROLE
+    assert pass_role["Condition"] == {"StringEquals": {"iam:PassedToService": "sagemaker.amazonaws.com"}}
+    ours = [s for s in statements if s.get("Sid") in ("StartTrainingJobs", "PassSageMakerRole")]
+    assert len(ours) == 2 and all(s["Resource"] != "*" for s in ours)
+    invoke = [s for s in statements if s["Action"] == "lambda:InvokeFunction"]
+    assert invoke and all(s["Resource"] != "*" for s in invoke)
