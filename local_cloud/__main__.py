@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    logging.getLogger("local_cloud").setLevel(logging.INFO)
     if os.environ.get("LOCAL_CLOUD_DEBUG"):
         logging.getLogger("local_cloud").setLevel(logging.DEBUG)
     from local_cloud.server import serve as run

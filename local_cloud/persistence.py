@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import logging
 import pickle
+import sys
 from pathlib import Path
 
 LOG = logging.getLogger(__name__)
@@ -38,8 +39,10 @@ def save_moto(state_dir: Path) -> dict[str, str]:
     target = _dir(state_dir)
     target.mkdir(parents=True, exist_ok=True)
     for service, (module_name, attr) in SERVICES.items():
+        if module_name not in sys.modules:
+            continue  # never imported in this run: it holds no state (an older file stays valid)
         try:
-            backend_dict = getattr(importlib.import_module(module_name), attr)
+            backend_dict = getattr(sys.modules[module_name], attr)
             snapshot = {
                 account: dict(regions.items())
                 for account, regions in backend_dict.items()

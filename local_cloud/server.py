@@ -94,10 +94,13 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
 
     broker = Broker(state_dir / "mqtt")
     broker.start()
+    LOG.info("broker up at +%.3fs", time.monotonic() - started)
     ctx.extras["broker"] = broker
     app, providers = build(ctx)
     httpd.app = app
+    LOG.info("providers built at +%.3fs", time.monotonic() - started)
     persistence.restore_moto(state_dir)
+    LOG.info("moto state restored at +%.3fs", time.monotonic() - started)
 
     def _stop(signum: int, frame: Any) -> None:
         ctx.stopping.set()
@@ -125,9 +128,11 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
         tmp = ready_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(info))
         tmp.replace(ready_file)
+    LOG.info("ready in %.3fs", time.monotonic() - started)
     try:
         httpd.serve_forever(poll_interval=0.1)
     finally:
+        stopping = time.monotonic()
         ctx.stopping.set()
         for provider in reversed(providers):
             stop = getattr(provider, "stop", None)
@@ -136,9 +141,12 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
                     stop()
                 except Exception:
                     LOG.exception("stopping %s failed", provider)
+            LOG.info("stopped %s at +%.3fs", type(provider).__name__, time.monotonic() - stopping)
         try:
             persistence.save_moto(state_dir)
         except Exception:
             LOG.exception("saving moto state failed")
+        LOG.info("saved moto state at +%.3fs", time.monotonic() - stopping)
         broker.stop()
         httpd.server_close()
+        LOG.info("stopped in %.3fs", time.monotonic() - stopping)

@@ -252,13 +252,16 @@ class JobService:
                 return
             if status == "IN_PROGRESS" and execution["startedAt"] is None:
                 execution["startedAt"] = time.time()
-            reason = str(details.get("deployment-failure-cause") or "")
+            # the API's statusDetails has only errorStack/errorTypes; the detailed status (e.g.
+            # FAILED_ROLLBACK_COMPLETE) is kept and surfaces in ``reason`` when there is no cause
+            detailed = details.get("detailed-deployment-status")
+            reason = str(details.get("deployment-failure-cause") or detailed or "")
             self._set(
                 execution,
                 status,
                 reason,
                 {
-                    "detailedDeploymentStatus": details.get("detailed-deployment-status"),
+                    "detailedDeploymentStatus": detailed,
                     "errorStack": _json_list(details.get("deployment-error-stack")),
                     "errorTypes": _json_list(details.get("deployment-error-types")),
                 },

@@ -531,7 +531,11 @@ class GreengrassV2Provider:
                 d = self.state.deployments.get(execution["deploymentId"])
                 if d is None:
                     continue
-                details = {k: v for k, v in (execution.get("statusDetails") or {}).items() if v}
+                details = {
+                    k: v
+                    for k, v in (execution.get("statusDetails") or {}).items()
+                    if v and k in ("errorStack", "errorTypes")
+                }
                 items.append(
                     {
                         "deploymentId": d["deploymentId"],

@@ -1,0 +1,253 @@
+"""Deployments reach a fake device over MQTT as IoT job executions; its reports drive the
+effective deployment statuses, core device health and installed components."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+
+from tests.integration.local_cloud.conftest import wait_until
+from tests.integration.local_cloud.mqtt_client import MqttTestClient
+
+pytestmark = pytest.mark.integration
+ACCOUNT = "123456789012"
+
+
+class FakeDevice:
+    """The device side of docs/contracts.md §4, driven step by step by the test."""
+
+    def __init__(self, ident) -> None:  # type: ignore[no-untyped-def]
+        self.thing = ident.thing_name
+        self.client = MqttTestClient(
+            ident.mqtt_host, ident.mqtt_port, ident.ca_path, ident.cert_path, ident.key_path, self.thing
+        )
+        assert self.client.subscribe(f"$aws/things/{self.thing}/jobs/#") == 1
+
+    def next_get(self) -> dict:
+        self.client.publish(f"$aws/things/{self.thing}/jobs/$next/get", {"clientToken": "t1"})
+        return self.client.wait_for("/jobs/$next/get/accepted")
+
+    def notified(self) -> dict:
+        return self.client.wait_for("/jobs/notify-next")
+
+    def report(self, job_id: str, status: str, **details: str) -> dict:
+        self.client.publish(
+            f"$aws/things/{self.thing}/jobs/{job_id}/update", {"status": status, "statusDetails": details}
+        )
+        return self.client.wait_for(f"/jobs/{job_id}/update/accepted")
+
+    def health(self, components: list[dict], status: str = "HEALTHY") -> None:
+        self.client.publish(
+            f"$aws/things/{self.thing}/greengrassv2/health/json",
+            {
+                "thing": self.thing,
+                "overallDeviceStatus": status,
+                "timestamp": int(time.time() * 1000),
+                "sequenceNumber": 1,
+                "messageType": "COMPLETE",
+                "nucleusVersion": "2.12.0",
+                "platform": "linux",
+                "architecture": "amd64",
+                "components": components,
+            },
+        )
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _component(local_cloud, gg) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    name = f"com.test.D{uuid.uuid4().hex[:6]}"
+    recipe = {
+        "RecipeFormatVersion": "2020-01-25",
+        "ComponentName": name,
+        "ComponentVersion": "1.0.0",
+        "Manifests": [{"Lifecycle": {}}],
+    }
+    arn = gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())["arn"]
+    wait_until(lambda: gg.describe_component(arn=arn)["status"]["componentState"] == "DEPLOYABLE", timeout=10)
+    return name, "1.0.0"
+
+
+def _effective(gg, thing: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    return gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
+
+
+def test_group_deployment_delivery_and_status(local_cloud, provision_device) -> None:  # type: ignore[no-untyped-def]
+    gg = local_cloud.client("greengrassv2")
+    group = f"fleet-{uuid.uuid4().hex[:6]}"
+    ident = provision_device(thing_group=group)
+    device = FakeDevice(ident)
+    try:
+        assert "execution" not in device.next_get()  # nothing pending yet
+        name, version = _component(local_cloud, gg)
+        target = f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/{group}"
+        created = gg.create_deployment(
+            targetArn=target,
+            deploymentName="first",
+            components={name: {"componentVersion": version, "configurationUpdate": {"merge": '{"a": 1}'}}},
+            deploymentPolicies={
+                "failureHandlingPolicy": "ROLLBACK",
+                "componentUpdatePolicy": {"timeoutInSeconds": 30, "action": "NOTIFY_COMPONENTS"},
+            },
+            iotJobConfiguration={"timeoutConfig": {"inProgressTimeoutInMinutes": 5}},
+        )
+        note = device.notified()["execution"]
+        assert (
+            note["jobId"] == created["iotJobId"]
+            and note["status"] == "QUEUED"
+            and note["thingName"] == ident.thing_name
+        )
+        doc = note["jobDocument"]
+        assert doc["deploymentId"] == created["deploymentId"]
+        assert doc["configurationArn"].startswith(
+            f"arn:aws:greengrass:us-east-1:{ACCOUNT}:configuration:thinggroup/{group}:"
+        )
+        assert doc["groupName"] == f"thinggroup/{group}"
+        assert doc["components"][name] == {
+            "version": "1.0.0",
+            "configurationUpdate": {"merge": '{"a": 1}'},
+            "runWith": {},
+        }
+        assert doc["failureHandlingPolicy"] == "ROLLBACK"
+        assert doc["componentUpdatePolicy"] == {"timeout": 30, "action": "NOTIFY_COMPONENTS"}
+        assert device.next_get()["execution"]["jobId"] == created["iotJobId"]
+        [eff] = _effective(gg, ident.thing_name)
+        assert eff["coreDeviceExecutionStatus"] == "QUEUED" and eff["targetArn"] == target
+
+        device.report(created["iotJobId"], "IN_PROGRESS")
+        assert _effective(gg, ident.thing_name)[0]["coreDeviceExecutionStatus"] == "IN_PROGRESS"
+        device.report(created["iotJobId"], "SUCCEEDED", **{"detailed-deployment-status": "SUCCESSFUL"})
+        assert "execution" not in device.notified()
+        [eff] = _effective(gg, ident.thing_name)
+        assert eff["coreDeviceExecutionStatus"] == "SUCCEEDED"
+        assert eff["reason"] == "SUCCESSFUL"  # the detailed status, when there is no failure cause
+        got = gg.get_deployment(deploymentId=created["deploymentId"])
+        assert got["deploymentStatus"] == "ACTIVE" and got["isLatestForTarget"] is True
+        assert got["iotJobConfiguration"]["timeoutConfig"]["inProgressTimeoutInMinutes"] == 5
+        assert got["deploymentPolicies"]["componentUpdatePolicy"]["timeoutInSeconds"] == 30
+
+        device.health(
+            [
+                {
+                    "componentName": name,
+                    "version": "1.0.0",
+                    "state": "RUNNING",
+                    "isRoot": True,
+                    "fleetConfigArns": [doc["configurationArn"]],
+                    "statusDetails": {},
+                },
+                {
+                    "componentName": "aws.greengrass.Nucleus",
+                    "version": "2.12.0",
+                    "state": "FINISHED",
+                    "isRoot": False,
+                    "fleetConfigArns": [],
+                    "statusDetails": {},
+                },
+            ]
+        )
+        wait_until(
+            lambda: gg.get_core_device(coreDeviceThingName=ident.thing_name)["coreVersion"] == "2.12.0",
+            timeout=5,
+        )
+        core = gg.get_core_device(coreDeviceThingName=ident.thing_name)
+        assert core["status"] == "HEALTHY" and core["platform"] == "linux" and core["architecture"] == "amd64"
+        roots = gg.list_installed_components(coreDeviceThingName=ident.thing_name)["installedComponents"]
+        assert [(c["componentName"], c["lifecycleState"]) for c in roots] == [(name, "RUNNING")]
+        assert roots[0]["lastInstallationSource"] == doc["configurationArn"]
+        every = gg.list_installed_components(coreDeviceThingName=ident.thing_name, topologyFilter="ALL")[
+            "installedComponents"
+        ]
+        assert len(every) == 2
+        group_arn = f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/{group}"
+        assert [
+            d["coreDeviceThingName"] for d in gg.list_core_devices(thingGroupArn=group_arn)["coreDevices"]
+        ] == [ident.thing_name]
+
+        # a new deployment to the same target supersedes the old one; a failure carries its reason
+        second = gg.create_deployment(
+            targetArn=target, deploymentName="second", components={name: {"componentVersion": version}}
+        )
+        assert device.notified()["execution"]["jobId"] == second["iotJobId"]
+        old = gg.get_deployment(deploymentId=created["deploymentId"])
+        assert old["isLatestForTarget"] is False and old["deploymentStatus"] == "INACTIVE"
+        latest = gg.list_deployments(targetArn=target)["deployments"]
+        assert [d["deploymentId"] for d in latest] == [second["deploymentId"]]
+        assert len(gg.list_deployments(targetArn=target, historyFilter="ALL")["deployments"]) == 2
+        device.report(
+            second["iotJobId"],
+            "FAILED",
+            **{
+                "detailed-deployment-status": "FAILED_ROLLBACK_COMPLETE",
+                "deployment-failure-cause": "startup script exited 1",
+                "deployment-error-stack": '["DEPLOYMENT_FAILURE", "COMPONENT_UPDATE_ERROR"]',
+                "deployment-error-types": '["COMPONENT_ERROR"]',
+            },
+        )
+        eff = {e["deploymentId"]: e for e in _effective(gg, ident.thing_name)}[second["deploymentId"]]
+        assert eff["coreDeviceExecutionStatus"] == "FAILED" and eff["reason"] == "startup script exited 1"
+        assert eff["statusDetails"] == {
+            "errorStack": ["DEPLOYMENT_FAILURE", "COMPONENT_UPDATE_ERROR"],
+            "errorTypes": ["COMPONENT_ERROR"],
+        }
+    finally:
+        device.close()
+
+
+def test_cancel_and_thing_target_and_late_joiner(local_cloud, provision_device) -> None:  # type: ignore[no-untyped-def]
+    gg = local_cloud.client("greengrassv2")
+    name, version = _component(local_cloud, gg)
+    group = f"fleet-{uuid.uuid4().hex[:6]}"
+    local_cloud.client("iot").create_thing_group(thingGroupName=group)
+    target = f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/{group}"
+    created = gg.create_deployment(targetArn=target, components={name: {"componentVersion": version}})
+    # a device that joins the group after the deployment still receives it
+    ident = provision_device(thing_group=group)
+    device = FakeDevice(ident)
+    try:
+        assert device.next_get()["execution"]["jobId"] == created["iotJobId"]
+        gg.cancel_deployment(deploymentId=created["deploymentId"])
+        assert "execution" not in device.notified()
+        assert gg.get_deployment(deploymentId=created["deploymentId"])["deploymentStatus"] == "CANCELED"
+        assert _effective(gg, ident.thing_name)[0]["coreDeviceExecutionStatus"] == "CANCELED"
+        with pytest.raises(gg.exceptions.ConflictException):
+            gg.cancel_deployment(deploymentId=created["deploymentId"])
+
+        thing_target = f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/{ident.thing_name}"
+        direct = gg.create_deployment(
+            targetArn=thing_target, components={name: {"componentVersion": version}}
+        )
+        assert device.notified()["execution"]["jobId"] == direct["iotJobId"]
+        device.report(direct["iotJobId"], "SUCCEEDED", **{"detailed-deployment-status": "SUCCESSFUL"})
+        wait_until(
+            lambda: gg.get_deployment(deploymentId=direct["deploymentId"])["deploymentStatus"] == "COMPLETED",
+            timeout=5,
+        )
+    finally:
+        device.close()
+
+
+def test_deployment_errors(local_cloud, provision_device) -> None:  # type: ignore[no-untyped-def]
+    gg = local_cloud.client("greengrassv2")
+    with pytest.raises(gg.exceptions.ResourceNotFoundException):
+        gg.create_deployment(
+            targetArn=f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/no-such-group", components={}
+        )
+    ident = provision_device()
+    with pytest.raises(gg.exceptions.ResourceNotFoundException):
+        gg.create_deployment(
+            targetArn=f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/{ident.thing_name}",
+            components={"com.test.Missing": {"componentVersion": "9.9.9"}},
+        )
+    with pytest.raises(gg.exceptions.ValidationException):
+        gg.list_deployments(targetArn="arn:aws:greengrass:us-east-1:1:components:x")
+    with pytest.raises(gg.exceptions.ResourceNotFoundException):
+        gg.cancel_deployment(deploymentId=str(uuid.uuid4()))
+    with pytest.raises(gg.exceptions.ResourceNotFoundException):
+        gg.list_effective_deployments(coreDeviceThingName="never-seen")
+    with pytest.raises(gg.exceptions.ResourceNotFoundException):
+        gg.list_installed_components(coreDeviceThingName="never-seen")
