@@ -41,47 +41,66 @@ def _duration(state: StateProgress, now: float) -> float:
 
 
 class PlainView:
-    """One line per state start, end, retry and failure; one line per device status change."""
+    """One line per state start, end, retry and failure; one line per device status change.
+
+    A poll loop (Wait -> Describe -> Choice, many times) would print a line per visit; instead a
+    state's "done" line is held until a different working state starts, then printed once with its
+    poll count and total time.
+    """
 
     def __init__(self, console: Console) -> None:
         self._console = console
         self._last: dict[str, tuple[str, int, int]] = {}
         self._devices: dict[str, str] = {}
+        self._pending: StateProgress | None = None
 
     def __enter__(self) -> PlainView:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        return None
+        self._flush()
+
+    def _print(self, text: str, **kwargs: object) -> None:
+        self._console.print(text, highlight=False, **kwargs)  # type: ignore[arg-type]
+
+    def _flush(self, unless: str | None = None) -> None:
+        state, self._pending = self._pending, None
+        if state is None or state.name == unless:
+            self._pending = state
+            return
+        loops = f" ({state.visits} polls)" if state.visits > 1 else ""
+        self._print(f"✔ {state.name} {state.total_s:.1f}s{loops}")
 
     def update(self, progress: ExecutionProgress, changed: list[StateProgress]) -> None:
-        for state in changed:
+        for state in sorted(changed, key=lambda s: s.entered_at.timestamp() if s.entered_at else 0.0):
             key = (state.status, state.retries, state.visits)
             before = self._last.get(state.name)
             self._last[state.name] = key
-            if before == key:
+            if before == key or state.kind in ("Wait", "Choice", "Pass"):
                 continue
-            if state.status == "running" and (before is None or before[2] != state.visits):
-                if state.visits == 1:
-                    self._console.print(f"▶ {state.name}", highlight=False)
-                continue
-            if state.status == "running" and before and state.retries > before[1]:
-                self._console.print(f"↻ {state.name} retry {state.retries}", highlight=False)
+            if state.status == "running":
+                if before and state.retries > before[1]:
+                    self._print(f"↻ {state.name} retry {state.retries}")
+                elif state.visits == 1 and (before is None or before[2] != state.visits):
+                    self._flush()
+                    self._print(f"▶ {state.name}")
+                elif state.visits > 1:
+                    self._flush(unless=state.name)
                 continue
             if state.status == "failed":
-                self._console.print(
-                    f"✖ {state.name}: {state.error}: {_short(state.cause)}", style="red", highlight=False
-                )
+                self._flush(unless=state.name)
+                self._pending = None
+                self._print(f"✖ {state.name}: {state.error}: {_short(state.cause)}", style="red")
                 continue
-            if state.status == "succeeded" and state.kind not in ("Wait", "Choice", "Pass"):
-                loops = f" ({state.visits} polls)" if state.visits > 1 else ""
-                self._console.print(f"✔ {state.name} {state.total_s:.1f}s{loops}", highlight=False)
+            if state.status == "succeeded":
+                self._flush(unless=state.name)
+                self._pending = state
 
     def devices(self, statuses: Mapping[str, str]) -> None:
         for thing, status in sorted(statuses.items()):
             if self._devices.get(thing) != status:
                 self._devices[thing] = status
-                self._console.print(f"  device {thing}: {status}", highlight=False)
+                self._print(f"  device {thing}: {status}")
 
 
 class RichView:

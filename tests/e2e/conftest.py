@@ -1,0 +1,59 @@
+"""One local cloud, the pipeline deployed on it exactly as `mlops-edge run` does, and two devices.
+
+Module-scoped and separate from the integration tests' cloud, so the fixed names the pipeline is
+deployed under (bucket, thing group, state machine) cannot collide with theirs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local_cloud import LocalCloud
+from pipeline.local.data import RunData, demo_data
+from pipeline.local.deploy import LocalPipeline, PipelineNames, deploy_pipeline
+from pipeline.local.fleet import Fleet
+
+DEVICES = 2
+
+
+@dataclass
+class Stage:
+    cloud: LocalCloud
+    pipeline: LocalPipeline
+    fleet: Fleet
+    data: RunData
+    state_dir: Path
+
+    def client(self, service: str) -> Any:
+        return self.cloud.client(service)
+
+    @property
+    def things(self) -> list[str]:
+        return [d.thing_name for d in self.fleet.devices]
+
+
+@pytest.fixture(scope="module")
+def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
+    state_dir = tmp_path_factory.mktemp("e2e")
+    names = PipelineNames()
+    saved = dict(os.environ)
+    with LocalCloud(state_dir / "cloud") as cloud:
+        env = cloud.env()
+        os.environ.update(env)  # pipeline.aws.client() reads the endpoint from the environment
+        fleet = Fleet(cloud, root=state_dir / "devices", thing_group=names.thing_group, env=env)
+        try:
+            fleet.start(DEVICES)
+            pipeline = deploy_pipeline(names, function_env=env, cache_dir=state_dir / "cache")
+            missing = fleet.wait_reported(cloud.client("greengrassv2"), timeout_s=60)
+            assert not missing, f"devices did not report: {missing}"
+            yield Stage(cloud, pipeline, fleet, demo_data("diabetes", state_dir / "data"), state_dir)
+        finally:
+            fleet.stop()
+            os.environ.clear()
+            os.environ.update(saved)

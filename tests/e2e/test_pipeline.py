@@ -1,0 +1,158 @@
+"""The whole pipeline on the local cloud with two simulated devices: a clean run, then a run whose
+model artifact is tampered with after publishing. The second must fail for the right reason, the
+devices must roll back, and the previous model must keep answering."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from typing import Any
+
+import pytest
+from rich.console import Console
+
+from pipeline.local.data import upload
+from pipeline.local.runner import RunOptions, execution_input
+from pipeline.mqtt import MqttClient, MqttSettings, request_response
+from pipeline.report.follow import follow_execution
+from pipeline.report.history import ExecutionProgress
+from pipeline.report.live import PlainView
+from pipeline.report.summary import build_report
+
+from .conftest import Stage
+
+pytestmark = pytest.mark.e2e
+
+HPS = {"num_round": 40, "max_depth": 4}
+_first: dict[str, Any] = {}
+
+
+def _start(stage: Stage, name: str, *, components_poll_s: int = 1) -> str:
+    dataset = upload(stage.client("s3"), stage.pipeline.names.bucket, stage.data)
+    document = execution_input(RunOptions(hyperparameters=HPS), dataset, python=sys.executable)
+    document["poll"]["components"]["interval_s"] = components_poll_s
+    sfn = stage.client("stepfunctions")
+    return sfn.start_execution(
+        stateMachineArn=stage.pipeline.state_machine_arn, name=name, input=json.dumps(document)
+    )["executionArn"]
+
+
+def _follow(stage: Stage, arn: str) -> ExecutionProgress:
+    console = Console(file=open("/dev/null", "w"), force_terminal=False)  # noqa: SIM115
+    return follow_execution(stage.client("stepfunctions"), arn, PlainView(console), timeout_s=400)
+
+
+def _ask(stage: Stage, thing: str, rows: list[list[float]]) -> dict[str, Any]:
+    settings = MqttSettings.from_env(stage.cloud.env())
+    with MqttClient(settings) as client:
+        answers = request_response(
+            client,
+            request_topic=f"edge/{thing}/inference/request",
+            result_topic=f"edge/{thing}/inference/result",
+            requests=[{"id": f"e2e-{thing}", "rows": rows}],
+            timeout_s=15,
+        )
+    assert f"e2e-{thing}" in answers, f"{thing} did not answer"
+    return answers[f"e2e-{thing}"][0]
+
+
+def _validation_rows(stage: Stage, n: int = 3) -> list[list[float]]:
+    import pandas as pd
+
+    df = pd.read_csv(stage.data.validation_csv)
+    return df.drop(columns=[stage.data.target]).head(n).astype(float).values.tolist()
+
+
+def test_clean_run_deploys_and_verifies_on_every_device(stage: Stage) -> None:
+    arn = _start(stage, "e2e-clean")
+    progress = _follow(stage, arn)
+    assert progress.status == "SUCCEEDED", f"{progress.error}: {progress.cause}"
+    report = build_report(
+        progress, execution_arn=arn, things=stage.things, total_s=1.0, dataset={}, where_to_look={}
+    )
+    assert report["status"] == "SUCCEEDED"
+    assert {d["thing_name"] for d in report["devices"]} == set(stage.things)
+    for device in report["devices"]:
+        assert device["status"] == "SUCCEEDED"
+        assert device["verified"] and device["failed_requests"] == 0 and device["verified_requests"] > 0
+        assert device["latency_p50_ms"] is not None
+    model = report["model"]
+    assert model["parity"]["passed"] and model["metrics"]
+    assert model["model_package_version"] >= 1
+    assert report["components"]["model"]["version"].endswith(f".{model['model_package_version']}")
+    # The devices answer with the model the registry holds, over MQTT, right now.
+    answer = _ask(stage, stage.things[0], _validation_rows(stage))
+    assert answer["ok"] and len(answer["predictions"]) == 3
+    assert answer["model"]["version"] == report["components"]["model"]["version"]
+    _first.update(report=report, answer=answer)
+
+
+def _tamper_when_deployable(stage: Stage, component: str, known: set[str], done: threading.Event) -> dict:
+    """Wait for a new model component version to be DEPLOYABLE, then change its artifact's bytes."""
+    gg, s3 = stage.client("greengrassv2"), stage.client("s3")
+    arn_prefix = f"arn:aws:greengrass:us-east-1:123456789012:components:{component}:versions:"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not done.is_set():
+        versions = gg.list_component_versions(arn=arn_prefix.rsplit(":versions:", 1)[0]).get(
+            "componentVersions", []
+        )
+        fresh = [v for v in versions if v["componentVersion"] not in known]
+        if fresh:
+            desc = gg.describe_component(arn=fresh[0]["arn"])
+            if desc["status"]["componentState"] == "DEPLOYABLE":
+                recipe = json.loads(
+                    gg.get_component(arn=fresh[0]["arn"], recipeOutputFormat="JSON")["recipe"]
+                )
+                uri = recipe["Manifests"][0]["Artifacts"][0]["URI"]
+                bucket, key = uri[5:].split("/", 1)
+                body = bytearray(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+                body[len(body) // 2] ^= 0xFF
+                s3.put_object(Bucket=bucket, Key=key, Body=bytes(body))
+                return {"version": fresh[0]["componentVersion"], "uri": uri}
+        time.sleep(0.05)
+    return {}
+
+
+def test_tampered_model_artifact_fails_rolls_back_and_previous_model_keeps_answering(stage: Stage) -> None:
+    if not _first:
+        pytest.skip("needs the clean run first")
+    first = _first["report"]
+    model_name = first["components"]["model"]["name"]
+    gg = stage.client("greengrassv2")
+    comp_arn = f"arn:aws:greengrass:us-east-1:123456789012:components:{model_name}"
+    known = {v["componentVersion"] for v in gg.list_component_versions(arn=comp_arn)["componentVersions"]}
+
+    done = threading.Event()
+    tampered: dict[str, Any] = {}
+    worker = threading.Thread(
+        target=lambda: tampered.update(_tamper_when_deployable(stage, model_name, known, done)), daemon=True
+    )
+    worker.start()
+    # A 3 s component poll leaves the tamperer a window between DEPLOYABLE and Deploy.
+    arn = _start(stage, "e2e-tampered", components_poll_s=3)
+    progress = _follow(stage, arn)
+    done.set()
+    worker.join(10)
+    assert tampered, "the test never saw the new model version become DEPLOYABLE"
+
+    assert progress.status == "FAILED"
+    assert progress.states["Rollback"].visits == 1
+    assert "DeploymentFailed" in f"{progress.error} {progress.cause}"
+    assert "ARTIFACT_CHECKSUM_MISMATCH" in (progress.cause or ""), progress.cause
+
+    # Each device reports the tampered deployment failed, and runs the previous model again.
+    deployment_id = progress.output_of("Deploy")["deployment"]["deployment_id"]
+    for thing in stage.things:
+        effective = gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]
+        failed = [e for e in effective if e["deploymentId"] == deployment_id]
+        assert failed and failed[0]["coreDeviceExecutionStatus"] == "FAILED", failed
+        installed = gg.list_installed_components(coreDeviceThingName=thing)["installedComponents"]
+        versions = {c["componentName"]: c["componentVersion"] for c in installed}
+        assert versions.get(model_name) == first["components"]["model"]["version"]
+        answer = _ask(stage, thing, _validation_rows(stage))
+        assert answer["ok"], answer
+        assert answer["model"]["version"] == first["components"]["model"]["version"]
+        values = [p["value"] for p in answer["predictions"]]
+        assert values == pytest.approx([p["value"] for p in _first["answer"]["predictions"]], rel=1e-6)
