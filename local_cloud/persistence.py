@@ -10,9 +10,12 @@ every change, by its provider.
 from __future__ import annotations
 
 import importlib
+import io
 import logging
 import pickle
 import sys
+import weakref
+from collections import defaultdict
 from pathlib import Path
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +30,40 @@ SERVICES: dict[str, tuple[str, str]] = {
     "sagemaker": ("moto.sagemaker.models", "sagemaker_backends"),
     "stepfunctions": ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends"),
 }
+
+
+def _rebuild_weak_values(items: dict[object, object]) -> weakref.WeakValueDictionary[object, object]:
+    rebuilt: weakref.WeakValueDictionary[object, object] = weakref.WeakValueDictionary()
+    rebuilt.update(items)
+    return rebuilt
+
+
+def _rebuild_defaultdict(factory: type, items: dict[object, object]) -> defaultdict[object, object]:
+    return defaultdict(factory, items)
+
+
+class _Pickler(pickle.Pickler):
+    """Pickles what moto's backends hold but pickle refuses.
+
+    - Lambda indexes functions by ARN in a WeakValueDictionary; its values are the same objects
+      the backend holds strongly, so it is rebuilt from its items.
+    - ``defaultdict(lambda: {})`` (a local lambda) becomes ``defaultdict(dict)``, same behaviour.
+    """
+
+    def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, weakref.WeakValueDictionary):
+            return _rebuild_weak_values, (dict(obj.items()),)
+        if isinstance(obj, defaultdict) and getattr(obj.default_factory, "__name__", "") == "<lambda>":
+            sample = obj.default_factory()  # type: ignore[misc]
+            if type(sample) in (dict, list, set) and not sample:
+                return _rebuild_defaultdict, (type(sample), dict(obj))
+        return NotImplemented
+
+
+def _dumps(obj: object) -> bytes:
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(obj)
+    return buf.getvalue()
 
 
 def _dir(state_dir: Path) -> Path:
@@ -48,7 +85,7 @@ def save_moto(state_dir: Path) -> dict[str, str]:
                 for account, regions in backend_dict.items()
                 if len(regions)  # untouched accounts have nothing to keep
             }
-            data = pickle.dumps(snapshot)
+            data = _dumps(snapshot)
             (target / f"{service}.pickle").write_bytes(data)
             out[service] = "saved"
         except Exception as exc:  # a service that cannot be pickled is skipped, not fatal
