@@ -77,6 +77,7 @@ class PipelineFunctions(Construct):
         functions: handler name -> function.
         roles: handler name -> the function's execution role (grant to these).
         log_groups: handler name -> the function's log group.
+        image: the shared container image asset (None when every handler is a zip).
     """
 
     def __init__(
@@ -95,6 +96,9 @@ class PipelineFunctions(Construct):
         self.log_groups: dict[str, logs.LogGroup] = {}
         names = list(names)
         zip_code = _zip_code() if any(spec_for(n).packaging == "zip" for n in names) else None
+        # One image asset for every image function (one build context fingerprint, one image);
+        # each function only sets its own command.
+        self.image = _image_asset(self) if any(spec_for(n).packaging == "image" for n in names) else None
 
         for name in names:
             spec = spec_for(name)
@@ -141,9 +145,11 @@ class PipelineFunctions(Construct):
                     **common,
                 )
             else:
-                function = lambda_.DockerImageFunction(
-                    self, construct_name, code=_image_code(handler=f"lambdas.{name}.handler"), **common
+                assert self.image is not None
+                code = lambda_.DockerImageCode.from_ecr(
+                    self.image.repository, tag_or_digest=self.image.image_tag, cmd=[f"lambdas.{name}.handler"]
                 )
+                function = lambda_.DockerImageFunction(self, construct_name, code=code, **common)
             self.functions[name] = function
             self.roles[name] = role
             self.log_groups[name] = log_group
@@ -158,12 +164,16 @@ def _zip_code() -> lambda_.Code:
     )
 
 
-def _image_code(*, handler: str) -> lambda_.DockerImageCode:
-    """The shared ML image; only the command differs per function, so it is built once."""
-    return lambda_.DockerImageCode.from_image_asset(
-        str(REPO_ROOT),
+def _image_asset(scope: Construct) -> ecr_assets.DockerImageAsset:
+    """The ML image built from ``lambdas/Dockerfile`` with the code folders as build context.
+
+    Staged at synth (a copy of the four folders under cdk.out); built and pushed by ``cdk deploy``.
+    """
+    return ecr_assets.DockerImageAsset(
+        scope,
+        "Image",
+        directory=str(REPO_ROOT),
         file="lambdas/Dockerfile",
-        cmd=[handler],
         platform=ecr_assets.Platform.LINUX_AMD64,
         exclude=["*", *(f"!{folder}" for folder in CODE_FOLDERS), *_NOISE],
         ignore_mode=IgnoreMode.DOCKER,

@@ -139,7 +139,15 @@ class TrainingResources(Construct):
                 },
             )
         )
-        self.source.grant_read(self.role)
+        # Exactly the one asset object (its key is its content hash), not the whole assets bucket.
+        self.role.add_to_policy(
+            iam.PolicyStatement(
+                actions=["s3:GetObject"],
+                resources=[
+                    f"arn:{Aws.PARTITION}:s3:::{self.source.s3_bucket_name}/{self.source.s3_object_key}"
+                ],
+            )
+        )
         # Pull the framework image from SageMaker's registry account for this region.
         self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         self.role.add_to_policy(

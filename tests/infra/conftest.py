@@ -1,0 +1,66 @@
+"""One synthesis of the whole CDK app per test session, shared by every infra test.
+
+Synthesizing costs seconds (jsii round trips, asset staging), so the app is built once, with
+cdk-nag's AwsSolutions checks applied, into a temporary cloud assembly; tests read its templates
+and annotations.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from infra.node import use_bundled_node
+
+use_bundled_node()  # before the first `import aws_cdk` of the session, where this runs first
+
+#: Context for the test synthesis: cdk.json's defaults plus a connection ARN, so the CodeStar
+#: source is the one a real deployment has.
+TEST_CONTEXT_OVERRIDES = {
+    "connection_arn": "arn:aws:codeconnections:eu-west-1:123456789012:connection/11111111-2222-3333-4444-555555555555",
+    "repository": "example-org/mlops-edge",
+}
+
+
+@dataclass
+class Synth:
+    """What the session synthesis produced."""
+
+    outdir: Path
+    stacks: dict[str, Any]  # key (pipeline|edge|cicd) -> cdk Stack
+    templates: dict[str, dict[str, Any]]  # key -> CloudFormation template (parsed JSON)
+    template_paths: dict[str, Path]
+    #: (stack name, level: info|warning|error, construct path, message) of every annotation
+    messages: list[tuple[str, str, str, str]] = field(default_factory=list)
+
+    def resources(self, key: str, type_: str) -> dict[str, dict[str, Any]]:
+        """Resources of one type in one stack, by logical id."""
+        return {k: r for k, r in self.templates[key]["Resources"].items() if r["Type"] == type_}
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
+    from infra.app import REPO_ROOT, build_app
+    from infra.config import load_cdk_json_context
+
+    outdir = tmp_path_factory.mktemp("cdk.out")
+    context = {**load_cdk_json_context(REPO_ROOT / "cdk.json"), **TEST_CONTEXT_OVERRIDES}
+    app, stacks = build_app(outdir=str(outdir), context=context, environ={})
+    assembly = app.synth()
+    templates: dict[str, dict[str, Any]] = {}
+    paths: dict[str, Path] = {}
+    messages: list[tuple[str, str, str, str]] = []
+    by_name = {stack.stack_name: key for key, stack in stacks.items()}
+    for artifact in assembly.stacks:
+        key = by_name[artifact.stack_name]
+        paths[key] = Path(artifact.template_full_path)
+        templates[key] = json.loads(paths[key].read_text())
+        for message in artifact.messages:
+            messages.append(
+                (artifact.stack_name, str(message.level.value).lower(), message.id, str(message.entry.data))
+            )
+    return Synth(outdir=outdir, stacks=stacks, templates=templates, template_paths=paths, messages=messages)
