@@ -1,0 +1,96 @@
+"""`mlops-edge run` refuses bad options and bad data before it starts anything."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from pipeline.cli.main import main
+from pipeline.local.data import demo_data, user_data
+from pipeline.local.runner import RunError, RunOptions, execution_input
+from pipeline.ml.exceptions import InvalidDataset
+
+SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "pipeline/config/input.schema.json").read_text())
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--data", "nope.csv", "--target", "y"], "no such file"),
+        (["--data", "{csv}"], "--data needs --target"),
+        (["--model-package", "arn:aws:s3:::bucket"], "not a model package version ARN"),
+        (["--hp", "num_round"], "expected NAME=VALUE"),
+        (["--devices", "0"], "0 is not in the range"),
+    ],
+)
+def test_bad_options_fail_fast_with_a_clear_message(tmp_path: Path, args: list[str], message: str) -> None:
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,y\n1,2\n")
+    args = [a.replace("{csv}", str(csv)) for a in args]
+    result = CliRunner().invoke(main, ["run", "--state-dir", str(tmp_path / "state"), *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not (tmp_path / "state" / "cloud").exists(), "nothing may start before the options are checked"
+
+
+def test_bad_csv_is_refused_before_the_local_cloud_starts(tmp_path: Path) -> None:
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,label\n1,x,0\n" * 30)
+    result = CliRunner().invoke(
+        main, ["run", "--state-dir", str(tmp_path / "state"), "--data", str(csv), "--target", "label"]
+    )
+    assert result.exit_code == 1
+    assert "must be numeric" in result.output and "b" in result.output
+    assert not (tmp_path / "state" / "cloud").exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "target", "message"),
+    [
+        ("", "y", "empty"),
+        ("a,b\n1,2\n" * 30, "y", "no target column 'y'"),
+        ("y\n1\n" * 30, "y", "nothing to learn from"),
+        ("a,y\n1,2\n2,3\n", "y", "at least 20"),
+        ("a,y\n" + "1,\n" * 25, "y", "missing values"),
+    ],
+)
+def test_user_data_validation(tmp_path: Path, content: str, target: str, message: str) -> None:
+    csv = tmp_path / "d.csv"
+    csv.write_text(content)
+    with pytest.raises(InvalidDataset, match=message):
+        user_data(csv, target=target, task="auto", out_dir=tmp_path)
+
+
+def test_user_data_is_split_into_train_and_validation(tmp_path: Path) -> None:
+    csv = tmp_path / "d.csv"
+    csv.write_text("a,b,y\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(100)))
+    data = user_data(csv, target="y", task="binary", out_dir=tmp_path / "out")
+    train = data.train_csv.read_text().splitlines()
+    valid = data.validation_csv.read_text().splitlines()
+    assert train[0] == valid[0] == "a,b,y"
+    assert len(train) - 1 + len(valid) - 1 == 100 and len(valid) - 1 == 20
+
+
+def test_execution_input_is_valid_against_the_published_schema(tmp_path: Path) -> None:
+    data = demo_data("wine", tmp_path)
+    dataset = {"train": "s3://b/k/train.csv", "validation": "s3://b/k/validation.csv", "target": data.target,
+               "task": data.task}  # fmt: skip
+    for options in (
+        RunOptions(),
+        RunOptions(hyperparameters={"num_round": 5}),
+        RunOptions(model_package_arn="arn:aws:sagemaker:us-east-1:123456789012:model-package/g/1"),
+    ):
+        document = execution_input(
+            options, None if options.model_package_arn else dataset, python=sys.executable
+        )
+        jsonschema.Draft202012Validator(SCHEMA).validate(document)
+
+
+def test_run_options_check_rejects_missing_target() -> None:
+    with pytest.raises(RunError, match="--target"):
+        RunOptions(data=Path(__file__)).check()
