@@ -138,6 +138,9 @@ def test_tampered_model_artifact_fails_rolls_back_and_previous_model_keeps_answe
     assert tampered, "the test never saw the new model version become DEPLOYABLE"
 
     assert progress.status == "FAILED"
+    published = progress.output_of("PublishComponents")["components"]
+    assert published["model"]["version"] == tampered["version"]
+    assert published["inference"]["reused"] is True, "unchanged inference code must not be republished"
     assert progress.states["Rollback"].visits == 1
     assert "DeploymentFailed" in f"{progress.error} {progress.cause}"
     assert "ARTIFACT_CHECKSUM_MISMATCH" in (progress.cause or ""), progress.cause
