@@ -1,0 +1,269 @@
+"""What the device tests need besides the local cloud: publish components, deploy, talk MQTT.
+
+``FakeGreengrass`` answers ``resolve_component_candidates`` from recipes published here (the
+local cloud's greengrassv2 control plane is a separate piece of work); S3, the broker and the
+device identities are the real local cloud's. Deployments reach the core the way the control
+plane sends them (contracts §4): a job document on ``notify-next``; statuses come back on
+``jobs/{jobId}/update``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import threading
+import time
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import nodesemver
+import yaml
+
+from components import build
+from pipeline.mqtt import MqttClient, MqttSettings
+
+MODEL = "com.example.test.Model"
+INFERENCE = "com.example.test.Inference"
+
+
+class FakeGreengrass:
+    """``resolve_component_candidates`` over an in-memory recipe table."""
+
+    def __init__(self) -> None:
+        self.recipes: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def resolve_component_candidates(self, platform: dict, componentCandidates: list[dict]) -> dict:
+        out = []
+        for cand in componentCandidates:
+            name = cand["componentName"]
+            versions = self.recipes.get(name, {})
+            version = cand.get("componentVersion")
+            if version is None:
+                ok = [
+                    v
+                    for v in versions
+                    if all(
+                        nodesemver.satisfies(v, r, loose=False) for r in cand["versionRequirements"].values()
+                    )
+                ]
+                version = nodesemver.max_satisfying(ok, "*", loose=False) if ok else None
+            if version not in versions:
+                from botocore.exceptions import ClientError
+
+                raise ClientError(
+                    {"Error": {"Code": "ResourceNotFoundException", "Message": f"{name} {version}"}},
+                    "ResolveComponentCandidates",
+                )
+            recipe = json.dumps(versions[version]).encode()
+            out.append({"componentName": name, "componentVersion": version, "recipe": recipe})
+        return {"resolvedComponentVersions": out}
+
+
+class Publisher:
+    """Uploads artifacts and registers recipes, with digests, as CreateComponentVersion would."""
+
+    def __init__(self, s3: Any, bucket: str, greengrass: FakeGreengrass) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.gg = greengrass
+
+    def publish(self, recipe: dict[str, Any], artifact: bytes) -> dict[str, Any]:
+        art = recipe["Manifests"][0]["Artifacts"][0]
+        key = art["URI"].split(f"s3://{self.bucket}/", 1)[1]
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=artifact)
+        art["Digest"] = base64.b64encode(hashlib.sha256(artifact).digest()).decode()
+        art["Algorithm"] = "SHA-256"
+        self.gg.recipes.setdefault(recipe["ComponentName"], {})[recipe["ComponentVersion"]] = recipe
+        return recipe
+
+    def model(self, model_dir: Path, registry_version: int, *, artifact: bytes | None = None) -> str:
+        version = build.model_version(registry_version)
+        uri = f"s3://{self.bucket}/components/{MODEL}/{version}/model.zip"
+        recipe = build.render_recipe(
+            "model", component_name=MODEL, component_version=version, artifact_uri=uri
+        )
+        self.publish(recipe, artifact or build.model_artifact(model_dir))
+        return version
+
+    def inference(self, artifact: bytes | None = None) -> str:
+        data = artifact or build.inference_artifact()
+        version = build.inference_version(data)
+        uri = f"s3://{self.bucket}/components/{INFERENCE}/{version}/inference.zip"
+        recipe = build.render_recipe(
+            "inference",
+            component_name=INFERENCE,
+            component_version=version,
+            artifact_uri=uri,
+            model_component_name=MODEL,
+        )
+        self.publish(recipe, data)
+        return version
+
+    def tamper(self, name: str, version: str) -> None:
+        """Change the artifact's bytes in S3 after publishing (the recipe keeps the old digest)."""
+        uri = self.gg.recipes[name][version]["Manifests"][0]["Artifacts"][0]["URI"]
+        key = uri.split(f"s3://{self.bucket}/", 1)[1]
+        body = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        self.s3.put_object(Bucket=self.bucket, Key=key, Body=body[:-1] + bytes([body[-1] ^ 0xFF]))
+
+
+def zip_with(base: bytes, replace: dict[str, bytes]) -> bytes:
+    """A copy of zip ``base`` with some members replaced (bad models, crashing code)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(base)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for item in src.infolist():
+            dst.writestr(item, replace.get(item.filename, src.read(item.filename)))
+    return out.getvalue()
+
+
+class Operator:
+    """The cloud side on MQTT, with the privileged pipeline identity."""
+
+    def __init__(self, local_cloud: Any) -> None:
+        ident = local_cloud.pipeline_identity
+        settings = MqttSettings(
+            host=local_cloud.mqtt.host,
+            port=local_cloud.mqtt.port,
+            ca_path=str(ident.ca_path),
+            cert_path=str(ident.cert_path),
+            key_path=str(ident.key_path),
+            client_id=f"device-tests-{uuid.uuid4().hex[:8]}",
+        )
+        self.client = MqttClient(settings)
+        self._cond = threading.Condition()
+        self.messages: list[tuple[str, bytes]] = []
+        self._subscribed: set[str] = set()
+
+    def close(self) -> None:
+        self.client.close()
+
+    def watch(self, topic_filter: str) -> None:
+        if topic_filter in self._subscribed:
+            return
+        self._subscribed.add(topic_filter)
+
+        def on_message(topic: str, payload: bytes) -> None:
+            with self._cond:
+                self.messages.append((topic, bytes(payload)))
+                self._cond.notify_all()
+
+        self.client.subscribe(topic_filter, on_message)
+
+    def wait(self, predicate: Any, timeout: float) -> tuple[str, bytes] | None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for item in self.messages:
+                    if predicate(*item):
+                        return item
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(remaining)
+
+    def deploy(
+        self,
+        thing: str,
+        components: dict[str, dict[str, Any]],
+        *,
+        policy: str = "ROLLBACK",
+        group: str = "thinggroup/test-fleet",
+        timeout: float = 90.0,
+    ) -> dict[str, Any]:
+        """Send a deployment and wait for its final status update."""
+        job_id = f"job-{uuid.uuid4().hex[:10]}"
+        self.watch(f"$aws/things/{thing}/jobs/+/update")
+        document = {
+            "deploymentId": job_id,
+            "configurationArn": f"arn:aws:greengrass:us-east-1:123456789012:configuration:{group}:1",
+            "groupName": group,
+            "creationTimestamp": int(time.time() * 1000),
+            "components": components,
+            "failureHandlingPolicy": policy,
+            "componentUpdatePolicy": {"timeout": 60, "action": "NOTIFY_COMPONENTS"},
+            "configurationValidationPolicy": {"timeoutInSeconds": 30},
+            "requiredCapabilities": [],
+        }
+        execution = {
+            "jobId": job_id,
+            "thingName": thing,
+            "status": "QUEUED",
+            "queuedAt": int(time.time()),
+            "executionNumber": 1,
+            "versionNumber": 1,
+            "jobDocument": document,
+        }
+        self.client.publish(
+            f"$aws/things/{thing}/jobs/notify-next", {"timestamp": int(time.time()), "execution": execution}
+        )
+        topic = f"$aws/things/{thing}/jobs/{job_id}/update"
+
+        def final(t: str, p: bytes) -> bool:
+            return t == topic and json.loads(p)["status"] in ("SUCCEEDED", "FAILED", "REJECTED")
+
+        found = self.wait(final, timeout)
+        assert found is not None, f"no final status for {job_id} within {timeout}s"
+        return json.loads(found[1])
+
+    def infer(
+        self,
+        thing: str,
+        request: dict[str, Any] | bytes,
+        *,
+        timeout: float = 15.0,
+        resend_s: float | None = None,
+    ) -> dict[str, Any]:
+        """Publish one request on the device's request topic and wait for the result with its id.
+
+        ``resend_s``: publish again at that period until answered, for the first request after a
+        deployment (the component may still be subscribing when the deployment reports success).
+        """
+        self.watch(f"edge/{thing}/inference/result")
+        payload = request if isinstance(request, bytes) else json.dumps(request).encode()
+        request_id = None if isinstance(request, bytes) else request.get("id")
+        marker = len(self.messages)
+        self.client.publish(f"edge/{thing}/inference/request", payload)
+
+        def match(t: str, p: bytes) -> bool:
+            if t != f"edge/{thing}/inference/result":
+                return False
+            body = json.loads(p)
+            return body.get("id") == request_id if request_id is not None else True
+
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for t, p in self.messages[marker:]:
+                    if match(t, p):
+                        return json.loads(p)
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"no result for {request!r} within {timeout}s"
+                self._cond.wait(min(remaining, resend_s or remaining))
+                if resend_s and deadline - time.monotonic() > 0:
+                    self.client.publish(f"edge/{thing}/inference/request", payload)
+
+
+def model_zip_with_bad_manifest(model_dir: Path) -> bytes:
+    """A model artifact whose model.json digest does not match model.onnx: it must not load."""
+    manifest = json.loads((model_dir / "model.json").read_text())
+    manifest["sha256"] = "0" * 64
+    return zip_with(build.model_artifact(model_dir), {"model.json": json.dumps(manifest).encode()})
+
+
+def crashing_inference_artifact() -> bytes:
+    """Inference code that dies as soon as it starts serving."""
+    base = build.inference_artifact()
+    # `check` (Install) must still pass so the crash happens at start, in Run
+    main = zipfile.ZipFile(io.BytesIO(base)).read("inference_component/__main__.py")
+    head = b"def serve(model_root: Path) -> int:\n"
+    patched = main.replace(head, head + b'    """Crash on purpose."""\n    sys.exit(7)\n', 1)
+    assert patched != main
+    return zip_with(base, {"inference_component/__main__.py": patched})
+
+
+def recipe_yaml(recipe: dict[str, Any]) -> str:
+    return yaml.safe_dump(recipe)
