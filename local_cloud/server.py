@@ -28,14 +28,19 @@ LOG = logging.getLogger("local_cloud")
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 # A provider returns a Response when it serves the request, None to let the next one try.
 Provider = Callable[[Request], Response | None]
+# An observer sees each request moto served and its status (e.g. to pre-warm a new function).
+Observer = Callable[[Request, int], None]
 
 
 class DispatchLayer:
     """WSGI app: ask each provider in turn; fall through to moto."""
 
-    def __init__(self, providers: list[Provider], fallback: WsgiApp) -> None:
+    def __init__(
+        self, providers: list[Provider], fallback: WsgiApp, observers: list[Observer] | None = None
+    ) -> None:
         self.providers = providers
         self.fallback = fallback
+        self.observers = observers or []
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -51,7 +56,21 @@ class DispatchLayer:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("HTTP_TRANSFER_ENCODING", None)
-        return self.fallback(environ, start_response)
+        if not self.observers:
+            return self.fallback(environ, start_response)
+        status: list[str] = []
+
+        def _start(code: str, headers: Any, *exc: Any) -> Any:
+            status.append(code)
+            return start_response(code, headers, *exc)
+
+        body_iter = self.fallback(environ, _start)
+        for observer in self.observers:
+            try:
+                observer(request, int(status[0].split()[0]) if status else 0)
+            except Exception:
+                LOG.exception("observer failed")
+        return body_iter
 
 
 def _moto_app() -> WsgiApp:
@@ -76,7 +95,7 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     greengrass = GreengrassV2Provider(ctx)
     admin = AdminProvider(ctx)
     providers = [admin, lambda_, sagemaker, greengrass]
-    return DispatchLayer([p.handle for p in providers], _moto_app()), providers
+    return DispatchLayer([p.handle for p in providers], _moto_app(), [lambda_.observe]), providers
 
 
 def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:

@@ -130,6 +130,10 @@ class WorkerPool:
             self._all.add(worker)
         return worker
 
+    def has_idle(self, key: str) -> bool:
+        with self._lock:
+            return any(w.alive() for w in self._idle.get(key, []))
+
     def release(self, worker: Worker) -> None:
         with self._lock:
             if worker.alive():

@@ -77,6 +77,29 @@ class LambdaProvider:
             headers["X-Amz-Log-Result"] = base64.b64encode(result["logs"].encode()[-4096:]).decode()
         return Response(result["body"], status=200, headers=headers, mimetype="application/json")
 
+    def observe(self, request: Request, status: int) -> None:
+        """After moto created or updated a function, start its worker in the background, so the
+        first invoke finds the handler already imported (Lambda's provisioned concurrency, sort of)."""
+        if request.method not in ("POST", "PUT") or status not in (200, 201):
+            return
+        path = request.path.rstrip("/")
+        if path == "/2015-03-31/functions":
+            name = (request.get_json(force=True, silent=True) or {}).get("FunctionName")
+        elif path.startswith("/2015-03-31/functions/") and path.endswith(("/code", "/configuration")):
+            name = unquote(path.split("/")[3])
+        else:
+            return
+        fn = self._function(name, None) if name else None
+        if fn is not None:
+            threading.Thread(target=self.prewarm, args=(fn,), daemon=True).start()
+
+    def prewarm(self, fn: Any) -> None:
+        key, env, code_dir = self._worker_spec(fn)
+        self.pool.retire_others(f"{fn.function_name}\0", key)
+        if not self.pool.has_idle(key):
+            stream = time.strftime("%Y/%m/%d/") + f"[{fn.version}]" + uuid.uuid4().hex
+            self.pool.release(self.pool.acquire(key, env, code_dir, stream))
+
     def _function(self, name_or_arn: str, qualifier: str | None) -> Any:
         from moto.awslambda.utils import get_backend
 
@@ -102,6 +125,16 @@ class LambdaProvider:
                 tmp.rename(target)
         return target
 
+    def _worker_spec(self, fn: Any) -> tuple[str, dict[str, str], Path]:
+        """Pool key (changes with code or configuration), environment and code directory."""
+        code_dir = self._code_dir(fn)
+        env = self._env(fn, code_dir)
+        config = json.dumps(
+            [fn.handler, fn.environment_vars, fn.timeout, fn.memory_size], sort_keys=True, default=str
+        )
+        key = f"{fn.function_name}\0{code_dir.name}\0{hashlib.sha256(config.encode()).hexdigest()[:12]}"
+        return key, env, code_dir
+
     def _env(self, fn: Any, code_dir: Path) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("MOTO_PORT", None)
@@ -126,16 +159,7 @@ class LambdaProvider:
     def invoke(self, fn: Any, payload: bytes) -> dict[str, Any]:
         """Run one invocation on a warm worker; returns body, error flag, logs, cold flag."""
         request_id = str(uuid.uuid4())
-        code_dir = self._code_dir(fn)
-        env = self._env(fn, code_dir)
-        config_hash = hashlib.sha256(
-            json.dumps(
-                [fn.handler, env.get("_HANDLER"), fn.environment_vars, fn.timeout],
-                sort_keys=True,
-                default=str,
-            ).encode()
-        ).hexdigest()[:12]
-        key = f"{fn.function_name}\0{code_dir.name}\0{config_hash}"
+        key, env, code_dir = self._worker_spec(fn)
         self.pool.retire_others(f"{fn.function_name}\0", key)
         stream = time.strftime("%Y/%m/%d/") + f"[{fn.version}]" + uuid.uuid4().hex
         worker = self.pool.acquire(key, env, code_dir, stream)

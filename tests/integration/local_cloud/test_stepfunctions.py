@@ -134,7 +134,7 @@ def test_uncaught_error_fails_execution(local_cloud, make_function) -> None:  # 
 def test_sagemaker_request_response_and_describe_loop(local_cloud) -> None:  # type: ignore[no-untyped-def]
     s3 = local_cloud.client("s3")
     bucket = f"sfn-train-{uuid.uuid4().hex[:8]}"
-    upload_inputs(s3, bucket)
+    upload_inputs(s3, bucket, real=False)
     job = training_job_request("placeholder", bucket, ROLE)
     job.pop("TrainingJobName")
     definition = {

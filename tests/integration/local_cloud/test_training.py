@@ -44,18 +44,18 @@ def test_training_job_trains_and_uploads_model(local_cloud) -> None:  # type: ig
 def test_failing_script_reports_failure_reason(local_cloud) -> None:  # type: ignore[no-untyped-def]
     s3, sm = local_cloud.client("s3"), local_cloud.client("sagemaker")
     bucket = f"train-{uuid.uuid4().hex[:8]}"
-    upload_inputs(s3, bucket)
+    upload_inputs(s3, bucket, real=False)
     name = f"bad-{uuid.uuid4().hex[:8]}"
     sm.create_training_job(**training_job_request(name, bucket, ROLE, target="no_such_column", fail="1"))
     job = wait_until(lambda: _done(sm, name), timeout=120, interval=0.2)
     assert job["TrainingJobStatus"] == "Failed"
-    assert job["FailureReason"]
+    assert job["FailureReason"] == "InvalidDataset: asked to fail"
 
 
 def test_missing_channel_fails_and_unknown_job_is_validation_error(local_cloud) -> None:  # type: ignore[no-untyped-def]
     s3, sm = local_cloud.client("s3"), local_cloud.client("sagemaker")
     bucket = f"train-{uuid.uuid4().hex[:8]}"
-    upload_inputs(s3, bucket)
+    upload_inputs(s3, bucket, real=False)
     request = training_job_request(f"nodata-{uuid.uuid4().hex[:8]}", bucket, ROLE)
     request["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"] = f"s3://{bucket}/nothing/"
     sm.create_training_job(**request)
