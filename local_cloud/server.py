@@ -14,6 +14,7 @@ import os
 import signal
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,9 @@ class DispatchLayer:
         for provider in self.providers:
             response = provider(request)
             if response is not None:
+                # botocore reads the request id from this header; moto's ASL interpreter needs it
+                # to report a failed aws-sdk task (KeyError 'RequestId' otherwise)
+                response.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
                 return response(environ, start_response)
         # moto re-reads the body from wsgi.input; Request cached it, so hand moto a fresh stream.
         if request.content_length or environ.get("HTTP_TRANSFER_ENCODING"):
