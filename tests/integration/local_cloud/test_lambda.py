@@ -73,3 +73,16 @@ def test_unknown_function_is_resource_not_found(local_cloud) -> None:  # type: i
     lam = local_cloud.client("lambda")
     with pytest.raises(lam.exceptions.ResourceNotFoundException):
         lam.invoke(FunctionName="no-such-function", Payload=b"{}")
+
+
+def test_event_and_dry_run_invocations(local_cloud, make_function, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from tests.integration.local_cloud.conftest import wait_until
+
+    arn = make_function("flaky", env={"COUNTER_DIR": str(tmp_path)})
+    lam = local_cloud.client("lambda")
+    assert lam.invoke(FunctionName=arn, InvocationType="DryRun")["StatusCode"] == 204
+    out = lam.invoke(
+        FunctionName=arn, InvocationType="Event", Payload=json.dumps({"key": "ev", "fail_times": 0})
+    )
+    assert out["StatusCode"] == 202
+    wait_until(lambda: (tmp_path / "flaky-ev").exists(), timeout=10)

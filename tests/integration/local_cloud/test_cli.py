@@ -1,0 +1,37 @@
+"""`mlops-edge local up` prints what a user needs and stops everything it started."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from pipeline.cli.commands.local import run_local_up
+from tests.integration.local_cloud.conftest import wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_local_up_prints_exports_and_stops(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    lines: list[str] = []
+    stop = threading.Event()
+    result: dict[str, float] = {}
+    thread = threading.Thread(
+        target=lambda: result.setdefault("startup", run_local_up(tmp_path, echo=lines.append, stop=stop))
+    )
+    thread.start()
+    try:
+        wait_until(lambda: any("Ctrl-C" in line for line in lines), timeout=30)
+        text = "\n".join(lines)
+        assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in text
+        assert "export MLOPS_EDGE_MQTT_CERT=" in text and "MQTT endpoint  mqtts://127.0.0.1:" in text
+        assert (tmp_path / "env.sh").read_text().startswith("export AWS_ENDPOINT_URL=")
+        info = __import__("json").loads((tmp_path / "endpoint.json").read_text())
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+    assert result["startup"] > 0
+    for pid in (info["pid"], info["mosquitto_pid"]):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
