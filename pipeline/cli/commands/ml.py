@@ -12,8 +12,12 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
+
+if TYPE_CHECKING:  # the engine pulls in onnxruntime: only when a command runs
+    from edge_runtime.inference import Engine
 
 TASKS = ("auto", "regression", "binary", "multiclass")
 
@@ -155,7 +159,7 @@ def _print_manifest(manifest: dict, out_dir: Path) -> None:
     "--file", "payload_file", type=click.File("rb"), help="Read the payload from a file ('-': stdin)."
 )
 @click.option("--golden", is_flag=True, help="Send the model's golden rows and check the answers.")
-def predict(model_dir: Path, payload: str | None, payload_file, golden: bool) -> None:
+def predict(model_dir: Path, payload: str | None, payload_file: BinaryIO | None, golden: bool) -> None:
     from edge_runtime.inference import Engine, EngineError, InvalidInput
 
     try:
@@ -175,7 +179,7 @@ def predict(model_dir: Path, payload: str | None, payload_file, golden: bool) ->
     click.echo(json.dumps(response, indent=2))
 
 
-def _check_golden(engine, model_dir: Path) -> None:
+def _check_golden(engine: Engine, model_dir: Path) -> None:
     from pipeline.ml.demo import golden_mismatches
 
     golden = json.loads((model_dir / "golden.json").read_text())
