@@ -59,13 +59,26 @@ class TrainingError(Exception):
 
 
 def _decode(value: object) -> object:
-    """SageMaker passes every hyperparameter as a string, sometimes JSON-encoded ('"x"', '5')."""
-    if isinstance(value, str):
+    """SageMaker passes every hyperparameter as a string; the Python SDK JSON-encodes string values
+    ('"cultivar"'). Only those are decoded: a target column named "true" or "1" stays a name, and
+    numbers are cast by ``_typed``."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == '"' and value[-1] == '"':
         try:
             return json.loads(value)
         except ValueError:
             return value
     return value
+
+
+def _to_int(value: object) -> int:
+    """'5', 5, 5.0 and '5.0' are all 5 rounds; 5.5 is an error."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError("not an integer") from None
+        return int(number)
 
 
 def read_hyperparameters(argv: list[str] | None = None, env: dict | None = None) -> dict:
@@ -97,11 +110,11 @@ def _typed(hps: dict) -> dict:
     """Coerce and range-check, so a bad value fails before any data is read."""
     out = dict(hps)
     casts = {
-        "num_round": int,
-        "max_depth": int,
-        "early_stopping_rounds": int,
-        "seed": int,
-        "nthread": int,
+        "num_round": _to_int,
+        "max_depth": _to_int,
+        "early_stopping_rounds": _to_int,
+        "seed": _to_int,
+        "nthread": _to_int,
         "eta": float,
         "validation_fraction": float,
         "min_child_weight": float,
@@ -111,7 +124,8 @@ def _typed(hps: dict) -> dict:
         try:
             out[key] = cast(out[key])
         except (TypeError, ValueError) as exc:
-            raise TrainingError(f"hyperparameter {key}={out[key]!r} is not a valid {cast.__name__}") from exc
+            kind = "integer" if cast is _to_int else "number"
+            raise TrainingError(f"hyperparameter {key}={out[key]!r} is not a valid {kind}") from exc
     out["target"] = str(out["target"])
     out["task"] = str(out["task"]).lower()
     if out["task"] not in TASKS:

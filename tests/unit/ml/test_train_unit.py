@@ -25,10 +25,21 @@ def test_hyperparameter_precedence_file_then_sm_hps_then_cli(tmp_path: Path) -> 
     assert hps["task"] == "auto" and hps["seed"] == 42
 
 
+def test_only_json_encoded_strings_are_decoded(tmp_path: Path) -> None:
+    env = {"SM_INPUT_CONFIG_DIR": str(tmp_path), "SM_HPS": json.dumps({"target": "true", "num_round": "5.0"})}
+    hps = train_py.read_hyperparameters([], env)
+    assert hps["target"] == "true" and hps["num_round"] == 5
+    env["SM_HPS"] = json.dumps({"target": '"1"', "task": '"binary"'})
+    hps = train_py.read_hyperparameters([], env)
+    assert hps["target"] == "1" and hps["task"] == "binary"
+
+
 @pytest.mark.parametrize(
     ("hps", "message"),
     [
-        ({"num_round": "many"}, "num_round='many' is not a valid int"),
+        ({"num_round": "many"}, "num_round='many' is not a valid integer"),
+        ({"num_round": "2.5"}, "num_round='2.5' is not a valid integer"),
+        ({"eta": "fast"}, "eta='fast' is not a valid number"),
         ({"task": "ranking"}, "task='ranking' must be one of"),
         ({"validation_fraction": "1.5"}, "validation_fraction must be between 0 and 1"),
         ({"num_round": "0"}, "num_round must be >= 1"),
