@@ -58,21 +58,39 @@ def promote(event: dict[str, Any], *, s3: Any, sagemaker: Any) -> dict[str, Any]
         raise PromotionFailed(f"cannot record last known good in s3://{bucket}: {exc}") from exc
     status = registry.get("approval_status")
     if status != "Approved":
-        with transient_errors("UpdateModelPackage"):
-            try:
-                sagemaker.update_model_package(
-                    ModelPackageArn=registry["model_package_arn"],
-                    ModelApprovalStatus="Approved",
-                    ApprovalDescription=f"verified on thing group {group} by {config['execution']}"[:1024],
-                )
-            except ClientError as exc:
-                raise PromotionFailed(f"cannot approve {registry['model_package_arn']}: {exc}") from exc
+        _approve(
+            sagemaker, registry["model_package_arn"], group=group, deployment_id=deployment["deployment_id"]
+        )
         status = "Approved"
     return {
         "last_known_good_uri": f"s3://{bucket}/{lkg_key(config, group)}",
         "approval_status": status,
         "components": {name: c["componentVersion"] for name, c in record["components"].items()},
     }
+
+
+def _approve(sagemaker: Any, arn: str, *, group: str, deployment_id: str) -> None:
+    """Approves the package and notes where it was verified.
+
+    The existing customer metadata is sent back with the update: UpdateModelPackage merges it on
+    AWS, and some implementations (moto) replace the whole map with what the request carries.
+    """
+    with transient_errors("UpdateModelPackage"):
+        try:
+            package = sagemaker.describe_model_package(ModelPackageName=arn)
+            metadata = {
+                **(package.get("CustomerMetadataProperties") or {}),
+                "verified_thing_group": group,
+                "verified_deployment": deployment_id,
+            }
+            sagemaker.update_model_package(
+                ModelPackageArn=arn,
+                ModelApprovalStatus="Approved",
+                ApprovalDescription=f"verified on every device of thing group {group} (deployment {deployment_id})",
+                CustomerMetadataProperties=metadata,
+            )
+        except ClientError as exc:
+            raise PromotionFailed(f"cannot approve {arn}: {exc}") from exc
 
 
 def original_failure(error: dict[str, Any] | None) -> tuple[str, str]:

@@ -71,7 +71,7 @@ def _placeholder_zip() -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def deployed(
     local_cloud: LocalCloud, lambda_role_arn: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployed]:
@@ -111,6 +111,8 @@ def deployed(
         "MLOPS_EDGE_THING_GROUP": things,
         "MLOPS_EDGE_COMPONENT_PREFIX": prefix,
         "MLOPS_EDGE_VALIDATION_URI": f"s3://{bucket}/datasets/validation/",
+        # VerifyOnDevice's MQTT identity: configuration, as the IoT endpoint + secret are on AWS.
+        **{k: v for k, v in local_cloud.env().items() if k.startswith("MLOPS_EDGE_MQTT_")},
     }
     code = _placeholder_zip()
     arns = {
@@ -160,6 +162,24 @@ FAST = {
 @pytest.fixture
 def fast_input() -> dict[str, Any]:
     return json.loads(json.dumps(FAST))
+
+
+@pytest.fixture(scope="session")
+def trained(deployed: Deployed) -> dict[str, Any]:
+    """One full prepare + package run; the (still) empty thing group stops it at Deploy (NoDevices)."""
+    document = json.loads(json.dumps(FAST))
+    document["quality"] = {"max": {"validation:rmse": 1000}, "min": {"validation:r2": -10}}
+    execution = deployed.run(document)
+    return {"execution": execution, "events": deployed.history(execution["executionArn"])}
+
+
+def model_package(deployed: Deployed) -> str:
+    """ARN of the model package the ``trained`` run registered."""
+    sm = deployed.client("sagemaker")
+    (package,) = sm.list_model_packages(ModelPackageGroupName=deployed.model_package_group)[
+        "ModelPackageSummaryList"
+    ]
+    return str(package["ModelPackageArn"])
 
 
 def repo_root() -> Path:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import FAST, Deployed, exited_states
+from .conftest import Deployed, exited_states
 
 pytestmark = pytest.mark.integration
 
@@ -22,17 +22,6 @@ def test_bad_input_fails_at_configure_with_a_clear_cause(deployed: Deployed) -> 
         "$.hyperparameters.num_round" in execution["cause"]
         and "$.poll.training.interval_s" in execution["cause"]
     )
-
-
-@pytest.fixture(scope="module")
-def trained(deployed: Deployed) -> dict[str, Any]:
-    """One full prepare + package run; the empty thing group stops it at Deploy (NoDevices)."""
-    document = json.loads(
-        json.dumps(__import__("tests.integration.pipeline.conftest", fromlist=["FAST"]).FAST)
-    )
-    document["quality"] = {"max": {"validation:rmse": 1000}, "min": {"validation:r2": -10}}
-    execution = deployed.run(document)
-    return {"execution": execution, "events": deployed.history(execution["executionArn"])}
 
 
 def test_prepare_and_package_reach_a_registry_entry_and_deployable_components(

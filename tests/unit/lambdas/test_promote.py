@@ -30,12 +30,29 @@ def success_event(config: dict[str, Any], deployment_id: str = "d-1") -> dict[st
 def test_promote_records_last_known_good_and_approves(s3: Any, config: dict[str, Any]) -> None:
     sagemaker, stub = stubbed("sagemaker")
     stub.add_response(
+        "describe_model_package",
+        {
+            "ModelPackageName": "edge-models",
+            "ModelPackageArn": PACKAGE,
+            "CreationTime": "2026-01-01T00:00:00Z",
+            "ModelPackageStatus": "Completed",
+            "ModelPackageStatusDetails": {"ValidationStatuses": []},
+            "CustomerMetadataProperties": {"onnx_uri": "s3://b/m.onnx"},
+        },
+        {"ModelPackageName": PACKAGE},
+    )
+    stub.add_response(
         "update_model_package",
         {"ModelPackageArn": PACKAGE},
         {
             "ModelPackageArn": PACKAGE,
             "ModelApprovalStatus": "Approved",
-            "ApprovalDescription": "verified on thing group edge-fleet by exec-1",
+            "ApprovalDescription": "verified on every device of thing group edge-fleet (deployment d-1)",
+            "CustomerMetadataProperties": {
+                "onnx_uri": "s3://b/m.onnx",
+                "verified_thing_group": "edge-fleet",
+                "verified_deployment": "d-1",
+            },
         },
     )
     out = promote(success_event(config), s3=s3, sagemaker=sagemaker)

@@ -1,0 +1,108 @@
+"""Deploy, verify on device, promote — and roll back — against simulated Greengrass cores.
+
+Runs after test_execution.py (file order): the devices join the thing group only here, so the
+earlier tests still see an empty group. Deploy-only executions (the registered model package) keep
+it fast: no training.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from .conftest import Deployed, exited_states, model_package
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def fleet(
+    deployed: Deployed, trained: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Any]:
+    from pipeline.local.fleet import Fleet
+
+    fleet = Fleet(
+        deployed.cloud,
+        root=tmp_path_factory.mktemp("devices"),
+        thing_group=deployed.thing_group,
+        env=deployed.cloud.env(),
+    )
+    try:
+        fleet.start(1)
+        missing = fleet.wait_reported(deployed.client("greengrassv2"), timeout_s=60)
+        assert not missing, f"devices did not report: {missing}"
+        yield fleet
+    finally:
+        fleet.stop()
+
+
+def device_input(fast_input: dict[str, Any], deployed: Deployed, **config: Any) -> dict[str, Any]:
+    """Deploy-only input; the devices reuse this interpreter instead of building a venv."""
+    return {
+        **fast_input,
+        "model_package_arn": model_package(deployed),
+        "components": {"inference_configuration": {"PythonPath": sys.executable, **config}},
+    }
+
+
+def state_output(deployed: Deployed, execution: dict[str, Any], state: str) -> dict[str, Any]:
+    events = deployed.history(execution["executionArn"])
+    exited = [
+        e["stateExitedEventDetails"]
+        for e in events
+        if e.get("stateExitedEventDetails", {}).get("name") == state
+    ]
+    return json.loads(exited[-1]["output"])
+
+
+def test_deploy_verify_promote(deployed: Deployed, fleet: Any, fast_input: dict[str, Any]) -> None:
+    execution = deployed.run(device_input(fast_input, deployed))
+    assert execution["status"] == "SUCCEEDED", (
+        execution.get("error"),
+        execution.get("cause"),
+        [d.log_path for d in fleet.devices],
+    )
+    states = exited_states(deployed.history(execution["executionArn"]))
+    assert states[-3:] == ["VerifyOnDevice", "Promote", "PipelineSucceeded"]
+    output = json.loads(execution["output"])
+    (device,) = output["verification"]["devices"]
+    assert device["matched"] == device["sent"] == 5 and device["latency_ms"]["p99"] is not None
+    assert output["deployment_status"]["status"] == "SUCCEEDED"
+    assert output["promotion"]["approval_status"] == "Approved"
+    package = deployed.client("sagemaker").describe_model_package(ModelPackageName=model_package(deployed))
+    assert package["ModelApprovalStatus"] == "Approved"
+    lkg = deployed.client("s3").get_object(
+        Bucket=deployed.bucket, Key=f"state/{deployed.thing_group}/last-known-good.json"
+    )
+    assert json.loads(lkg["Body"].read())["model_version"] == "1.0.1"
+
+
+def test_failed_deployment_rolls_back_to_last_known_good(
+    deployed: Deployed, fleet: Any, fast_input: dict[str, Any]
+) -> None:
+    """A configuration the device cannot run fails on the device; the group gets the good set back."""
+    broken = device_input(fast_input, deployed)
+    broken["components"]["inference_configuration"]["PythonPath"] = "/nonexistent/python3"
+    execution = deployed.run(broken)
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "DeploymentFailed", execution.get("cause")
+    cause = execution["cause"]
+    assert fleet.devices[0].thing_name in cause and "Rollback: redeployed last known good" in cause
+    states = exited_states(deployed.history(execution["executionArn"]))
+    assert "Rollback" in states and "VerifyOnDevice" not in states
+
+    # The rollback deployment brings the device back to the verified set.
+    from lambdas.core.deployment import device_status
+
+    rollback = state_output(deployed, execution, "Rollback")["rollback"]
+    assert rollback["components"][f"{deployed.component_prefix}.Model"] == "1.0.1"
+    gg, thing = deployed.client("greengrassv2"), fleet.devices[0].thing_name
+    deadline = time.monotonic() + 60
+    while (status := device_status(gg, thing, rollback["deployment_id"]))["status"] != "SUCCEEDED":
+        assert status["status"] != "FAILED" and time.monotonic() < deadline, status
+        time.sleep(0.5)
