@@ -49,6 +49,9 @@ class EdgeConfig:
     #: Greengrass nucleus release installed on the instance ("latest" or e.g. "2.14.3").
     nucleus_version: str = "latest"
     training_instance_type: str = "ml.m5.large"
+    #: ARN of the AWS IoT certificate verify_on_device connects with (made once by hand, see
+    #: docs/deploy-aws.md); when set, the stack attaches the verifier's IoT policy to it.
+    verifier_certificate_arn: str = ""
     #: Days CloudWatch keeps logs of Lambdas, the state machine, flow logs and builds.
     log_retention_days: int = 30
     #: Tags put on every resource.

@@ -55,7 +55,8 @@ SPECS: dict[str, FunctionSpec] = {
     "export_onnx": FunctionSpec(packaging="image", memory_mb=3008, timeout_s=600),
     "register_model": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
     "publish_components": FunctionSpec(packaging="image", memory_mb=1024, timeout_s=300),
-    "check_components": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
+    # check_components shares lambdas.core.components with publish_components, which needs PyYAML.
+    "check_components": FunctionSpec(packaging="image", memory_mb=512, timeout_s=60),
     "deploy": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
     "check_deployment": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
     "verify_on_device": FunctionSpec(packaging="image", memory_mb=1024, timeout_s=300),

@@ -27,6 +27,7 @@ class Scope:
     component_prefix: str
     thing_group_name: str
     model_package_group_name: str
+    verifier_secret_arn: str = ""
 
     def arn(self, scope: Construct, service: str, resource: str, name: str, sep: str = "/") -> str:
         """An ARN in this stack's account and region."""
@@ -217,37 +218,19 @@ def _check_deployment(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 
 def _verify_on_device(role: iam.IRole, scope: Scope, node: Construct) -> None:
-    """MQTT over WebSocket signed with the function's role: publish requests to each device's
-    request topic, read answers on its result topic; nothing else on the broker."""
+    """MQTT goes over mTLS with the verifier's certificate (its IoT policy, ``infra/verifier.py``,
+    decides the topics); IAM only reads that certificate and finds the data endpoint."""
     role.add_to_principal_policy(
         iam.PolicyStatement(sid="IotDataEndpoint", actions=["iot:DescribeEndpoint"], resources=["*"])
     )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="VerifierConnection",
-            actions=["iot:Connect"],
-            resources=[scope.arn(node, "iot", "client", "mlops-edge-verify-*")],
+    if scope.verifier_secret_arn:
+        role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="VerifierCertificate",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[scope.verifier_secret_arn],
+            )
         )
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="SendRequests",
-            actions=["iot:Publish"],
-            resources=[scope.arn(node, "iot", "topic", "edge/*/inference/request")],
-        )
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="ReadResults",
-            actions=["iot:Subscribe"],
-            resources=[scope.arn(node, "iot", "topicfilter", "edge/*/inference/result")],
-        )
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["iot:Receive"], resources=[scope.arn(node, "iot", "topic", "edge/*/inference/result")]
-        )
-    )
     _fleet_read(role, scope, node)
     _device_status(role, scope, node)
     _s3_read(role, scope, "models")

@@ -15,6 +15,7 @@ from infra.functions import PipelineFunctions
 from infra.permissions import Scope, grant_all
 from infra.storage import PREFIXES, ArtifactStore
 from infra.training import TrainingResources
+from infra.verifier import VerifierIdentity
 
 
 class PipelineStack(Stack):
@@ -24,6 +25,7 @@ class PipelineStack(Stack):
         store: artifact + access-log buckets.
         training: SageMaker role, image URI, source asset, model package group.
         thing_group: the fleet's IoT thing group (deployments target it).
+        verifier: the MQTT identity (secret + IoT policy) of verify_on_device.
         functions: the Lambdas.
         state_machine: the ``PipelineStateMachine`` construct (``.state_machine`` is the resource).
         function_environment: the Lambda environment (the configure defaults).
@@ -60,6 +62,13 @@ class PipelineStack(Stack):
             ),
         )
 
+        self.verifier = VerifierIdentity(
+            self,
+            "Verifier",
+            name_prefix=config.state_machine_name,
+            certificate_arn=config.verifier_certificate_arn,
+        )
+
         bucket = self.store.bucket.bucket_name
         # Names read by lambdas/core/settings.py: the defaults the execution input may override.
         self.function_environment: dict[str, str] = {
@@ -73,6 +82,8 @@ class PipelineStack(Stack):
             "MLOPS_EDGE_TRAINING_IMAGE": self.training.image_uri,
             "MLOPS_EDGE_TRAINING_INSTANCE_TYPE": config.training_instance_type,
             "MLOPS_EDGE_SOURCEDIR_URI": self.training.source.s3_object_url,
+            # verify_on_device: its MQTT certificate; the broker is found with iot:DescribeEndpoint.
+            "MLOPS_EDGE_MQTT_SECRET_ID": self.verifier.secret.secret_name,
         }
         self.functions = PipelineFunctions(
             self,
@@ -89,6 +100,7 @@ class PipelineStack(Stack):
                 component_prefix=config.component_prefix,
                 thing_group_name=config.thing_group_name,
                 model_package_group_name=config.model_package_group_name,
+                verifier_secret_arn=self.verifier.secret.secret_arn,
             ),
             self,
         )
@@ -114,3 +126,5 @@ class PipelineStack(Stack):
         CfnOutput(self, "DatasetUri", value=self.function_environment["MLOPS_EDGE_DATASET_URI"])
         CfnOutput(self, "ModelPackageGroupName", value=config.model_package_group_name)
         CfnOutput(self, "ThingGroupName", value=config.thing_group_name)
+        CfnOutput(self, "VerifierSecretName", value=self.verifier.secret.secret_name)
+        CfnOutput(self, "VerifierIotPolicyName", value=self.verifier.policy_name)

@@ -306,3 +306,18 @@ def test_approval_rule_starts_deploy_only_path(synth) -> None:
     assert transformer["InputPathsMap"] == {"detail-ModelPackageArn": "$.detail.ModelPackageArn"}
     assert '"model_package_arn":<detail-ModelPackageArn>' in transformer["InputTemplate"]
     assert "mlops-edge-pipeline" in json.dumps(target["Arn"])
+
+
+def test_verifier_identity(synth) -> None:
+    policies = {
+        p["Properties"]["PolicyName"]: json.dumps(p["Properties"]["PolicyDocument"])
+        for p in synth.resources("pipeline", "AWS::IoT::Policy").values()
+    }
+    verifier = policies["mlops-edge-pipeline-verifier"]
+    assert "topic/edge/*/inference/request" in verifier and "topicfilter/edge/*/inference/result" in verifier
+    assert "iot:Publish" in verifier and "$aws" not in verifier
+    (secret,) = synth.resources("pipeline", "AWS::SecretsManager::Secret").values()
+    assert secret["Properties"]["Name"] == "mlops-edge-pipeline/verifier-mqtt"
+    functions = synth.resources("pipeline", "AWS::Lambda::Function").values()
+    env = next(iter(functions))["Properties"]["Environment"]["Variables"]
+    assert env["MLOPS_EDGE_MQTT_SECRET_ID"]
