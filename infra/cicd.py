@@ -31,9 +31,11 @@ CDK_CLI = "aws-cdk@2.1148.1"
 BOOTSTRAP_QUALIFIER = "hnb659fds"
 #: The execution input CodePipeline starts the state machine with (shipped by ``pipeline/``).
 EXAMPLE_INPUT_PATH = "pipeline/config/example-input.json"
-#: The marker the pipeline writes as ``ApprovalDescription`` when it approves a model itself;
-#: such approvals are already being deployed by the execution that made them.
-AUTO_APPROVAL_MARKER = "mlops-edge-pipeline"
+#: How ``ApprovalDescription`` starts when the pipeline approves a model itself
+#: (``lambdas/core/promote.py``, after verifying it on every device). Such approvals must not start
+#: the deploy-only path: that model is already deployed, and redeploying it would approve it
+#: again, in a loop. A test checks promote.py still writes this prefix.
+PIPELINE_APPROVAL_PREFIX = "verified on every device"
 
 
 class DeliveryPipeline(Construct):
@@ -269,8 +271,8 @@ class ApprovalTrigger(Construct):
     A person approving a package (console, CLI, Studio) emits *SageMaker Model Package State
     Change* with ``ModelApprovalStatus: Approved``; the rule starts the state machine with that
     package's ARN, and the state machine skips training and deploys it. Approvals the pipeline
-    made itself carry :data:`AUTO_APPROVAL_MARKER` in ``ApprovalDescription`` and are ignored,
-    since the execution that approved them is already deploying them.
+    made itself (``ApprovalDescription`` starting with :data:`PIPELINE_APPROVAL_PREFIX`) are
+    ignored: the execution that approved them has already deployed and verified them.
 
     Attributes:
         rule: the EventBridge rule.
@@ -297,7 +299,7 @@ class ApprovalTrigger(Construct):
                     **common,
                     "$or": [
                         {"ApprovalDescription": [{"exists": False}]},
-                        {"ApprovalDescription": [{"anything-but": {"prefix": AUTO_APPROVAL_MARKER}}]},
+                        {"ApprovalDescription": [{"anything-but": {"prefix": PIPELINE_APPROVAL_PREFIX}}]},
                     ],
                 },
             ),
@@ -313,10 +315,14 @@ class ApprovalTrigger(Construct):
 
 
 def approval_input() -> dict[str, str]:
-    """Execution input of the deploy-only path, filled from the approval event."""
+    """Execution input of the deploy-only path, filled from the approval event.
+
+    Only fields of ``pipeline/config/input.schema.json`` (it allows no others); everything else
+    takes the defaults of the function environment.
+    """
     return {
+        "comment": "deploy-only: model package approved in the registry",
         "model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn"),
-        "trigger": "model-approval",
     }
 
 

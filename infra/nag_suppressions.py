@@ -56,8 +56,8 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         lambda s: s.functions,  # type: ignore[attr-defined]
         "AwsSolutions-IAM5",
         "Resource '*' only for actions that have no resource-level permissions: X-Ray "
-        "PutTraceSegments/PutTelemetryRecords (active tracing), iot:DescribeEndpoint, "
-        "greengrass:ListCoreDevices, sagemaker:ListModelPackages. Every other action is on a scoped ARN.",
+        "PutTraceSegments/PutTelemetryRecords (active tracing) and iot:DescribeEndpoint (the verifier "
+        "finds the IoT data endpoint). Every other action is on a scoped ARN.",
         ["Resource::*"],
     ),
     Suppression(

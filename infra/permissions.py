@@ -3,8 +3,7 @@
 Each handler gets only the API actions its core calls (``lambdas/core/``), on the narrowest
 resources the API supports: bucket prefixes, components under the configured name prefix, the
 fleet's thing group, the model package group. Actions without resource-level permissions
-(``iot:DescribeEndpoint``, ``greengrass:ListCoreDevices``, ``sagemaker:ListModelPackages`` ...) are
-the only ones on ``*``, and each is listed by name: no wildcard actions, no ``*FullAccess``.
+(``iot:DescribeEndpoint``, and X-Ray's trace uploads) are the only ones on ``*``, and each is listed by name: no wildcard actions, no ``*FullAccess``.
 """
 
 from __future__ import annotations
@@ -104,7 +103,7 @@ def _deployments(role: iam.IRole, scope: Scope, node: Construct) -> None:
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="DeployToFleet",
-            actions=["greengrass:CreateDeployment", "greengrass:CancelDeployment"],
+            actions=["greengrass:CreateDeployment"],
             resources=[group_arn, scope.arn(node, "greengrass", "deployments", "*", sep=":")],
         )
     )
@@ -116,35 +115,16 @@ def _deployments(role: iam.IRole, scope: Scope, node: Construct) -> None:
             resources=[group_arn, scope.arn(node, "iot", "job", "*")],
         )
     )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="DeploymentStatus",
-            actions=["greengrass:GetDeployment", "greengrass:ListDeployments"],
-            resources=[scope.arn(node, "greengrass", "deployments", "*", sep=":")],
-        )
-    )
     _fleet_read(role, scope, node)
 
 
 def _device_status(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    """Each device's own result for a deployment (ListEffectiveDeployments), devices of the group."""
     role.add_to_principal_policy(
         iam.PolicyStatement(
-            sid="CoreDeviceStatus",
-            actions=[
-                "greengrass:GetCoreDevice",
-                "greengrass:ListEffectiveDeployments",
-                "greengrass:ListInstalledComponents",
-            ],
+            sid="CoreDeviceDeployments",
+            actions=["greengrass:ListEffectiveDeployments"],
             resources=[scope.arn(node, "greengrass", "coreDevices", "*", sep=":")],
-        )
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(sid="ListCoreDevices", actions=["greengrass:ListCoreDevices"], resources=["*"])
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            actions=["greengrass:GetDeployment"],
-            resources=[scope.arn(node, "greengrass", "deployments", "*", sep=":")],
         )
     )
     _fleet_read(role, scope, node)
@@ -168,20 +148,7 @@ def _export_onnx(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 
 def _register_model(role: iam.IRole, scope: Scope, node: Construct) -> None:
-    _model_packages(
-        role,
-        scope,
-        node,
-        "sagemaker:CreateModelPackage",
-        "sagemaker:DescribeModelPackage",
-        "sagemaker:UpdateModelPackage",
-        "sagemaker:AddTags",
-    )
-    role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="FindExistingVersions", actions=["sagemaker:ListModelPackages"], resources=["*"]
-        )
-    )
+    _model_packages(role, scope, node, "sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage")
     _s3_write(role, scope, "models")
 
 
@@ -192,9 +159,6 @@ def _publish_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
         node,
         "greengrass:CreateComponentVersion",
         "greengrass:DescribeComponent",
-        "greengrass:GetComponent",
-        "greengrass:ListComponentVersions",
-        "greengrass:TagResource",
     )
     _model_packages(role, scope, node, "sagemaker:DescribeModelPackage")
     _s3_read(role, scope, "models")
@@ -202,19 +166,15 @@ def _publish_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 
 def _check_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
-    _components(role, scope, node, "greengrass:DescribeComponent", "greengrass:ListComponentVersions")
+    _components(role, scope, node, "greengrass:DescribeComponent")
 
 
 def _deploy(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _deployments(role, scope, node)
-    _components(role, scope, node, "greengrass:DescribeComponent", "greengrass:GetComponent")
 
 
 def _check_deployment(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _device_status(role, scope, node)
-    role.add_to_principal_policy(
-        iam.PolicyStatement(actions=["iot:DescribeJob"], resources=[scope.arn(node, "iot", "job", "*")])
-    )
 
 
 def _verify_on_device(role: iam.IRole, scope: Scope, node: Construct) -> None:
@@ -231,9 +191,7 @@ def _verify_on_device(role: iam.IRole, scope: Scope, node: Construct) -> None:
                 resources=[scope.verifier_secret_arn],
             )
         )
-    _fleet_read(role, scope, node)
-    _device_status(role, scope, node)
-    _s3_read(role, scope, "models")
+    _s3_read(role, scope, "models")  # golden.json
 
 
 def _promote(role: iam.IRole, scope: Scope, node: Construct) -> None:
@@ -244,7 +202,6 @@ def _promote(role: iam.IRole, scope: Scope, node: Construct) -> None:
 def _rollback(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _s3_read(role, scope, "state")
     _deployments(role, scope, node)
-    _components(role, scope, node, "greengrass:DescribeComponent")
 
 
 GRANTS: Mapping[str, Callable[[iam.IRole, Scope, Construct], None]] = {

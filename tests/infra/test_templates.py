@@ -321,3 +321,23 @@ def test_verifier_identity(synth) -> None:
     functions = synth.resources("pipeline", "AWS::Lambda::Function").values()
     env = next(iter(functions))["Properties"]["Environment"]["Variables"]
     assert env["MLOPS_EDGE_MQTT_SECRET_ID"]
+
+
+def test_approval_input_is_valid_execution_input_and_skips_own_approvals(synth) -> None:
+    import jsonschema
+
+    from infra.cicd import PIPELINE_APPROVAL_PREFIX
+    from infra.functions import REPO_ROOT
+
+    (rule,) = synth.resources("cicd", "AWS::Events::Rule").values()
+    transformer = rule["Properties"]["Targets"][0]["InputTransformer"]
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-edge-models/3"
+    document = json.loads(transformer["InputTemplate"].replace("<detail-ModelPackageArn>", json.dumps(arn)))
+    schema = json.loads((REPO_ROOT / "pipeline" / "config" / "input.schema.json").read_text())
+    jsonschema.validate(document, schema)
+    assert document["model_package_arn"] == arn
+    # The pipeline's own approvals (promote, after verification) must not restart it.
+    pattern = json.dumps(rule["Properties"]["EventPattern"])
+    assert PIPELINE_APPROVAL_PREFIX in pattern
+    promote = (REPO_ROOT / "lambdas" / "core" / "promote.py").read_text()
+    assert f'ApprovalDescription=f"{PIPELINE_APPROVAL_PREFIX}' in promote
