@@ -27,7 +27,6 @@ import traceback
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
 
 TASKS = ("regression", "binary", "multiclass", "auto")
 DEFAULTS = {
@@ -330,6 +329,10 @@ def train(hps: dict, train_dir: str, validation_dir: str | None, model_dir: str)
     y_train, classes = encode_labels(y_train_raw, task)
     y_valid, _ = encode_labels(y_valid_raw, task, classes)
     features = [str(c) for c in x_train.columns]
+
+    # Imported only now: xgboost (and the scikit-learn it loads) costs seconds, and a job with bad
+    # input should fail in a fraction of that.
+    import xgboost as xgb
 
     names = features if _valid_xgb_names(features) else None  # names are metadata only
     dtrain = xgb.DMatrix(x_train.to_numpy(), label=y_train, missing=np.nan, feature_names=names)
