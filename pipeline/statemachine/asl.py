@@ -63,11 +63,11 @@ def plain_asl(
         name: lambda_.Function.from_function_arn(stack, f"Fn-{name}", arn)
         for name, arn in function_arns.items()
     }
-    definition = build_definition(stack, functions=functions, sagemaker_role_arn=sagemaker_role_arn)
-    states = sfn.State.find_reachable_states(definition.start, include_error_handlers=True)
+    start = build_definition(stack, functions=functions, sagemaker_role_arn=sagemaker_role_arn)
+    states = sfn.State.find_reachable_states(start, include_error_handlers=True)
     document = {
         "Comment": comment,
-        "StartAt": definition.start.state_id,
+        "StartAt": start.state_id,
         "States": {state.state_id: state.to_state_json() for state in states},
     }
     pseudo = {

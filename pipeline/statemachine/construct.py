@@ -16,11 +16,11 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from pipeline.statemachine.definition import Definition, build_definition
+from pipeline.statemachine.definition import build_definition
 
 
 class PipelineStateMachine(Construct):
-    """The pipeline state machine; ``state_machine`` and ``definition`` are exposed."""
+    """The pipeline state machine; ``state_machine`` and ``start_state`` are exposed."""
 
     def __init__(
         self,
@@ -34,14 +34,14 @@ class PipelineStateMachine(Construct):
         timeout: Duration | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.definition: Definition = build_definition(
+        self.start_state: sfn.State = build_definition(
             self, functions=functions, sagemaker_role_arn=sagemaker_role.role_arn
         )
         self.state_machine = sfn.StateMachine(
             self,
             "StateMachine",
             state_machine_name=state_machine_name,
-            definition_body=sfn.DefinitionBody.from_chainable(self.definition.start),
+            definition_body=sfn.DefinitionBody.from_chainable(self.start_state),
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
             tracing_enabled=True,
             timeout=timeout or Duration.hours(6),

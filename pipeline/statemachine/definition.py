@@ -26,7 +26,6 @@ State document (``$``) as the execution runs::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from aws_cdk import Duration, Stack
 from aws_cdk import aws_lambda as lambda_
@@ -36,39 +35,7 @@ from constructs import Construct
 
 from pipeline.statemachine import FUNCTION_NAMES
 from pipeline.statemachine.errors import HANDLER_ERRORS, LAMBDA_TRANSIENT, SAGEMAKER_TRANSIENT
-
-#: Keys of each handler's return value that the state machine keeps (its ResultSelector).
-RESULT_KEYS: dict[str, tuple[str, ...]] = {
-    "configure": ("config", "polls"),
-    "export_onnx": (
-        "onnx_uri",
-        "manifest_uri",
-        "golden_uri",
-        "sha256",
-        "task",
-        "metrics",
-        "parity",
-        "quality",
-    ),
-    "register_model": ("model_package_arn", "model_package_version", "approval_status", "deploy", "model"),
-    "publish_components": ("model", "inference", "deployable"),
-    "check_components": ("model", "inference", "deployable"),
-    "deploy": ("deployment_id", "thing_group", "target_arn", "devices", "components"),
-    "check_deployment": ("status", "devices", "summary"),
-    "verify_on_device": ("passed", "devices", "summary"),
-    "promote": ("last_known_good_uri", "approval_status", "components"),
-    "rollback": ("error", "cause", "action", "deployment_id", "components"),
-}
-
-
-@dataclass(frozen=True)
-class Definition:
-    """What :func:`build_definition` returns: the start state plus handles tests and infra use."""
-
-    start: sfn.State
-    chain: sfn.IChainable
-    training_task: sfn.CustomState
-    describe_training_tasks: tuple[tasks.CallAwsService, ...]
+from pipeline.statemachine.outputs import RESULT_KEYS
 
 
 def _retry_lambda(task: sfn.TaskStateBase) -> None:
@@ -189,7 +156,7 @@ class _Builder:
             f"$.polls.{loop}.count", f"$.config.poll.{loop}.max_polls"
         )
 
-    def build(self) -> Definition:
+    def build(self) -> sfn.State:
         s = self.scope
         # --- terminal states -------------------------------------------------------------------
         pipeline_failed = sfn.Fail(
@@ -460,17 +427,12 @@ class _Builder:
             .when(self.polls_exceeded("training"), training_timed_out)
             .otherwise(count_training.next(wait_training))
         )
-        chain = configure.next(
+        configure.next(
             sfn.Choice(s, self._id("ModelGiven"), state_name="ModelGiven?")
             .when(sfn.Condition.is_not_null("$.config.model_package_arn"), register_model)
             .otherwise(start_training)
         )
-        return Definition(
-            start=configure,
-            chain=chain,
-            training_task=start_training,
-            describe_training_tasks=(describe_training, describe_failure),
-        )
+        return configure
 
 
 def build_definition(
@@ -479,12 +441,13 @@ def build_definition(
     functions: Mapping[str, lambda_.IFunction],
     sagemaker_role_arn: str,
     id_prefix: str = "",
-) -> Definition:
-    """Builds every state into ``scope`` and returns the start state and handles.
+) -> sfn.State:
+    """Builds every state into ``scope`` and returns the start state (``Configure``).
 
     ``functions`` maps each of :data:`FUNCTION_NAMES` to a Lambda; ``sagemaker_role_arn`` is the
     execution role the training job runs with. ``id_prefix`` keeps construct ids unique when two
-    definitions share a scope. Use ``result.start`` (an ``IChainable``) for
-    ``DefinitionBody.from_chainable`` and for :func:`plain_asl`.
+    definitions share a scope. Keep the returned state: ``DefinitionBody.from_chainable(start)``
+    for a ``StateMachine``, ``State.find_reachable_states(start, include_error_handlers=True)``
+    for the plain ASL (see :func:`pipeline.statemachine.asl.plain_asl`).
     """
     return _Builder(scope, functions, sagemaker_role_arn, id_prefix).build()

@@ -69,3 +69,11 @@ def stubbed(service: str) -> tuple[Any, Any]:
     stub = Stubber(client)
     stub.activate()
     return client, stub
+
+
+def assert_selectable(function: str, result: dict[str, Any]) -> None:
+    """Every key the ASL's ResultSelector reads is present (a missing one is an uncatchable error)."""
+    from pipeline.statemachine.outputs import RESULT_KEYS
+
+    missing = set(RESULT_KEYS[function]) - set(result)
+    assert not missing, f"{function} result lacks {sorted(missing)}"

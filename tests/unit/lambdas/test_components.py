@@ -14,7 +14,7 @@ import pytest
 from lambdas.core.components import check_components, publish_components
 from lambdas.core.exceptions import ArtifactConflict, ComponentFailed
 
-from .conftest import BUCKET
+from .conftest import BUCKET, assert_selectable
 from .fakes import FakeGreengrass
 
 ONNX = b"fake onnx bytes"
@@ -49,6 +49,7 @@ def sts() -> Any:
 def test_first_publish_creates_both_versions(event: dict[str, Any], s3: Any) -> None:
     gg = FakeGreengrass()
     out = publish_components(event, s3=s3, greengrass=gg, sts=sts())
+    assert_selectable("publish_components", out)
     assert out["deployable"] is True
     assert out["model"]["name"] == "com.example.test.Model" and out["model"]["version"] == "1.0.3"
     assert out["inference"]["version"].startswith("1.0.") and not out["inference"]["reused"]
@@ -98,7 +99,9 @@ def test_requested_then_deployable(event: dict[str, Any], s3: Any) -> None:
     assert out["deployable"] is False
     for component in gg.components.values():
         component["state"] = "DEPLOYABLE"
-    assert check_components({"components": out}, greengrass=gg)["deployable"] is True
+    checked = check_components({"components": out}, greengrass=gg)
+    assert_selectable("check_components", checked)
+    assert checked["deployable"] is True
 
 
 def test_failed_component_raises_with_reason(event: dict[str, Any], s3: Any) -> None:

@@ -12,7 +12,7 @@ from lambdas.core.exceptions import ConfigurationError, InvalidInput
 from lambdas.core.settings import Settings
 from pipeline.config import example_input, schema
 
-from .conftest import BUCKET
+from .conftest import BUCKET, assert_selectable
 
 
 def run(settings: Settings, document: Any, s3: Any = None) -> dict[str, Any]:
@@ -21,6 +21,7 @@ def run(settings: Settings, document: Any, s3: Any = None) -> dict[str, Any]:
 
 def test_empty_input_gets_every_default(settings: Settings) -> None:
     out = run(settings, {})
+    assert_selectable("configure", out)
     config = out["config"]
     assert out["polls"] == {loop: {"count": 0} for loop in ("training", "components", "deployment")}
     assert config["dataset"] == {

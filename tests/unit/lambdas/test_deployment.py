@@ -11,7 +11,7 @@ from botocore.stub import ANY
 from lambdas.core.deployment import check_deployment, deploy
 from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, NoDevices
 
-from .conftest import stubbed
+from .conftest import assert_selectable, stubbed
 from .fakes import FakeGreengrass
 
 COMPONENTS = {
@@ -64,6 +64,7 @@ def test_deploy_targets_the_group_with_rollback_and_job_policies(iot: Any, confi
     stub.add_response("create_deployment", {"deploymentId": "d-1"}, expected)
     out = deploy({"config": config, "components": COMPONENTS}, greengrass=greengrass, iot=iot)
     stub.assert_no_pending_responses()
+    assert_selectable("deploy", out)
     assert out["deployment_id"] == "d-1" and out["devices"] == ["core-a", "core-b"]
     assert out["components"] == {"com.example.test.Model": "1.0.3", "com.example.test.Inference": "1.0.77"}
 
@@ -98,6 +99,7 @@ def test_in_progress_until_every_device_succeeded(iot: Any) -> None:
     }
     gg.unknown = {"core-c"}
     out = check_deployment(event(), greengrass=gg, iot=iot)
+    assert_selectable("check_deployment", out)
     assert out["status"] == "IN_PROGRESS"
     assert [d["status"] for d in out["devices"]] == ["SUCCEEDED", "IN_PROGRESS", "PENDING"]
     assert out["summary"] == "1 in_progress, 1 pending, 1 succeeded of 3"

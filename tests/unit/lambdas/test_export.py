@@ -12,7 +12,7 @@ import pytest
 
 from lambdas.core.export import collect_metrics, export_onnx, quality_gate
 
-from .conftest import BUCKET
+from .conftest import BUCKET, assert_selectable
 
 
 def test_quality_gate_passes_and_names_failures() -> None:
@@ -89,6 +89,7 @@ def test_export_uploads_immutable_artifacts_and_gates(
         "FinalMetricDataList": [{"MetricName": "validation:rmse", "Value": 55.0}],
     }
     out = export_onnx({"config": config}, s3=s3, sagemaker=FakeSageMaker(job), work_dir=tmp_path)
+    assert_selectable("export_onnx", out)
     assert out["quality"]["passed"] is True and out["parity"]["passed"] is True
     assert out["onnx_uri"].endswith(
         f"models/{config['training']['job_name']}/{out['sha256'][:16]}/model.onnx"

@@ -10,7 +10,7 @@ import pytest
 from lambdas.core.exceptions import RollbackFailed
 from lambdas.core.promote import original_failure, promote, read_last_known_good, rollback
 
-from .conftest import BUCKET, stubbed
+from .conftest import BUCKET, assert_selectable, stubbed
 from .fakes import FakeGreengrass
 from .test_deployment import COMPONENTS, add_things
 
@@ -57,6 +57,7 @@ def test_promote_records_last_known_good_and_approves(s3: Any, config: dict[str,
     )
     out = promote(success_event(config), s3=s3, sagemaker=sagemaker)
     stub.assert_no_pending_responses()
+    assert_selectable("promote", out)
     assert out["approval_status"] == "Approved"
     assert out["last_known_good_uri"] == f"s3://{BUCKET}/state/edge-fleet/last-known-good.json"
     lkg = read_last_known_good(s3, config, "edge-fleet")
@@ -101,6 +102,7 @@ def test_rollback_redeploys_last_known_good(s3: Any, config: dict[str, Any], iot
     )
     gg = FakeGreengrass()
     out = rollback(failure(config), s3=s3, greengrass=gg, iot=iot)
+    assert_selectable("rollback", out)
     assert out["error"] == "VerificationFailed" and out["action"] == "redeployed"
     assert out["cause"].startswith("core-a: 0/10 matched | Rollback: redeployed last known good")
     assert gg.deployments[0]["components"]["com.example.test.Model"] == {"componentVersion": "1.0.2"}
@@ -119,6 +121,7 @@ def test_rollback_when_nothing_was_deployed(s3: Any, config: dict[str, Any]) -> 
     event = failure(config)
     del event["deployment"]
     out = rollback(event, s3=s3, greengrass=FakeGreengrass(), iot=None)
+    assert_selectable("rollback", out)
     assert out["action"] == "none" and "nothing was rolled back" in out["cause"]
 
 

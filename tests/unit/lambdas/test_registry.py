@@ -10,7 +10,7 @@ from botocore.stub import ANY
 from lambdas.core.exceptions import ModelRejected, RegistryError
 from lambdas.core.registry import register_model
 
-from .conftest import BUCKET, stubbed
+from .conftest import BUCKET, assert_selectable, stubbed
 
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:model-package/edge-models/4"
 MODEL = {
@@ -75,6 +75,7 @@ def test_register_creates_a_pending_version_linking_the_onnx_artifact(
     )
     out = register_model({"config": config, "model": MODEL}, sagemaker=sagemaker, s3=s3)
     stub.assert_no_pending_responses()
+    assert_selectable("register_model", out)
     assert out["model_package_version"] == 4 and out["deploy"] is True
     assert out["model"]["sha256"] == MODEL["sha256"]
     assert (
@@ -111,6 +112,7 @@ def test_given_package_is_resolved(
     sagemaker, stub = stubbed("sagemaker")
     stub.add_response("describe_model_package", _describe(status, METADATA), {"ModelPackageName": ARN})
     out = register_model({"config": config}, sagemaker=sagemaker, s3=None)
+    assert_selectable("register_model", out)
     assert out["deploy"] is deploy and out["approval_status"] == status
     assert out["model"]["onnx_uri"] == MODEL["onnx_uri"]
 

@@ -11,7 +11,7 @@ import pytest
 from lambdas.core.exceptions import ConfigurationError, VerificationFailed
 from lambdas.core.verify import check_device, close, mqtt_settings, percentile, verify_on_device
 
-from .conftest import BUCKET
+from .conftest import BUCKET, assert_selectable
 
 GOLDEN = {
     "features": ["a", "b"],
@@ -92,6 +92,7 @@ def event(s3: Any, config: dict[str, Any]) -> dict[str, Any]:
 
 def test_every_device_verified(event: dict[str, Any], s3: Any) -> None:
     out = verify_on_device(event, s3=s3, connect=FakeClient, request_response=device_answers("good"))
+    assert_selectable("verify_on_device", out)
     assert out["passed"] and out["summary"] == "2 of 2 device(s) verified with model 1.0.3"
     device = out["devices"][0]
     assert device["sent"] == device["matched"] == 4 and device["latency_ms"] == {"p50": 2.0, "p99": 4.0}

@@ -175,3 +175,13 @@ def test_every_function_name_has_a_state(asl: dict[str, Any]) -> None:
     text = json.dumps(asl)
     for name in FUNCTION_NAMES:
         assert f'function:mlops-edge-{name}"' in text, name
+
+
+def test_readme_diagram_is_current(asl: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from pipeline.statemachine.diagram import mermaid
+
+    readme = (Path(__file__).resolve().parents[3] / "pipeline" / "statemachine" / "README.md").read_text()
+    block = readme.split("<!-- diagram:start -->")[1].split("<!-- diagram:end -->")[0]
+    assert block.strip() == f"```mermaid\n{mermaid(asl)}```", "run: python -m pipeline.statemachine.diagram"
