@@ -17,6 +17,7 @@ from typing import Any
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase
+MAX_WORKERS_PER_FUNCTION = 4  # concurrent executions of one function version (2-core machines)
 
 
 class WorkerTimeout(Exception):
@@ -97,20 +98,41 @@ class Worker:
 class WorkerPool:
     """Idle workers keyed by function version; a busy function gets extra workers (Map states)."""
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, max_per_function: int = MAX_WORKERS_PER_FUNCTION) -> None:
         self._idle: dict[str, list[Worker]] = {}
         self._all: set[Worker] = set()
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
+        self._starting: dict[str, int] = {}  # workers being spawned, counted against the cap
+        self.max_per_function = max_per_function
         self.log_dir = log_dir
         log_dir.mkdir(parents=True, exist_ok=True)
 
+    def _count(self, key: str) -> int:
+        return sum(1 for w in self._all if w.key == key) + self._starting.get(key, 0)
+
     def acquire(self, key: str, env: dict[str, str], cwd: Path, log_stream: str) -> Worker:
+        """An idle worker of this function version, else a new one; at the per-function cap, wait
+        for one to be released (a wide Map must not start dozens of interpreters on 2 cores)."""
         with self._lock:
-            idle = self._idle.get(key, [])
-            while idle:
-                worker = idle.pop()
-                if worker.alive():
-                    return worker
+            while True:
+                idle = self._idle.get(key, [])
+                while idle:
+                    worker = idle.pop()
+                    if worker.alive():
+                        return worker
+                    self._all.discard(worker)
+                if self._count(key) < self.max_per_function:
+                    self._starting[key] = self._starting.get(key, 0) + 1
+                    break
+                self._lock.wait(timeout=1.0)
+        try:
+            return self._spawn(key, env, cwd, log_stream)
+        finally:
+            with self._lock:
+                self._starting[key] -= 1
+                self._lock.notify_all()
+
+    def _spawn(self, key: str, env: dict[str, str], cwd: Path, log_stream: str) -> Worker:
         stderr = open(self.log_dir / "workers.log", "a")  # noqa: SIM115 - handed to the child
         process = subprocess.Popen(
             [sys.executable, str(WORKER_SCRIPT)],
@@ -140,11 +162,13 @@ class WorkerPool:
                 self._idle.setdefault(worker.key, []).append(worker)
             else:
                 self._all.discard(worker)
+            self._lock.notify_all()
 
     def discard(self, worker: Worker) -> None:
         worker.kill()
         with self._lock:
             self._all.discard(worker)
+            self._lock.notify_all()
 
     def retire_others(self, function_prefix: str, keep_key: str) -> None:
         """Stop idle workers of older versions of a function (code or configuration changed)."""

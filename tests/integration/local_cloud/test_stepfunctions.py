@@ -63,7 +63,7 @@ def test_lambda_choice_map_wait_retry_catch(local_cloud, make_function, tmp_path
             "Fanout": {
                 "Type": "Map",
                 "ItemsPath": "$.items",
-                "MaxConcurrency": 2,
+                "MaxConcurrency": 0,  # unbounded: the worker pool caps concurrency per function
                 "Parameters": {"value.$": "$$.Map.Item.Value"},
                 "Iterator": {
                     "StartAt": "Twice",
@@ -100,16 +100,16 @@ def test_lambda_choice_map_wait_retry_catch(local_cloud, make_function, tmp_path
             "Rejected": {"Type": "Pass", "End": True},
         },
     }
-    done, history = _run(local_cloud, definition, {"value": 5, "items": [1, 2, 3]})
+    done, history = _run(local_cloud, definition, {"value": 5, "items": [1, 2, 3, 4, 5, 6]})
     assert done["status"] == "SUCCEEDED", history[-1]
     output = json.loads(done["output"])
     assert output["doubled"] == {"value": 10}
-    assert output["mapped"] == [2, 4, 6]
+    assert output["mapped"] == [2, 4, 6, 8, 10, 12]
     assert output["flaky"] == {"attempts": 3}
     assert output["error"]["Error"] == "Rejected"
     assert json.loads(output["error"]["Cause"])["errorMessage"] == "value 10 rejected"
     types = [e["type"] for e in history]
-    assert types.count("MapIterationSucceeded") == 3
+    assert types.count("MapIterationSucceeded") == 6
     assert types.count("WaitStateExited") == 1
     failed = [e for e in history if e["type"] == "TaskFailed"]
     assert [e["taskFailedEventDetails"]["error"] for e in failed] == ["Flaky", "Flaky", "Rejected"]
