@@ -86,6 +86,8 @@ def to_matrix(
 ) -> np.ndarray:
     """Validate ``payload`` and return an (n, f) float32 matrix; raise ``InvalidInput`` otherwise."""
     obj = _unwrap(decode(payload, max_bytes), frozenset(feature_index), max_bytes)
+    if isinstance(obj, tuple):  # Python callers: a tuple is an array too
+        obj = list(obj)
     if isinstance(obj, dict):
         items, kind = [obj], "record"
     elif isinstance(obj, list):
@@ -93,9 +95,9 @@ def to_matrix(
             raise InvalidInput("empty", "payload has no rows; send a record, a row, or a list of them")
         if all(isinstance(r, dict) for r in obj):
             items, kind = obj, "record"
-        elif all(isinstance(r, list) for r in obj):
+        elif all(isinstance(r, list | tuple) for r in obj):
             items, kind = obj, "row"
-        elif not any(isinstance(r, dict | list) for r in obj):
+        elif not any(isinstance(r, dict | list | tuple) for r in obj):
             items, kind = [obj], "row"
         else:
             raise InvalidInput(

@@ -39,6 +39,8 @@ def test_every_payload_shape_gives_the_golden_answer(models: dict[str, Built], n
         {"body": json.dumps(record)},
         {"body": json.dumps({"instances": [row]})},
         json.dumps({"body": json.dumps(row)}),
+        tuple(row),
+        {"rows": [tuple(row)]},
     ]
     for payload in shapes:
         response = engine.predict(payload)
