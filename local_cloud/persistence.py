@@ -14,6 +14,7 @@ import io
 import logging
 import pickle
 import sys
+import threading
 import weakref
 from collections import defaultdict
 from pathlib import Path
@@ -38,6 +39,14 @@ def _rebuild_weak_values(items: dict[object, object]) -> weakref.WeakValueDictio
     return rebuilt
 
 
+_RLOCK_TYPE = type(threading.RLock())
+_LOCK_TYPES = (type(threading.Lock()), _RLOCK_TYPE)
+
+
+def _nothing() -> None:
+    return None
+
+
 def _rebuild_defaultdict(factory: type, items: dict[object, object]) -> defaultdict[object, object]:
     return defaultdict(factory, items)
 
@@ -48,9 +57,15 @@ class _Pickler(pickle.Pickler):
     - Lambda indexes functions by ARN in a WeakValueDictionary; its values are the same objects
       the backend holds strongly, so it is rebuilt from its items.
     - ``defaultdict(lambda: {})`` (a local lambda) becomes ``defaultdict(dict)``, same behaviour.
+    - Locks are recreated unlocked; threads (finished Step Functions executions keep theirs) become
+      ``None``: only data survives a restart, never work in flight.
     """
 
     def reducer_override(self, obj: object) -> object:
+        if isinstance(obj, _LOCK_TYPES):
+            return (type(obj) is _RLOCK_TYPE and threading.RLock) or threading.Lock, ()
+        if isinstance(obj, threading.Thread):
+            return _nothing, ()
         if isinstance(obj, weakref.WeakValueDictionary):
             return _rebuild_weak_values, (dict(obj.items()),)
         if isinstance(obj, defaultdict) and getattr(obj.default_factory, "__name__", "") == "<lambda>":

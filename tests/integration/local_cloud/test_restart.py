@@ -46,6 +46,18 @@ def test_restart_keeps_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
         wait_until(
             lambda: gg.describe_component(arn=arn)["status"]["componentState"] == "DEPLOYABLE", timeout=10
         )
+        sfn = cloud.client("stepfunctions")
+        machine = sfn.create_state_machine(
+            name="kept",
+            definition=json.dumps(
+                {"StartAt": "P", "States": {"P": {"Type": "Pass", "Result": {"x": 1}, "End": True}}}
+            ),
+            roleArn=role,
+        )["stateMachineArn"]
+        execution = sfn.start_execution(stateMachineArn=machine, name="kept-1")["executionArn"]
+        wait_until(
+            lambda: sfn.describe_execution(executionArn=execution)["status"] == "SUCCEEDED", timeout=10
+        )
         deployment = gg.create_deployment(
             targetArn=f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/kept-group",
             components={name: {"componentVersion": "1.0.0"}},
@@ -58,6 +70,12 @@ def test_restart_keeps_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
         assert cloud.client("iot").describe_thing(thingName="kept-thing")["thingName"] == "kept-thing"
         again = cloud.provision_device("kept-thing", thing_group="kept-group")
         assert again.cert_path == device.cert_path and again.certificate_arn == device.certificate_arn
+        sfn = cloud.client("stepfunctions")
+        assert json.loads(sfn.describe_execution(executionArn=execution)["output"]) == {"x": 1}
+        again_exec = sfn.start_execution(stateMachineArn=machine, name="kept-2")["executionArn"]
+        wait_until(
+            lambda: sfn.describe_execution(executionArn=again_exec)["status"] == "SUCCEEDED", timeout=10
+        )
         gg = cloud.client("greengrassv2")
         assert gg.describe_component(arn=arn)["status"]["componentState"] == "DEPLOYABLE"
         got = gg.get_deployment(deploymentId=deployment["deploymentId"])
