@@ -8,6 +8,7 @@ adding to the list.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -15,11 +16,32 @@ from aws_cdk import Stack
 from cdk_nag import NagPackSuppression, NagSuppressions, RegexAppliesTo
 from constructs import Construct
 
-AppliesTo = str | RegexAppliesTo
+#: How CDK renders the region and account in a finding: tokens when the stack is
+#: environment-agnostic (``python app.py``), literal values when the CLI supplies them
+#: (``CDK_DEFAULT_REGION`` / ``CDK_DEFAULT_ACCOUNT``). Every pattern accepts both.
+_REGION = r"(?:<AWS::Region>|[a-z]{2}(?:-[a-z]+)+-\d)"
+_ACCOUNT = r"(?:<AWS::AccountId>|\d{12})"
 
 
-def _regex(pattern: str) -> RegexAppliesTo:
-    """cdk-nag takes JavaScript regex literals."""
+@dataclass(frozen=True)
+class Pattern:
+    """A finding pattern (regular expression over cdk-nag's ``Resource::``/``Action::`` strings)."""
+
+    regex: str
+
+
+AppliesTo = str | Pattern
+
+
+def _regex(pattern: str) -> Pattern:
+    return Pattern(pattern)
+
+
+def _to_nag(item: AppliesTo) -> RegexAppliesTo:
+    """A cdk-nag regex literal; literal findings are escaped, then region/account generalized."""
+    pattern = item.regex if isinstance(item, Pattern) else "^" + re.escape(item) + "$"
+    for token, general in (("<AWS::Region>", _REGION), ("<AWS::AccountId>", _ACCOUNT)):
+        pattern = pattern.replace(re.escape(token), general).replace(token, general)
     return RegexAppliesTo(regex=f"/{pattern}/g")
 
 
@@ -213,7 +235,6 @@ def apply_suppressions(stacks: Mapping[str, Stack]) -> None:
     """Attach :data:`SUPPRESSIONS` to the constructs of ``stacks`` (keys: pipeline, edge, cicd)."""
     for item in SUPPRESSIONS:
         target = item.target(stacks[item.stack])
-        suppression = NagPackSuppression(
-            id=item.rule, reason=item.reason, applies_to=list(item.applies_to) or None
-        )
+        applies_to = [_to_nag(a) for a in item.applies_to] or None
+        suppression = NagPackSuppression(id=item.rule, reason=item.reason, applies_to=applies_to)
         NagSuppressions.add_resource_suppressions(target, [suppression], apply_to_children=True)

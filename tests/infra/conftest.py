@@ -26,6 +26,10 @@ TEST_CONTEXT_OVERRIDES = {
 }
 
 
+#: The environment the CDK CLI gives the app when no credentials are configured.
+CLI_ENVIRON = {"CDK_DEFAULT_REGION": "eu-west-1"}
+
+
 @dataclass
 class Synth:
     """What the session synthesis produced."""
@@ -49,7 +53,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = {**load_cdk_json_context(REPO_ROOT / "cdk.json"), **TEST_CONTEXT_OVERRIDES}
-    app, stacks = build_app(outdir=str(outdir), context=context, environ={})
+    # As `cdk synth` runs it without credentials: the CLI sets CDK_DEFAULT_REGION, no account.
+    app, stacks = build_app(outdir=str(outdir), context=context, environ=CLI_ENVIRON)
     assembly = app.synth()
     templates: dict[str, dict[str, Any]] = {}
     paths: dict[str, Path] = {}

@@ -52,3 +52,25 @@ def test_cfn_lint_clean(synth, key: str) -> None:
         config=ManualArgs(regions=["us-east-1", "eu-west-1"], ignore_checks=sorted(CFN_LINT_IGNORED)),
     )
     assert not matches, "\n".join(str(m) for m in matches)
+
+
+@pytest.mark.parametrize(
+    ("finding", "applies"),
+    [
+        ("Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*", True),
+        ("Resource::arn:<AWS::Partition>:iot:eu-west-1:123456789012:cert/*", True),
+        ("Resource::arn:<AWS::Partition>:iot:us-gov-west-1:<AWS::AccountId>:cert/*", True),
+        ("Resource::arn:<AWS::Partition>:iot:eu-west-1:123456789012:cert/abc", False),
+        ("Resource::arn:<AWS::Partition>:iot:eu-west-1:123456789012:thing/*", False),
+    ],
+)
+def test_suppression_patterns_accept_tokens_and_concrete_environments(finding: str, applies: bool) -> None:
+    """Env-agnostic synth renders region/account as tokens, the CLI as values: both must match,
+    and nothing broader than the literal finding may."""
+    import re
+
+    from infra.nag_suppressions import _to_nag
+
+    pattern = _to_nag("Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:cert/*").regex
+    body = pattern[1 : pattern.rindex("/")]
+    assert bool(re.search(body, finding)) is applies
