@@ -1,0 +1,74 @@
+"""Per-environment settings: context, then environment, then defaults (no synthesis needed)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from infra.app import REPO_ROOT
+from infra.config import EdgeConfig, load_cdk_json_context
+
+pytestmark = pytest.mark.infra
+
+
+def _getter(values: dict):
+    return values.get
+
+
+def test_defaults_synthesize_without_account() -> None:
+    config = EdgeConfig.from_context(_getter({}), environ={})
+    assert config.account == "" and config.region == ""
+    assert config.state_machine_name == "mlops-edge-pipeline"  # what pipeline/cli finds by name
+    assert config.tes_role_alias_name == "mlops-edge-fleet-TokenExchangeRoleAlias"
+
+
+def test_context_wins_over_environment_then_defaults() -> None:
+    env = {
+        "MLOPS_EDGE_THING_GROUP_NAME": "from-env",
+        "MLOPS_EDGE_INSTANCE_TYPE": "t3.medium",
+        "CDK_DEFAULT_REGION": "eu-west-1",
+    }
+    config = EdgeConfig.from_context(
+        _getter({"thing_group_name": "from-context", "log_retention_days": "14"}), environ=env
+    )
+    assert config.thing_group_name == "from-context"
+    assert config.instance_type == "t3.medium"
+    assert config.region == "eu-west-1"
+    assert config.log_retention_days == 14
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"source": "svn"}, {"repository": "no-owner"}, {"component_prefix": "com.example."}],
+)
+def test_bad_values_fail_early_with_the_setting_name(context: dict) -> None:
+    with pytest.raises(ValueError, match=next(iter(context))):
+        EdgeConfig.from_context(_getter(context), environ={})
+
+
+def test_cdk_json_context_covers_every_setting() -> None:
+    context = load_cdk_json_context(REPO_ROOT / "cdk.json")
+    fields = set(EdgeConfig.__dataclass_fields__) - {"account", "region", "tags"}
+    assert fields <= set(context), sorted(fields - set(context))
+    assert json.loads((REPO_ROOT / "cdk.json").read_text())["app"].endswith("app.py")
+    EdgeConfig.from_context(context.get, environ={})
+
+
+def test_user_data_is_idempotent_and_pins_the_release() -> None:
+    from infra.edge_core import nucleus_user_data
+
+    kwargs = {
+        "region": "eu-west-1",
+        "thing_name": "core-1",
+        "thing_group_name": "fleet",
+        "thing_policy_name": "fleet-core-policy",
+        "tes_role_name": "fleet-TokenExchangeRole",
+        "tes_role_alias_name": "fleet-TokenExchangeRoleAlias",
+    }
+    latest = nucleus_user_data(nucleus_version="latest", **kwargs)
+    pinned = nucleus_user_data(nucleus_version="2.14.3", **kwargs)
+    assert latest.startswith("#!/bin/bash\nset -euxo pipefail")
+    assert "greengrass-nucleus-latest.zip" in latest and "greengrass-2.14.3.zip" in pinned
+    assert "already installed" in latest  # a reboot does not reinstall or re-provision
+    assert "--aws-region eu-west-1" in latest
