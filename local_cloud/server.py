@@ -8,6 +8,7 @@ port before moto is imported, so moto's Step Functions interpreter calls service
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -115,26 +116,35 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
     from local_cloud import persistence
     from local_cloud.mqtt.broker import Broker
 
-    broker = Broker(state_dir / "mqtt")
-    broker.start()
-    LOG.info("broker up at +%.3fs", time.monotonic() - started)
-    ctx.extras["broker"] = broker
-    app, providers = build(ctx)
-    httpd.app = app
-    LOG.info("providers built at +%.3fs", time.monotonic() - started)
-    persistence.restore_moto(state_dir)
-    LOG.info("moto state restored at +%.3fs", time.monotonic() - started)
-
     def _stop(signum: int, frame: Any) -> None:
         ctx.stopping.set()
         threading.Thread(target=httpd.shutdown, daemon=True).start()
 
+    # installed before mosquitto starts, so a SIGTERM during start-up still stops it
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    for provider in providers:
-        start = getattr(provider, "start", None)
-        if start:
-            start()
+    broker = Broker(state_dir / "mqtt")
+    broker.launch()  # mosquitto starts while we import moto
+    ctx.extras["broker"] = broker
+    providers: list[Any] = []
+    try:
+        app, providers = build(ctx)
+        httpd.app = app
+        LOG.info("providers built at +%.3fs", time.monotonic() - started)
+        broker.wait_ready()
+        LOG.info("broker up at +%.3fs", time.monotonic() - started)
+        persistence.restore_moto(state_dir)
+        LOG.info("moto state restored at +%.3fs", time.monotonic() - started)
+        for provider in providers:
+            start = getattr(provider, "start", None)
+            if start:
+                start()
+    except BaseException:
+        for provider in providers:
+            with contextlib.suppress(Exception):
+                getattr(provider, "stop", lambda: None)()
+        broker.stop()
+        raise
     info = {
         "pid": os.getpid(),
         "endpoint_url": ctx.endpoint_url,

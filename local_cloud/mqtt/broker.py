@@ -103,26 +103,39 @@ class Broker:
         return conf
 
     # -- process -------------------------------------------------------------------------------
-    def start(self, timeout: float = 5.0) -> None:
-        """Start mosquitto on a fresh ephemeral port; retry once if the port was taken meanwhile."""
+    def launch(self) -> None:
+        """Start mosquitto on a fresh ephemeral port without waiting (start-up overlaps imports)."""
         binary = find_mosquitto()
-        for _ in range(3):
-            self.port = free_port()
-            conf = self._write_config()
-            log = open(self.root / "mosquitto.log", "ab")  # noqa: SIM115 - handed to the child
-            self.process = subprocess.Popen(
-                [binary, "-c", str(conf)],
-                stdout=log,
-                stderr=log,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-            log.close()
-            (self.root / "mosquitto.pid").write_text(str(self.process.pid))
-            if wait_for_port(self.port, timeout, alive=lambda: self.process.poll() is None):  # type: ignore[union-attr]
+        self.port = free_port()
+        conf = self._write_config()
+        log = open(self.root / "mosquitto.log", "ab")  # noqa: SIM115 - handed to the child
+        self.process = subprocess.Popen(
+            [binary, "-c", str(conf)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        (self.root / "mosquitto.pid").write_text(str(self.process.pid))
+
+    def wait_ready(self, timeout: float = 5.0, attempts: int = 3) -> None:
+        """Wait until mosquitto accepts connections; relaunch if the port was taken meanwhile."""
+        for attempt in range(attempts):
+            if self.process is None:
+                self.launch()
+            process = self.process
+            assert process is not None
+            if wait_for_port(self.port, timeout, alive=lambda p=process: p.poll() is None):  # type: ignore[misc]
                 return
             self.stop()
+            if attempt < attempts - 1:
+                self.launch()
         raise RuntimeError(f"mosquitto did not start; see {self.root / 'mosquitto.log'}")
+
+    def start(self, timeout: float = 5.0) -> None:
+        self.launch()
+        self.wait_ready(timeout)
 
     def stop(self) -> None:
         """Stop mosquitto by PID (TERM, then KILL)."""
