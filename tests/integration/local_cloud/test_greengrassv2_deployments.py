@@ -227,6 +227,29 @@ def test_cancel_and_thing_target_and_late_joiner(local_cloud, provision_device) 
             lambda: gg.get_deployment(deploymentId=direct["deploymentId"])["deploymentStatus"] == "COMPLETED",
             timeout=5,
         )
+        assert "execution" not in device.notified()  # nothing left to do
+
+        # health reports drive the core device's status
+        device.health([], status="UNHEALTHY")
+        wait_until(
+            lambda: gg.get_core_device(coreDeviceThingName=ident.thing_name)["status"] == "UNHEALTHY",
+            timeout=5,
+        )
+        unhealthy = gg.list_core_devices(status="UNHEALTHY")["coreDevices"]
+        assert ident.thing_name in [d["coreDeviceThingName"] for d in unhealthy]
+
+        # a device may reject a deployment; a terminal execution cannot be updated again
+        rejected = gg.create_deployment(
+            targetArn=thing_target, components={name: {"componentVersion": version}}
+        )
+        assert device.notified()["execution"]["jobId"] == rejected["iotJobId"]
+        device.report(rejected["iotJobId"], "REJECTED", **{"detailed-deployment-status": "REJECTED"})
+        eff = {e["deploymentId"]: e for e in _effective(gg, ident.thing_name)}[rejected["deploymentId"]]
+        assert eff["coreDeviceExecutionStatus"] == "REJECTED"
+        device.client.publish(
+            f"$aws/things/{ident.thing_name}/jobs/{rejected['iotJobId']}/update", {"status": "SUCCEEDED"}
+        )
+        assert device.client.wait_for("/update/rejected")["code"] == "InvalidStateTransition"
     finally:
         device.close()
 
