@@ -60,7 +60,7 @@ def build_app(
         env=env,
         description="mlops-edge: EC2 instance running a Greengrass core of the fleet",
     )
-    edge.add_dependency(pipeline, "the core joins the pipeline stack's thing group on first boot")
+    edge.add_stack_dependency(pipeline, "the core joins the pipeline stack's thing group on first boot")
     cicd = CiCdStack(
         app,
         f"{config.stack_prefix}CiCd",

