@@ -85,3 +85,21 @@ def test_stop_training_job(local_cloud) -> None:  # type: ignore[no-untyped-def]
     sm.stop_training_job(TrainingJobName=name)
     job = wait_until(lambda: _done(sm, name), timeout=30, interval=0.1)
     assert job["TrainingJobStatus"] == "Stopped"
+
+
+def test_model_registry_falls_through_to_moto(local_cloud) -> None:  # type: ignore[no-untyped-def]
+    sm = local_cloud.client("sagemaker")
+    group = f"models-{uuid.uuid4().hex[:8]}"
+    sm.create_model_package_group(ModelPackageGroupName=group)
+    arn = sm.create_model_package(
+        ModelPackageGroupName=group,
+        ModelApprovalStatus="PendingManualApproval",
+        InferenceSpecification={
+            "Containers": [{"Image": "xgboost:1.7-1", "ModelDataUrl": "s3://b/model.tar.gz"}],
+            "SupportedContentTypes": ["text/csv"],
+            "SupportedResponseMIMETypes": ["text/csv"],
+        },
+    )["ModelPackageArn"]
+    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
+    [summary] = sm.list_model_packages(ModelPackageGroupName=group)["ModelPackageSummaryList"]
+    assert summary["ModelApprovalStatus"] == "Approved" and summary["ModelPackageVersion"] == 1
