@@ -103,3 +103,21 @@ def test_awaiting_approval_stops_after_registration(
     assert execution["status"] == "SUCCEEDED"
     states = exited_states(deployed.history(execution["executionArn"]))
     assert states[-1] == "AwaitingApproval" and "PublishComponents" not in states
+
+
+def test_failed_training_job_reports_its_failure_reason(
+    deployed: Deployed, trained: dict[str, Any], fast_input: dict[str, Any]
+) -> None:
+    execution = deployed.run({**fast_input, "dataset": {"target": "no_such_column"}})
+    assert execution["status"] == "FAILED" and execution["error"] == "TrainingFailed"
+    assert "no_such_column" in execution["cause"] and "CloudWatch" in execution["cause"]
+
+
+def test_quality_gate_rejects_with_the_metric_that_failed(
+    deployed: Deployed, trained: dict[str, Any], fast_input: dict[str, Any]
+) -> None:
+    execution = deployed.run({**fast_input, "quality": {"max": {"validation:rmse": 1.0}}})
+    assert execution["status"] == "FAILED" and execution["error"] == "ModelRejected"
+    assert "validation:rmse=" in execution["cause"] and "> max 1" in execution["cause"]
+    states = exited_states(deployed.history(execution["executionArn"]))
+    assert "RegisterModel" not in states
