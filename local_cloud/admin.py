@@ -8,7 +8,6 @@ process because that process owns the broker and its ACL.
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
@@ -62,7 +61,6 @@ class AdminProvider:
             except iot.exceptions.ResourceNotFoundException:
                 iot.create_thing_group(thingGroupName=thing_group)
             iot.add_thing_to_thing_group(thingGroupName=thing_group, thingName=thing_name)
-        time.sleep(0.05)  # let mosquitto handle the SIGHUP (ACL reload) before the device connects
         return {
             "thing_name": thing_name,
             "thing_group": thing_group,
