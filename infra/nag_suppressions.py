@@ -78,8 +78,10 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         lambda s: s.functions,  # type: ignore[attr-defined]
         "AwsSolutions-IAM5",
         "Resource '*' only for actions that have no resource-level permissions: X-Ray "
-        "PutTraceSegments/PutTelemetryRecords (active tracing) and iot:DescribeEndpoint (the verifier "
-        "finds the IoT data endpoint). Every other action is on a scoped ARN.",
+        "PutTraceSegments/PutTelemetryRecords (active tracing), iot:DescribeEndpoint (the verifier "
+        "finds the IoT data endpoint) and greengrass:CreateDeployment (its target is a request "
+        "parameter; its dependent IoT job and shadow actions are scoped). Every other action is on a "
+        "scoped ARN.",
         ["Resource::*"],
     ),
     Suppression(
@@ -96,8 +98,8 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
         "AwsSolutions-IAM5",
         "Names generated at run time, scoped as tightly as the ARN allows: model package versions inside "
         "the one model package group; component versions under the configured component name prefix; "
-        "training jobs named per execution; Greengrass deployment and IoT job IDs assigned by "
-        "CreateDeployment; core devices that self-provision into the fleet's thing group.",
+        "training jobs named per execution; IoT job IDs assigned by Greengrass "
+        "CreateDeployment; core devices (things) that self-provision into the fleet's thing group.",
         [
             _regex(
                 r"^Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:model-package/[a-z0-9-]+/\*$"
@@ -106,9 +108,9 @@ SUPPRESSIONS: tuple[Suppression, ...] = (
                 r"^Resource::arn:<AWS::Partition>:greengrass:<AWS::Region>:<AWS::AccountId>:components:[A-Za-z0-9.]+\.\*$"
             ),
             "Resource::arn:<AWS::Partition>:sagemaker:<AWS::Region>:<AWS::AccountId>:training-job/*",
-            "Resource::arn:<AWS::Partition>:greengrass:<AWS::Region>:<AWS::AccountId>:deployments:*",
             "Resource::arn:<AWS::Partition>:greengrass:<AWS::Region>:<AWS::AccountId>:coreDevices:*",
             "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:job/*",
+            "Resource::arn:<AWS::Partition>:iot:<AWS::Region>:<AWS::AccountId>:thing/*",
         ],
     ),
     Suppression(

@@ -3,7 +3,8 @@
 Each handler gets only the API actions its core calls (``lambdas/core/``), on the narrowest
 resources the API supports: bucket prefixes, components under the configured name prefix, the
 fleet's thing group, the model package group. Actions without resource-level permissions
-(``iot:DescribeEndpoint``, and X-Ray's trace uploads) are the only ones on ``*``, and each is listed by name: no wildcard actions, no ``*FullAccess``.
+(``iot:DescribeEndpoint``, ``greengrass:CreateDeployment``, X-Ray's trace uploads) are the only
+ones on ``*``, and each is listed by name: no wildcard actions, no ``*FullAccess``.
 """
 
 from __future__ import annotations
@@ -98,21 +99,36 @@ def _fleet_read(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 
 def _deployments(role: iam.IRole, scope: Scope, node: Construct) -> None:
-    """Create/replace the fleet's Greengrass deployment (an IoT job on the thing group)."""
+    """Create/replace the fleet's Greengrass deployment.
+
+    ``greengrass:CreateDeployment`` is granted on ``*`` as in AWS's own Greengrass policies (the
+    target is a request parameter, not a resource the action can be scoped to); what it may
+    actually touch is bounded by its dependent IoT actions below: jobs, this one thing group, and
+    the things' deployment shadows.
+    """
     group_arn = scope.arn(node, "iot", "thinggroup", scope.thing_group_name)
+    jobs = scope.arn(node, "iot", "job", "*")
+    things = scope.arn(node, "iot", "thing", "*")
     role.add_to_principal_policy(
-        iam.PolicyStatement(
-            sid="DeployToFleet",
-            actions=["greengrass:CreateDeployment"],
-            resources=[group_arn, scope.arn(node, "greengrass", "deployments", "*", sep=":")],
-        )
+        iam.PolicyStatement(sid="DeployToFleet", actions=["greengrass:CreateDeployment"], resources=["*"])
     )
-    # CreateDeployment's dependent actions: the IoT job that carries the deployment.
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="DeploymentJobs",
             actions=["iot:CreateJob", "iot:DescribeJob", "iot:UpdateJob", "iot:CancelJob"],
-            resources=[group_arn, scope.arn(node, "iot", "job", "*")],
+            resources=[group_arn, jobs],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="DeploymentShadows",
+            actions=[
+                "iot:DescribeThing",
+                "iot:GetThingShadow",
+                "iot:UpdateThingShadow",
+                "iot:DeleteThingShadow",
+            ],
+            resources=[things],
         )
     )
     _fleet_read(role, scope, node)
