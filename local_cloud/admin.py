@@ -33,6 +33,13 @@ class AdminProvider:
         route = request.path[len(PREFIX) :]
         if route == "health":
             return _json({"ok": True, "port": self.ctx.port})
+        if route == "settings" and request.method == "POST":
+            # test knobs; today only the length of a "minute" for IoT job in-progress timeouts
+            body = request.get_json(force=True)
+            settings = self.ctx.extras.setdefault("settings", {})
+            if "job_timeout_minute_s" in body:
+                settings["job_timeout_minute_s"] = float(body["job_timeout_minute_s"])
+            return _json(settings)
         if route == "devices" and request.method == "POST":
             body = request.get_json(force=True)
             try:

@@ -187,20 +187,29 @@ class LocalCloud:
             aws_secret_access_key=SECRET_KEY,
         )
 
-    def provision_device(self, thing_name: str, thing_group: str | None = None) -> DeviceIdentity:
-        """IoT thing + certificate + group membership + MQTT identity, in one idempotent call."""
-        body = json.dumps({"thing_name": thing_name, "thing_group": thing_group}).encode()
+    def _admin(self, route: str, body: dict[str, Any]) -> dict[str, Any]:
         request = urllib.request.Request(
-            f"{self.endpoint_url}/_local_cloud/devices",
-            data=body,
+            f"{self.endpoint_url}/_local_cloud/{route}",
+            data=json.dumps(body).encode(),
             method="POST",
             headers={"Content-Type": "application/json"},
         )
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
-                data = json.loads(response.read())
+                return dict(json.loads(response.read()))
         except urllib.error.HTTPError as exc:
-            raise LocalCloudError(f"provisioning {thing_name} failed: {exc.read().decode()}") from exc
+            raise LocalCloudError(f"{route} failed: {exc.read().decode()}") from exc
+
+    def set_job_timeout_minute(self, seconds: float) -> None:
+        """Test knob: how long a "minute" of ``inProgressTimeoutInMinutes`` lasts (default 60 s)."""
+        self._admin("settings", {"job_timeout_minute_s": seconds})
+
+    def provision_device(self, thing_name: str, thing_group: str | None = None) -> DeviceIdentity:
+        """IoT thing + certificate + group membership + MQTT identity, in one idempotent call."""
+        try:
+            data = self._admin("devices", {"thing_name": thing_name, "thing_group": thing_group})
+        except LocalCloudError as exc:
+            raise LocalCloudError(f"provisioning {thing_name} failed: {exc}") from exc
         return DeviceIdentity(
             thing_name=data["thing_name"],
             cert_path=Path(data["cert_path"]),

@@ -44,8 +44,14 @@ def _json_list(value: Any) -> list[str]:
 class JobService:
     """Job executions per thing + the MQTT connection that carries them."""
 
-    def __init__(self, state: GreengrassState, members_of: Callable[[str, str], list[str]]) -> None:
+    def __init__(
+        self,
+        state: GreengrassState,
+        members_of: Callable[[str, str], list[str]],
+        minute_s: Callable[[], float] = lambda: 60.0,
+    ) -> None:
         self.state = state
+        self.minute_s = minute_s  # seconds per "minute" of job timeouts (tests shorten it)
         self.members_of = members_of  # (kind, name) -> thing names, resolved through moto IoT
         self.client: mqtt.Client | None = None
         self._connected = threading.Event()
@@ -221,6 +227,7 @@ class JobService:
         self._publish(f"$aws/things/{thing}/jobs/$next/get/accepted", message)
 
     def update(self, thing: str, job_id: str, payload: dict[str, Any]) -> None:
+        self.touch_device(thing)
         status = str(payload.get("status", ""))
         details = payload.get("statusDetails") or {}
         with self.state.lock:
@@ -354,7 +361,7 @@ class JobService:
                         minutes = (
                             (deployment.get("iotJobConfiguration") or {}).get("timeoutConfig") or {}
                         ).get("inProgressTimeoutInMinutes")
-                        if minutes and now - execution["startedAt"] > float(minutes) * 60:
+                        if minutes and now - execution["startedAt"] > float(minutes) * self.minute_s():
                             self._set(execution, "TIMED_OUT", f"no result within {minutes} minutes")
                             touched.append(thing)
                 if touched:

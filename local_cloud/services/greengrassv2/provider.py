@@ -48,7 +48,11 @@ class GreengrassV2Provider:
         self.ctx = ctx
         self.api = RestJsonService("greengrassv2")
         self.state = GreengrassState(ctx.state_dir / "greengrassv2" / "state.json")
-        self.jobs = JobService(self.state, self._members_of)
+        self.jobs = JobService(
+            self.state,
+            self._members_of,
+            lambda: float(ctx.extras.get("settings", {}).get("job_timeout_minute_s", 60.0)),
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:

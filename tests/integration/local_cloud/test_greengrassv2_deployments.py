@@ -274,3 +274,25 @@ def test_deployment_errors(local_cloud, provision_device) -> None:  # type: igno
         gg.list_effective_deployments(coreDeviceThingName="never-seen")
     with pytest.raises(gg.exceptions.ResourceNotFoundException):
         gg.list_installed_components(coreDeviceThingName="never-seen")
+
+
+def test_in_progress_timeout_gives_timed_out(local_cloud, provision_device) -> None:  # type: ignore[no-untyped-def]
+    gg = local_cloud.client("greengrassv2")
+    name, version = _component(local_cloud, gg)
+    ident = provision_device()
+    device = FakeDevice(ident)
+    local_cloud.set_job_timeout_minute(0.5)
+    try:
+        created = gg.create_deployment(
+            targetArn=f"arn:aws:iot:us-east-1:{ACCOUNT}:thing/{ident.thing_name}",
+            components={name: {"componentVersion": version}},
+            iotJobConfiguration={"timeoutConfig": {"inProgressTimeoutInMinutes": 1}},
+        )
+        assert device.notified()["execution"]["jobId"] == created["iotJobId"]
+        device.report(created["iotJobId"], "IN_PROGRESS")
+        assert "execution" not in device.notified()  # timed out: nothing pending any more
+        [eff] = _effective(gg, ident.thing_name)
+        assert eff["coreDeviceExecutionStatus"] == "TIMED_OUT"
+    finally:
+        local_cloud.set_job_timeout_minute(60)
+        device.close()
