@@ -87,9 +87,20 @@ def put_immutable(s3: Any, bucket: str, key: str, data: bytes, *, content_type: 
             "artifact keys are immutable: find out who wrote it before deleting anything"
         )
     with transient_errors(f"s3 put s3://{bucket}/{key}"):
-        s3.put_object(
-            Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata={"sha256": digest}
-        )
+        try:
+            # Conditional write: of two writers racing for the same key only one can win.
+            s3.put_object(
+                Bucket=bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                Metadata={"sha256": digest},
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            if error_code(exc) not in {"PreconditionFailed", "ConditionalRequestConflict"}:
+                raise
+            return put_immutable(s3, bucket, key, data, content_type=content_type)
     return digest, False
 
 

@@ -110,3 +110,28 @@ def test_failed_component_raises_with_reason(event: dict[str, Any], s3: Any) -> 
     next(iter(gg.components.values()))["state"] = "FAILED"
     with pytest.raises(ComponentFailed, match="FAILED"):
         check_components({"components": out}, greengrass=gg)
+
+
+def test_immutable_put_loses_a_race_gracefully(s3: Any) -> None:
+    """The conditional write refuses a key another writer created between our HEAD and PUT."""
+    from lambdas.core.aws import put_immutable
+
+    class Racing:
+        def __init__(self, inner: Any, data: bytes) -> None:
+            self.inner, self.data, self.raced = inner, data, False
+
+        def head_object(self, **kw: Any) -> Any:
+            return self.inner.head_object(**kw)
+
+        def put_object(self, **kw: Any) -> Any:
+            if not self.raced:
+                self.raced = True
+                put_immutable(self.inner, kw["Bucket"], kw["Key"], self.data, content_type="x")
+            return self.inner.put_object(**kw)
+
+    assert put_immutable(Racing(s3, b"same"), BUCKET, "race/a", b"same", content_type="x") == (
+        hashlib.sha256(b"same").hexdigest(),
+        True,
+    )
+    with pytest.raises(ArtifactConflict):
+        put_immutable(Racing(s3, b"other"), BUCKET, "race/b", b"mine", content_type="x")
