@@ -47,7 +47,16 @@ class DispatchLayer:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
         for provider in self.providers:
-            response = provider(request)
+            try:
+                response = provider(request)
+            except Exception as exc:  # a bug in a provider: an AWS-shaped 500, not an HTML page
+                LOG.exception("provider failed on %s %s", request.method, request.path)
+                response = Response(
+                    json.dumps({"message": f"local cloud internal error: {type(exc).__name__}: {exc}"}),
+                    status=500,
+                    headers={"x-amzn-ErrorType": "ServiceException"},
+                    mimetype="application/json",
+                )
             if response is not None:
                 # botocore reads the request id from this header; moto's ASL interpreter needs it
                 # to report a failed aws-sdk task (KeyError 'RequestId' otherwise)

@@ -31,6 +31,15 @@ LOG = logging.getLogger(__name__)
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/invocations/?$")
 
 
+def _handler(fn: Any) -> str:
+    """``Handler`` for zip functions; for container-image functions the image's CMD (as the AWS
+    base images use it), so the same handler module runs from the installed packages."""
+    if fn.handler:
+        return str(fn.handler)
+    cmd = getattr(getattr(fn, "image_config", None), "cmd", None) or []
+    return str(cmd[0]) if cmd else "lambda_function.handler"
+
+
 class LambdaProvider:
     """Serves ``POST /2015-03-31/functions/{fn}/invocations``."""
 
@@ -113,14 +122,15 @@ class LambdaProvider:
 
     # -- invocation ----------------------------------------------------------------------------
     def _code_dir(self, fn: Any) -> Path:
-        digest = hashlib.sha256(fn.code_bytes).hexdigest()[:16]
+        code = getattr(fn, "code_bytes", b"") or b""  # container-image functions have no zip
+        digest = hashlib.sha256(code).hexdigest()[:16]
         target = self.root / "code" / fn.function_name / digest
         with self._extract_lock:
             if not target.exists():
                 tmp = target.with_name(target.name + ".tmp")
                 tmp.mkdir(parents=True, exist_ok=True)
-                if fn.code_bytes:
-                    with zipfile.ZipFile(io.BytesIO(fn.code_bytes)) as archive:
+                if code:
+                    with zipfile.ZipFile(io.BytesIO(code)) as archive:
                         archive.extractall(tmp)
                 tmp.rename(target)
         return target
@@ -143,7 +153,7 @@ class LambdaProvider:
         existing = os.environ.get("PYTHONPATH")
         env.update(
             {
-                "_HANDLER": fn.handler or "lambda_function.handler",
+                "_HANDLER": _handler(fn),
                 "LAMBDA_TASK_ROOT": str(code_dir),
                 "PYTHONPATH": str(code_dir) + (os.pathsep + existing if existing else ""),
                 "PYTHONUNBUFFERED": "1",
