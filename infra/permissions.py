@@ -147,9 +147,8 @@ def _device_status(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 
 def _configure(role: iam.IRole, scope: Scope, node: Construct) -> None:
-    _s3_write(role, scope, "training")  # uploads sourcedir.tar.gz when none is configured
-    _s3_list(role, scope, "datasets")
-    _model_packages(role, scope, node, "sagemaker:DescribeModelPackage")
+    """Validation and defaults only. It would upload ``sourcedir.tar.gz`` when no
+    ``MLOPS_EDGE_SOURCEDIR_URI`` is set, but the stack always sets it (the CDK asset)."""
 
 
 def _export_onnx(role: iam.IRole, scope: Scope, node: Construct) -> None:
