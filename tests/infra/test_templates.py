@@ -341,3 +341,22 @@ def test_approval_input_is_valid_execution_input_and_skips_own_approvals(synth) 
     assert PIPELINE_APPROVAL_PREFIX in pattern
     promote = (REPO_ROOT / "lambdas" / "core" / "promote.py").read_text()
     assert f'ApprovalDescription=f"{PIPELINE_APPROVAL_PREFIX}' in promote
+
+
+def test_codecommit_source_is_configurable() -> None:
+    """The other source kind, on a bare CI/CD stack (no need to synthesize the whole app again)."""
+    import aws_cdk as cdk
+    from aws_cdk.assertions import Template
+
+    from infra.app import REPO_ROOT
+    from infra.cicd_stack import CiCdStack
+    from infra.config import EdgeConfig, load_cdk_json_context
+
+    config = EdgeConfig(source="codecommit", codecommit_repository="edge-repo", branch="release")
+    app = cdk.App(context=load_cdk_json_context(REPO_ROOT / "cdk.json"))  # its feature flags
+    stack = CiCdStack(app, "CiCd", config=config, deploy_stacks=["A", "B"])
+    (pipeline,) = Template.from_stack(stack).find_resources("AWS::CodePipeline::Pipeline").values()
+    source = pipeline["Properties"]["Stages"][0]["Actions"][0]
+    assert source["ActionTypeId"]["Provider"] == "CodeCommit"
+    assert source["Configuration"]["RepositoryName"] == "edge-repo"
+    assert source["Configuration"]["BranchName"] == "release"
