@@ -185,3 +185,18 @@ def test_readme_diagram_is_current(asl: dict[str, Any]) -> None:
     readme = (Path(__file__).resolve().parents[3] / "pipeline" / "statemachine" / "README.md").read_text()
     block = readme.split("<!-- diagram:start -->")[1].split("<!-- diagram:end -->")[0]
     assert block.strip() == f"```mermaid\n{mermaid(asl)}```", "run: python -m pipeline.statemachine.diagram"
+
+
+def test_errors_the_state_machine_names_itself_are_documented(asl: dict[str, Any]) -> None:
+    from pipeline.statemachine.errors import STATE_MACHINE_ERRORS
+
+    named = {
+        s["Parameters"]["Error"]
+        for s in asl["States"].values()
+        if s["Type"] == "Pass" and "Error" in s.get("Parameters", {})
+    }
+    assert named == set(STATE_MACHINE_ERRORS)
+    for name, state in asl["States"].items():
+        if name.endswith("Error"):
+            assert state["ResultPath"] == "$.error", name
+            assert {"Cause.$", "Cause"} & set(state["Parameters"]), name
