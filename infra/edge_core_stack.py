@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Stack
+from aws_cdk import CfnOutput, Fn, Stack
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -80,3 +80,13 @@ class EdgeCoreStack(Stack):
             value=f"aws ssm start-session --target {self.core.instance.instance_id}",
             description="Shell on the core device (no SSH): then `sudo tail -f /greengrass/v2/logs/greengrass.log`",
         )
+
+    @property
+    def availability_zones(self) -> list[str]:
+        """Two AZs resolved by CloudFormation (``Fn::GetAZs``), never by a context lookup.
+
+        An account-bound stack would otherwise ask the CLI to look the region's AZs up (with the
+        lookup role and credentials) as soon as the VPC spreads over them; this keeps ``cdk synth``
+        offline and identical with or without an account.
+        """
+        return [Fn.select(index, Fn.get_azs()) for index in range(2)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -72,3 +73,25 @@ def test_user_data_is_idempotent_and_pins_the_release() -> None:
     assert "greengrass-nucleus-latest.zip" in latest and "greengrass-2.14.3.zip" in pinned
     assert "already installed" in latest  # a reboot does not reinstall or re-provision
     assert "--aws-region eu-west-1" in latest
+
+
+def test_account_bound_synth_needs_no_context_lookup() -> None:
+    """With an account and region (as in CodeBuild), nothing may need `cdk` lookups (no VPC or AZ
+    lookup, no cached AMI): the build role cannot assume the lookup role, and synth stays offline."""
+    import aws_cdk as cdk
+    from aws_cdk import aws_s3 as s3
+
+    from infra.edge_core_stack import EdgeCoreStack
+
+    app = cdk.App(context=load_cdk_json_context(REPO_ROOT / "cdk.json"))
+    holder = cdk.Stack(app, "Holder", env=cdk.Environment(account="123456789012", region="eu-west-1"))
+    bucket = s3.Bucket(holder, "Bucket")
+    EdgeCoreStack(
+        app,
+        "Edge",
+        config=EdgeConfig(),
+        artifact_bucket=bucket,
+        env=cdk.Environment(account="123456789012", region="eu-west-1"),
+    )
+    manifest = json.loads((Path(app.synth().directory) / "manifest.json").read_text())
+    assert not manifest.get("missing"), manifest["missing"]
