@@ -1,7 +1,7 @@
 """Request -> result latency through a simulated core running the inference component.
 
-One local cloud (broker + S3), one core (in this process; the component is its real subprocess),
-the model + inference components deployed the way the control plane delivers them; a client
+One local cloud (broker, S3, greengrassv2), one ``mlops-edge device run`` process, the model and
+inference components published and deployed through the greengrassv2 API; a client
 publishes single-row requests over MQTT (mTLS, QoS 1) at a steady rate and measures the time until
 the matching result arrives. Prints a table and writes JSON (``--json PATH``).
 
@@ -11,8 +11,6 @@ Targets: p50 <= 2 ms, p99 <= 10 ms, 0 lost (the public reference sample: about 2
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import json
 import math
 import sys
@@ -33,33 +31,16 @@ MODEL = "com.example.bench.Model"
 INFERENCE = "com.example.bench.Inference"
 
 
-class _Recipes:
-    """resolve_component_candidates over the recipes this benchmark published."""
-
-    def __init__(self) -> None:
-        self.recipes: dict[tuple[str, str], dict] = {}
-
-    def resolve_component_candidates(self, platform: dict, componentCandidates: list[dict]) -> dict:
-        out = []
-        for cand in componentCandidates:
-            name = cand["componentName"]
-            version = cand.get("componentVersion") or max(v for n, v in self.recipes if n == name)
-            out.append(
-                {
-                    "componentName": name,
-                    "componentVersion": version,
-                    "recipe": json.dumps(self.recipes[(name, version)]),
-                }
-            )
-        return {"resolvedComponentVersions": out}
-
-
-def _publish(s3: Any, bucket: str, table: _Recipes, recipe: dict, data: bytes) -> None:
+def _publish(gg: Any, s3: Any, bucket: str, recipe: dict, data: bytes) -> None:
+    """Upload the artifact and CreateComponentVersion, then wait for DEPLOYABLE."""
     art = recipe["Manifests"][0]["Artifacts"][0]
     s3.put_object(Bucket=bucket, Key=art["URI"].split(f"s3://{bucket}/", 1)[1], Body=data)
-    art["Digest"] = base64.b64encode(hashlib.sha256(data).digest()).decode()
-    art["Algorithm"] = "SHA-256"
-    table.recipes[(recipe["ComponentName"], recipe["ComponentVersion"])] = recipe
+    arn = gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())["arn"]
+    deadline = time.monotonic() + 60
+    while gg.describe_component(arn=arn)["status"]["componentState"] != "DEPLOYABLE":
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{arn} never became DEPLOYABLE")
+        time.sleep(0.2)
 
 
 def _model(workdir: Path) -> tuple[Path, list[list[float]]]:
@@ -86,90 +67,139 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str, Any]:
+    """Local cloud + one ``mlops-edge device run`` process, deployed through greengrassv2."""
+    import os
+    import signal
+    import subprocess
+
     from components import build
-    from edge_runtime.core import Core, CoreSettings, Identity
-    from edge_runtime.core.components import Cloud
+    from edge_runtime.core.identity import Identity
+    from edge_runtime.core.mqtt import IotConnection
     from local_cloud import LocalCloud
-    from pipeline.mqtt import MqttClient, MqttSettings
 
     model_dir, rows = _model(workdir / "model")
     with LocalCloud(state_dir=workdir / "cloud") as cloud:
-        s3 = cloud.client("s3")
+        s3, gg, iot = cloud.client("s3"), cloud.client("greengrassv2"), cloud.client("iot")
         bucket = f"bench-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
-        table = _Recipes()
         model_version = build.model_version(1)
-        _publish(
-            s3,
-            bucket,
-            table,
-            build.render_recipe(
-                "model",
-                component_name=MODEL,
-                component_version=model_version,
-                artifact_uri=f"s3://{bucket}/{MODEL}/{model_version}/model.zip",
-            ),
-            build.model_artifact(model_dir),
+        model_recipe = build.render_recipe(
+            "model",
+            component_name=MODEL,
+            component_version=model_version,
+            artifact_uri=f"s3://{bucket}/{MODEL}/{model_version}/model.zip",
         )
+        _publish(gg, s3, bucket, model_recipe, build.model_artifact(model_dir))
         code = build.inference_artifact()
         inference_version = build.inference_version(code)
-        _publish(
-            s3,
-            bucket,
-            table,
-            build.render_recipe(
-                "inference",
-                component_name=INFERENCE,
-                component_version=inference_version,
-                artifact_uri=f"s3://{bucket}/{INFERENCE}/{inference_version}/inference.zip",
-                model_component_name=MODEL,
-            ),
-            code,
+        inference_recipe = build.render_recipe(
+            "inference",
+            component_name=INFERENCE,
+            component_version=inference_version,
+            artifact_uri=f"s3://{bucket}/{INFERENCE}/{inference_version}/inference.zip",
+            model_component_name=MODEL,
         )
+        _publish(gg, s3, bucket, inference_recipe, code)
         thing = f"bench-{uuid.uuid4().hex[:6]}"
         dev = cloud.provision_device(thing, thing_group="bench")
-        identity = Identity(thing, dev.cert_path, dev.key_path, dev.ca_path, dev.mqtt_host, dev.mqtt_port)
-        core = Core(
-            CoreSettings(root=workdir / "core", identity=identity, heartbeat_s=30, settle_s=1.0),
-            cloud=Cloud(greengrass=table, s3=s3),
-        )
-        core.start()
+        env = {
+            **os.environ,
+            **cloud.env(),
+            "MLOPS_EDGE_DEVICE_CERT": str(dev.cert_path),
+            "MLOPS_EDGE_DEVICE_KEY": str(dev.key_path),
+            "MLOPS_EDGE_DEVICE_CA": str(dev.ca_path),
+            "MLOPS_EDGE_DEVICE_MQTT_HOST": dev.mqtt_host,
+            "MLOPS_EDGE_DEVICE_MQTT_PORT": str(dev.mqtt_port),
+        }
+        root = workdir / "core"
+        root.mkdir()
+        script = Path(sys.executable).with_name("mlops-edge")
+        with open(root / "core.out", "ab") as out:
+            core = subprocess.Popen(
+                [
+                    str(script),
+                    "device",
+                    "run",
+                    "--thing",
+                    thing,
+                    "--root",
+                    str(root),
+                    "--settle",
+                    "1",
+                    "--mqtt-flow-control",
+                    "none",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        # awscrt MQTT5, as devices and Greengrass use; paho's TLS read loop delays bursts of
+        # incoming messages (up to its loop timeout), which would be measured instead of the device
         ident = cloud.pipeline_identity
-        client = MqttClient(
-            MqttSettings(
+        client = IotConnection(
+            Identity(
+                "bench-client",
+                ident.cert_path,
+                ident.key_path,
+                ident.ca_path,
                 cloud.mqtt.host,
                 cloud.mqtt.port,
-                str(ident.ca_path),
-                str(ident.cert_path),
-                str(ident.key_path),
-            )
+            ),
+            client_id=f"bench-client-{uuid.uuid4().hex[:8]}",
         )
+        client.start()
         try:
-            return _measure(
-                core, client, thing, rows, rate, duration, warmup, model_version, inference_version
+            deadline = time.monotonic() + 30
+            while not (root / "core.pid").exists():
+                if core.poll() is not None or time.monotonic() > deadline:
+                    raise SystemExit("core did not start:\n" + (root / "core.out").read_text()[-3000:])
+                time.sleep(0.05)
+            merge = json.dumps({"PythonPath": sys.executable, "TelemetryIntervalSeconds": 5})
+            deployment = gg.create_deployment(
+                targetArn=iot.describe_thing_group(thingGroupName="bench")["thingGroupArn"],
+                deploymentName="bench",
+                components={
+                    MODEL: {"componentVersion": model_version},
+                    INFERENCE: {
+                        "componentVersion": inference_version,
+                        "configurationUpdate": {"merge": merge},
+                    },
+                },
             )
+            _wait_deployed(gg, thing, deployment["deploymentId"])
+            return _measure(client, thing, rows, rate, duration, warmup)
         finally:
-            client.close()
-            core.stop()
+            client.stop()
+            os.kill(core.pid, signal.SIGTERM)
+            try:
+                core.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(core.pid, signal.SIGKILL)
+
+
+def _wait_deployed(gg: Any, thing: str, deployment_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        for d in gg.list_effective_deployments(coreDeviceThingName=thing)["effectiveDeployments"]:
+            if d["deploymentId"] == deployment_id and d["coreDeviceExecutionStatus"] == "SUCCEEDED":
+                return
+            if d["deploymentId"] == deployment_id and d["coreDeviceExecutionStatus"] in (
+                "FAILED",
+                "REJECTED",
+            ):
+                raise SystemExit(f"deployment failed on the device: {d}")
+        time.sleep(0.25)
+    raise SystemExit("deployment did not finish")
 
 
 def _measure(
-    core: Any,
-    client: Any,
-    thing: str,
-    rows: list[list[float]],
-    rate: float,
-    duration: float,
-    warmup: float,
-    model_version: str,
-    inference_version: str,
+    client: Any, thing: str, rows: list[list[float]], rate: float, duration: float, warmup: float
 ) -> dict[str, Any]:
     sent: dict[str, float] = {}
     latencies: dict[str, float] = {}
     errors: list[dict] = []
-    statuses: list[dict] = []
     lock = threading.Lock()
-    done = threading.Event()
 
     def on_result(_topic: str, payload: bytes) -> None:
         now = time.perf_counter()
@@ -182,44 +212,13 @@ def _measure(
                     errors.append(body)
 
     client.subscribe(f"edge/{thing}/inference/result", on_result)
-    client.subscribe(
-        f"$aws/things/{thing}/jobs/+/update", lambda t, p: (statuses.append(json.loads(p)), done.set())
-    )
-    merge = json.dumps({"PythonPath": sys.executable, "TelemetryIntervalSeconds": 5})
-    document = {
-        "deploymentId": "bench",
-        "configurationArn": "arn:aws:greengrass:us-east-1:123456789012:configuration:thinggroup/bench:1",
-        "groupName": "thinggroup/bench",
-        "components": {
-            MODEL: {"version": model_version},
-            INFERENCE: {"version": inference_version, "configurationUpdate": {"merge": merge}},
-        },
-        "failureHandlingPolicy": "ROLLBACK",
-    }
-    client.publish(
-        f"$aws/things/{thing}/jobs/notify-next",
-        {
-            "execution": {
-                "jobId": "bench-job",
-                "thingName": thing,
-                "status": "QUEUED",
-                "jobDocument": document,
-            }
-        },
-    )
-    deadline = time.monotonic() + 120
-    while not any(s["status"] in ("SUCCEEDED", "FAILED") for s in statuses):
-        if time.monotonic() > deadline:
-            raise SystemExit("deployment did not finish")
-        time.sleep(0.05)
-    if statuses[-1]["status"] != "SUCCEEDED":
-        raise SystemExit(f"deployment failed: {statuses[-1]}")
     # wait until the component answers, then warm up
     probe = f"probe-{uuid.uuid4().hex}"
     while probe not in latencies:
         with lock:
             sent[probe] = time.perf_counter()
-        client.publish(f"edge/{thing}/inference/request", {"id": probe, "instances": [rows[0]]})
+        probe_body = json.dumps({"id": probe, "instances": [rows[0]]}).encode()
+        client.publish(f"edge/{thing}/inference/request", probe_body, 1)
         time.sleep(0.5)
 
     def fire(count: int, tag: str) -> list[str]:
@@ -234,7 +233,7 @@ def _measure(
                 time.sleep(next_t - now)
             with lock:
                 sent[rid] = time.perf_counter()
-            client.publish(f"edge/{thing}/inference/request", payload)
+            client.publish(f"edge/{thing}/inference/request", payload.encode(), 1)  # no wait for PUBACK
             ids.append(rid)
             next_t += period
         return ids
@@ -275,9 +274,14 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured load")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--workdir", type=Path, help="keep state and logs here (default: a temp dir)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="device-roundtrip-") as tmp:
-        result = run(args.rate, args.duration, args.warmup, Path(tmp))
+    if args.workdir:
+        args.workdir.mkdir(parents=True, exist_ok=True)
+        result = run(args.rate, args.duration, args.warmup, args.workdir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="device-roundtrip-") as tmp:
+            result = run(args.rate, args.duration, args.warmup, Path(tmp))
     rows = [
         ("rate (req/s)", result["rate_per_s"], ""),
         ("sent / answered", f"{result['sent']} / {result['answered']}", ""),

@@ -17,6 +17,9 @@ class Identity:
     ca_path: Path | None
     host: str
     port: int = 8883
+    #: "aws-iot-core": the client throttles itself to IoT Core's per-connection limits (100
+    #: publishes/s, 512 KB/s); "none": no client-side throttle, for a broker without those limits.
+    flow_control: str = "aws-iot-core"
 
     @classmethod
     def from_env(cls, thing_name: str, **overrides: object) -> Identity:
@@ -43,4 +46,7 @@ class Identity:
             raise ValueError("device certificate, key and MQTT host are required (options or environment)")
         ca = pick("ca_path", "MLOPS_EDGE_DEVICE_CA", "MLOPS_EDGE_MQTT_CA")
         port = pick("port", "MLOPS_EDGE_DEVICE_MQTT_PORT", "MLOPS_EDGE_MQTT_PORT") or "8883"
-        return cls(thing_name, Path(cert), Path(key), Path(ca) if ca else None, host, int(port))
+        flow = pick("flow_control", "MLOPS_EDGE_MQTT_FLOW_CONTROL") or "aws-iot-core"
+        if flow not in ("aws-iot-core", "none"):
+            raise ValueError(f"MQTT flow control must be aws-iot-core or none, got {flow!r}")
+        return cls(thing_name, Path(cert), Path(key), Path(ca) if ca else None, host, int(port), flow)

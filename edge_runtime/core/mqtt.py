@@ -49,6 +49,11 @@ class IotConnection:
             "on_lifecycle_disconnection": lambda _d: self._connected.clear(),
             "min_reconnect_delay_ms": 200,
             "max_reconnect_delay_ms": 5000,
+            "extended_validation_and_flow_control_options": (
+                mqtt5.ExtendedValidationAndFlowControlOptions.NONE
+                if identity.flow_control == "none"
+                else mqtt5.ExtendedValidationAndFlowControlOptions.AWS_IOT_CORE_DEFAULTS
+            ),
         }
         if identity.ca_path:
             kwargs["ca_filepath"] = str(identity.ca_path)

@@ -29,6 +29,12 @@ def device() -> None:
     "--mqtt-host", envvar="MLOPS_EDGE_DEVICE_MQTT_HOST", help="IoT data endpoint [$MLOPS_EDGE_MQTT_HOST]."
 )
 @click.option("--mqtt-port", type=int, envvar="MLOPS_EDGE_DEVICE_MQTT_PORT", help="[$MLOPS_EDGE_MQTT_PORT]")
+@click.option(
+    "--mqtt-flow-control",
+    type=click.Choice(["aws-iot-core", "none"]),
+    envvar="MLOPS_EDGE_MQTT_FLOW_CONTROL",
+    help="Client-side throttle to IoT Core's per-connection limits (default aws-iot-core).",
+)
 @click.option("--region", envvar="AWS_REGION", default="us-east-1", show_default=True)
 @click.option("--heartbeat", type=float, default=30.0, show_default=True, help="Fleet-status period (s).")
 @click.option(
@@ -44,6 +50,7 @@ def run(
     ca: str | None,
     mqtt_host: str | None,
     mqtt_port: int | None,
+    mqtt_flow_control: str | None,
     region: str,
     heartbeat: float,
     deployment_timeout: float,
@@ -60,7 +67,13 @@ def run(
     )
     try:
         identity = Identity.from_env(
-            thing, cert_path=cert, key_path=key, ca_path=ca, host=mqtt_host, port=mqtt_port
+            thing,
+            cert_path=cert,
+            key_path=key,
+            ca_path=ca,
+            host=mqtt_host,
+            port=mqtt_port,
+            flow_control=mqtt_flow_control,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
