@@ -103,10 +103,7 @@ class IpcMessaging(Messaging):
     def __init__(self, client: Any | None = None) -> None:
         from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
-        # executor=None: events are handled on the IPC client's own thread. The handler only
-        # predicts and publishes asynchronously, so it never blocks it, and a thread hop per
-        # request (measurable at a few hundred requests per second) is saved.
-        self._client = client or GreengrassCoreIPCClientV2(executor=None)
+        self._client = client or GreengrassCoreIPCClientV2()
         self._ops: list[Any] = []
 
     def subscribe_iot(self, topic: str, handler: Handler) -> None:
