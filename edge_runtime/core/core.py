@@ -66,7 +66,7 @@ class Core:
         self.settings = settings
         self.thing = settings.identity.thing_name
         self.paths = Paths(Path(settings.root).resolve())
-        self.cloud = cloud or Cloud()
+        self.cloud = cloud or Cloud(region=settings.region)
         self.store = ComponentStore(self.paths, self.cloud.download)
         self.configs = ConfigStore()
         self.tokens = TokenRegistry()

@@ -17,16 +17,21 @@ PLATFORM = {"name": "linux", "attributes": {"os": "linux", "architecture": "amd6
 class Cloud:
     """Recipe resolution and artifact download."""
 
-    def __init__(self, greengrass: Any | None = None, s3: Any | None = None) -> None:
+    def __init__(
+        self, greengrass: Any | None = None, s3: Any | None = None, region: str | None = None
+    ) -> None:
         self._gg = greengrass
         self._s3 = s3
+        self._region = region
 
     def _client(self, service: str) -> Any:
         import boto3
         from botocore.config import Config
 
         config = Config(retries={"max_attempts": 4, "mode": "standard"}, connect_timeout=5, read_timeout=60)
-        return boto3.session.Session().client(service, config=config)
+        session = boto3.session.Session()
+        # the environment's region wins; the device's configured region is the fallback
+        return session.client(service, config=config, region_name=session.region_name or self._region)
 
     @property
     def greengrass(self) -> Any:
