@@ -210,7 +210,9 @@ def _measure(
                 latencies[body["id"]] = (now - start) * 1000.0
                 if not body.get("ok"):
                     errors.append(body)
+                answered.notify_all()
 
+    answered = threading.Condition(lock)
     client.subscribe(f"edge/{thing}/inference/result", on_result)
     # wait until the component answers, then warm up
     probe = f"probe-{uuid.uuid4().hex}"
@@ -247,9 +249,8 @@ def _measure(
             with lock:
                 sent[rid] = time.perf_counter()
             client.publish(f"edge/{thing}/inference/request", payload, 1)
-            deadline = time.monotonic() + 5
-            while rid not in latencies and time.monotonic() < deadline:
-                time.sleep(0.0002)
+            with answered:  # block, do not poll: a polling thread delays the others' GIL hand-offs
+                answered.wait_for(lambda rid=rid: rid in latencies, timeout=5)
             if rid in latencies:
                 out.append(latencies[rid])
         return out
