@@ -267,3 +267,85 @@ def crashing_inference_artifact() -> bytes:
 
 def recipe_yaml(recipe: dict[str, Any]) -> str:
     return yaml.safe_dump(recipe)
+
+
+LOCAL_CLIENT = "com.example.test.LocalClient"
+
+_LOCAL_CLIENT_CODE = b'''"""Another component asking the inference component over local pub/sub (Greengrass IPC)."""
+import json, sys, threading
+from pathlib import Path
+from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
+from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
+
+out = Path(sys.argv[1])
+row = json.loads(sys.argv[2])
+client = GreengrassCoreIPCClientV2()
+got = threading.Event()
+answers = []
+
+def on_event(event):
+    answers.append(json.loads(event.binary_message.message))
+    got.set()
+
+client.subscribe_to_topic(topic="edge/inference/result", on_stream_event=on_event)
+request = json.dumps({"id": "local-1", "instances": [row]}).encode()
+for _ in range(10):  # the inference component may still be subscribing
+    client.publish_to_topic(topic="edge/inference/request",
+                            publish_message=PublishMessage(binary_message=BinaryMessage(message=request)))
+    if got.wait(1.0):
+        break
+denied = "no"
+try:
+    client.publish_to_iot_core(topic_name="edge/somewhere-else/x", qos="1", payload=b"x")
+except Exception as exc:
+    denied = type(exc).__name__
+out.write_text(json.dumps({"answers": answers, "denied": denied}))
+client.close()
+'''
+
+
+def local_client_recipe(bucket: str, version: str, row: list[float]) -> tuple[dict[str, Any], bytes]:
+    """A component that asks over local pub/sub and records the answer in its work dir."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("client.py", _LOCAL_CLIENT_CODE)
+    recipe = {
+        "RecipeFormatVersion": "2020-01-25",
+        "ComponentName": LOCAL_CLIENT,
+        "ComponentVersion": version,
+        "ComponentConfiguration": {
+            "DefaultConfiguration": {
+                "PythonPath": "python3",
+                "accessControl": {
+                    "aws.greengrass.ipc.pubsub": {
+                        f"{LOCAL_CLIENT}:pubsub:1": {
+                            "operations": ["aws.greengrass#PublishToTopic"],
+                            "resources": ["edge/inference/request"],
+                        },
+                        f"{LOCAL_CLIENT}:pubsub:2": {
+                            "operations": ["aws.greengrass#SubscribeToTopic"],
+                            "resources": ["edge/inference/result"],
+                        },
+                    }
+                },
+            }
+        },
+        "Manifests": [
+            {
+                "Platform": {"os": "linux"},
+                "Artifacts": [
+                    {
+                        "URI": f"s3://{bucket}/components/{LOCAL_CLIENT}/{version}/client.zip",
+                        "Unarchive": "ZIP",
+                    }
+                ],
+                "Lifecycle": {
+                    "Run": (
+                        "exec {configuration:/PythonPath} {artifacts:decompressedPath}/client/client.py "
+                        f"{{work:path}}/answer.json '{json.dumps(row)}'"
+                    )
+                },
+            }
+        ],
+    }
+    return recipe, buf.getvalue()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import time
 import uuid
 from typing import Any
 
@@ -13,8 +15,10 @@ from pipeline.mqtt import MqttClient, MqttError, MqttSettings
 from tests.integration.device.conftest import Bench
 from tests.integration.device.harness import (
     INFERENCE,
+    LOCAL_CLIENT,
     MODEL,
     crashing_inference_artifact,
+    local_client_recipe,
     model_zip_with_bad_manifest,
 )
 
@@ -164,6 +168,35 @@ def test_component_crashing_on_start_ends_broken_and_is_rolled_back(
     assert f"[{INFERENCE} {version}] state -> BROKEN" in log
     assert _states(bench)[INFERENCE] == (deployed["inference"], "RUNNING")
     _serving(bench, "1.0.1")
+
+
+def test_another_component_asks_over_local_pubsub(bench: Bench, deployed: dict[str, str]) -> None:
+    recipe, artifact = local_client_recipe(bench.publisher.bucket, "1.0.0", bench.golden["rows"][0])
+    bench.publisher.publish(recipe, artifact)
+    components = bench.components(deployed["model"], deployed["inference"])
+    components[LOCAL_CLIENT] = {
+        "version": "1.0.0",
+        "configurationUpdate": {"merge": json.dumps({"PythonPath": sys.executable})},
+    }
+    status = bench.operator.deploy(bench.thing, components)
+    assert status["status"] == "SUCCEEDED", status
+    answer_file = bench.root / "work" / LOCAL_CLIENT / "answer.json"
+    deadline = time.monotonic() + 20
+    while not answer_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    doc = json.loads(answer_file.read_text())
+    answer = doc["answers"][0]
+    assert answer["id"] == "local-1" and answer["ok"] is True and answer["model"]["version"] == "1.0.1"
+    assert doc["denied"] == "UnauthorizedError"  # its accessControl grants no IoT Core topic
+    assert _states(bench)[LOCAL_CLIENT] == ("1.0.0", "FINISHED")
+    # removing it from the deployment stops and cleans it
+    status = bench.operator.deploy(bench.thing, bench.components(deployed["model"], deployed["inference"]))
+    assert status["status"] == "SUCCEEDED", status
+    assert LOCAL_CLIENT not in _states(bench)
+    assert not (bench.root / "work" / LOCAL_CLIENT).exists()
+    assert not (bench.root / "packages" / "artifacts" / LOCAL_CLIENT).exists() or not any(
+        (bench.root / "packages" / "artifacts" / LOCAL_CLIENT).iterdir()
+    )
 
 
 def test_core_restart_restores_components(bench: Bench, deployed: dict[str, str]) -> None:
