@@ -4,7 +4,7 @@
 Also runs as ``python app.py`` (writes ``cdk.out/``); ``cdk.json``'s context is loaded either way.
 """
 
-from infra.node import use_bundled_node
+from pipeline.statemachine.node import use_bundled_node
 
 use_bundled_node()  # before anything imports aws_cdk
 

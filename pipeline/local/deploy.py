@@ -126,10 +126,8 @@ def _cached_asl(cache_dir: Path, function_arns: Mapping[str, str], sagemaker_rol
     cached = cache_dir / f"asl-{source.hexdigest()[:16]}.json"
     if cached.exists():
         return cached.read_text()
-    from infra.node import use_bundled_node
     from pipeline.statemachine import plain_asl
 
-    use_bundled_node()
     text = json.dumps(plain_asl(function_arns, sagemaker_role_arn=sagemaker_role_arn))
     cache_dir.mkdir(parents=True, exist_ok=True)
     cached.write_text(text)

@@ -11,6 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pipeline.statemachine.errors import HANDLER_ERRORS
+from pipeline.statemachine.node import use_bundled_node
+
+# Before anything below can import aws_cdk: jsii on the bundled Node 24 (no end-of-life banner).
+use_bundled_node()
 
 FUNCTION_NAMES: tuple[str, ...] = (
     "configure",

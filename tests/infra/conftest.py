@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from infra.node import use_bundled_node
+from pipeline.statemachine.node import use_bundled_node
 
 use_bundled_node()  # before the first `import aws_cdk` of the session, where this runs first
 

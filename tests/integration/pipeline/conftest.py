@@ -75,9 +75,9 @@ def _placeholder_zip() -> bytes:
 def deployed(
     local_cloud: LocalCloud, lambda_role_arn: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployed]:
-    from infra.node import use_bundled_node
     from pipeline.ml.datasets import write_demo
     from pipeline.statemachine import FUNCTION_NAMES
+    from pipeline.statemachine.node import use_bundled_node
 
     suffix = uuid.uuid4().hex[:8]
     bucket, group, things = f"mlops-it-{suffix}", f"mlops-it-models-{suffix}", f"mlops-it-fleet-{suffix}"
