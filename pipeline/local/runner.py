@@ -122,18 +122,14 @@ def _device_poller(greengrass: Any, things: list[str]):  # -> DevicePoller
     return poll
 
 
-def write_env_file(path: Path, env: Mapping[str, str], state_machine_arn: str) -> None:
-    lines = [f"export {k}={v}" for k, v in sorted(env.items())]
-    lines.append(f"export MLOPS_EDGE_STATE_MACHINE_ARN={state_machine_arn}")
-    path.write_text("\n".join(lines) + "\n")
-
-
 def run_pipeline(options: RunOptions, console: Console) -> int:
     """Run everything; returns the process exit code (0 only if SUCCEEDED and every device verified)."""
     from local_cloud import LocalCloud
     from pipeline.aws import client
+    from pipeline.cli.common import STATE_MACHINE_ENV
     from pipeline.local.data import upload
     from pipeline.local.deploy import PipelineNames, deploy_pipeline, python_for_devices
+    from pipeline.local.envfile import CLOUD_SUBDIR, write_env_file
     from pipeline.local.fleet import Fleet, FleetError
     from pipeline.report.follow import follow_execution
     from pipeline.report.live import make_view
@@ -150,7 +146,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
         console.print(f"dataset: {data.name} ({data.task}, target {data.target!r})")
 
     names = PipelineNames()
-    cloud = LocalCloud(state_dir / "cloud")
+    cloud = LocalCloud(state_dir / CLOUD_SUBDIR)
     fleet: Fleet | None = None
     previous_sigterm = signal.getsignal(signal.SIGTERM)
     if threading.current_thread() is threading.main_thread():
@@ -173,6 +169,8 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
             cache_dir=state_dir / "cache",
             log=lambda m: console.print(f"deployed {m}"),
         )
+        # Written now, so another shell can follow this run (`source .local/env.sh`).
+        write_env_file(state_dir, {**env, STATE_MACHINE_ENV: pipeline.state_machine_arn})
         dataset = None if data is None else upload(client("s3"), names.bucket, data)
         greengrass = client("greengrassv2")
         try:
@@ -224,7 +222,6 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
         md_path = write_report(report, report_path)
         print_summary(console, report)
         console.print(f"report: {report_path} and {md_path}")
-        write_env_file(state_dir / "env.sh", env, pipeline.state_machine_arn)
         if options.keep:
             _keep_running(console, state_dir, env, things)
         return 0 if report["status"] == "SUCCEEDED" else 1

@@ -6,7 +6,6 @@ happen inside it so `mlops-edge --help` stays instant.
 
 from __future__ import annotations
 
-import shlex
 import signal
 import threading
 from pathlib import Path
@@ -15,29 +14,24 @@ from typing import Any
 import click
 
 
-def exports(env: dict[str, str]) -> str:
-    """Shell lines that point a terminal at the local cloud (`source` them or copy them)."""
-    return "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
-
-
 def run_local_up(state_dir: Path, *, echo: Any = click.echo, stop: threading.Event | None = None) -> float:
     """Start the local cloud, print how to use it, block until ``stop`` is set or SIGINT/SIGTERM;
     stop everything by PID. Returns the measured start-up time in seconds."""
     from local_cloud import LocalCloud, LocalCloudError
+    from pipeline.local.envfile import CLOUD_SUBDIR, exports, write_env_file
 
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-    cloud = LocalCloud(state_dir=state_dir)
+    cloud = LocalCloud(state_dir=state_dir / CLOUD_SUBDIR)
     try:
         cloud.start()
     except LocalCloudError as exc:
         raise click.ClickException(str(exc)) from exc
     try:
         env = cloud.env()
-        env_file = cloud.state_dir / "env.sh"
-        env_file.write_text(exports(env) + "\n")
+        env_file = write_env_file(state_dir, env)
         ident = cloud.pipeline_identity
         echo(f"local cloud ready in {cloud.startup_seconds:.2f}s (state: {cloud.state_dir})")
         echo(f"  AWS endpoint   {cloud.endpoint_url}")

@@ -27,7 +27,7 @@ def test_local_up_prints_exports_and_stops(tmp_path) -> None:  # type: ignore[no
         assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in text
         assert "export MLOPS_EDGE_MQTT_CERT=" in text and "MQTT endpoint  mqtts://127.0.0.1:" in text
         assert (tmp_path / "env.sh").read_text().startswith("export AWS_ENDPOINT_URL=")
-        info = __import__("json").loads((tmp_path / "endpoint.json").read_text())
+        info = __import__("json").loads((tmp_path / "cloud" / "endpoint.json").read_text())
     finally:
         stop.set()
         thread.join(timeout=30)
