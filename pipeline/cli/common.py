@@ -8,7 +8,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-STATE_MACHINE_NAME = "mlops-edge-pipeline"
+from infra.config import STATE_MACHINE_NAME
+
 STATE_MACHINE_ENV = "MLOPS_EDGE_STATE_MACHINE_ARN"
 
 console = Console(highlight=False)

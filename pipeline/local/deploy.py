@@ -23,7 +23,6 @@ from pipeline.aws import client
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Packages the handlers import; the local Lambda runtime puts the zip first on PYTHONPATH.
 CODE_PACKAGES = ("lambdas", "pipeline", "components", "edge_runtime")
-STATE_MACHINE_NAME = "mlops-edge-pipeline"
 #: Per-function timeouts (s); the others get DEFAULT_TIMEOUT_S.
 TIMEOUTS_S = {"export_onnx": 300, "publish_components": 120, "verify_on_device": 180, "configure": 60}
 DEFAULT_TIMEOUT_S = 60
@@ -36,13 +35,29 @@ _ASSUME = {
 
 @dataclass(frozen=True)
 class PipelineNames:
-    """Names of what the pipeline is deployed as (the CDK app's context values, locally)."""
+    """Names the pipeline is deployed under: the CDK app's own settings (``cdk.json`` context), so a
+    local run and a ``cdk deploy`` name the thing group, registry, components and state machine alike."""
 
+    thing_group: str
+    model_package_group: str
+    component_prefix: str
+    state_machine: str
     bucket: str = "mlops-edge-artifacts"
-    thing_group: str = "mlops-edge-fleet"
-    model_package_group: str = "mlops-edge-models"
-    component_prefix: str = "com.example.mlopsedge"
     function_prefix: str = "mlops-edge-"
+
+    @classmethod
+    def from_cdk_app(cls) -> PipelineNames:
+        from infra.config import EdgeConfig, load_cdk_json_context
+
+        cdk_json = REPO_ROOT / "cdk.json"
+        context = load_cdk_json_context(cdk_json) if cdk_json.exists() else {}
+        config = EdgeConfig.from_context(context.get)
+        return cls(
+            thing_group=config.thing_group_name,
+            model_package_group=config.model_package_group_name,
+            component_prefix=config.component_prefix,
+            state_machine=config.state_machine_name,
+        )
 
 
 @dataclass(frozen=True)
@@ -188,12 +203,12 @@ def deploy_pipeline(
 
     definition = _cached_asl(cache_dir, arns, sagemaker_role)
     machines = [m for p in sfn.get_paginator("list_state_machines").paginate() for m in p["stateMachines"]]
-    existing = [m["stateMachineArn"] for m in machines if m["name"] == STATE_MACHINE_NAME]
+    existing = [m["stateMachineArn"] for m in machines if m["name"] == names.state_machine]
     if existing:
         arn = existing[0]
         sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=states_role)
     else:
-        arn = sfn.create_state_machine(name=STATE_MACHINE_NAME, definition=definition, roleArn=states_role)[
+        arn = sfn.create_state_machine(name=names.state_machine, definition=definition, roleArn=states_role)[
             "stateMachineArn"
         ]
     log("state machine: the ASL from the CDK constructs")

@@ -145,7 +145,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
     if data is not None:
         console.print(f"dataset: {data.name} ({data.task}, target {data.target!r})")
 
-    names = PipelineNames()
+    names = PipelineNames.from_cdk_app()
     cloud = LocalCloud(state_dir / CLOUD_SUBDIR)
     fleet: Fleet | None = None
     previous_sigterm = signal.getsignal(signal.SIGTERM)

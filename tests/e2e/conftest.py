@@ -41,7 +41,7 @@ class Stage:
 @pytest.fixture(scope="module")
 def stage(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stage]:
     state_dir = tmp_path_factory.mktemp("e2e")
-    names = PipelineNames()
+    names = PipelineNames.from_cdk_app()
     saved = dict(os.environ)
     with LocalCloud(state_dir / "cloud") as cloud:
         env = cloud.env()
