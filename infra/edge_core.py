@@ -439,6 +439,14 @@ def nucleus_user_data(
             "mkdir -p /opt/greengrass-installer",
             f"curl -fsSL --retry 5 -o /opt/greengrass-installer/nucleus.zip {NUCLEUS_RELEASES}/{archive}",
             "unzip -q -o /opt/greengrass-installer/nucleus.zip -d /opt/greengrass-installer/GreengrassInstaller",
+            # The inference component's accessControl and topics use {iot:thingName}; the nucleus
+            # interpolates recipe variables in component configuration only when told to.
+            "cat > /opt/greengrass-installer/config.yaml <<'EOF'",
+            "services:",
+            "  aws.greengrass.Nucleus:",
+            "    configuration:",
+            "      interpolateComponentConfiguration: true",
+            "EOF",
             'java -Droot="/greengrass/v2" -Dlog.store=FILE \\',
             "  -jar /opt/greengrass-installer/GreengrassInstaller/lib/Greengrass.jar \\",
             f"  --aws-region {region} \\",
@@ -449,6 +457,7 @@ def nucleus_user_data(
             f"  --tes-role-alias-name {tes_role_alias_name} \\",
             "  --component-default-user ggc_user:ggc_group \\",
             "  --provision true \\",
+            "  --init-config /opt/greengrass-installer/config.yaml \\",
             "  --setup-system-service true",
             "",
         ]

@@ -73,6 +73,9 @@ def test_user_data_is_idempotent_and_pins_the_release() -> None:
     assert "greengrass-nucleus-latest.zip" in latest and "greengrass-2.14.3.zip" in pinned
     assert "already installed" in latest  # a reboot does not reinstall or re-provision
     assert "--aws-region eu-west-1" in latest
+    # {iot:thingName} in the inference component's accessControl needs configuration interpolation.
+    assert "interpolateComponentConfiguration: true" in latest
+    assert "--init-config /opt/greengrass-installer/config.yaml" in latest
 
 
 def test_account_bound_synth_needs_no_context_lookup() -> None:
