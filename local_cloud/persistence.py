@@ -110,6 +110,17 @@ def save_moto(state_dir: Path) -> dict[str, str]:
     return out
 
 
+def _reindex_buckets(s3_backends: object, snapshot: dict[str, dict[str, object]]) -> None:
+    """moto finds a bucket's owner in ``s3_backends.bucket_accounts``, a global outside the
+    per-account backends we pickle. Without it, CreateBucket on a restored name "succeeds" and
+    replaces the restored bucket, objects and all."""
+    index = s3_backends.bucket_accounts  # type: ignore[attr-defined]
+    for account, regions in snapshot.items():
+        for backend in regions.values():
+            for name, bucket in backend.buckets.items():  # type: ignore[attr-defined]
+                index[name] = (bucket.partition, account)
+
+
 def restore_moto(state_dir: Path) -> dict[str, str]:
     """Load what ``save_moto`` wrote; a file that fails to load is ignored (fresh state)."""
     out: dict[str, str] = {}
@@ -126,6 +137,8 @@ def restore_moto(state_dir: Path) -> dict[str, str]:
             for account, regions in snapshot.items():
                 for region, backend in regions.items():
                     backend_dict[account][region] = backend
+            if service == "s3":
+                _reindex_buckets(backend_dict, snapshot)
             out[service] = "restored"
         except Exception as exc:
             LOG.warning("cannot restore moto %s state: %s", service, exc)

@@ -65,6 +65,10 @@ def test_restart_keeps_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with LocalCloud(state_dir) as cloud:
         assert cloud.info["port"] != first_port or True  # a new ephemeral port is fine
         assert cloud.client("s3").get_object(Bucket="kept", Key="k")["Body"].read() == b"v"
+        # Creating the bucket again (us-east-1 answers 200 to its owner) must not replace the
+        # restored one and its objects.
+        cloud.client("s3").create_bucket(Bucket="kept")
+        assert cloud.client("s3").get_object(Bucket="kept", Key="k")["Body"].read() == b"v"
         out = cloud.client("lambda").invoke(FunctionName="kept", Payload=b'{"a": 1}')
         assert json.loads(out["Payload"].read()) == {"echo": {"a": 1}}
         assert cloud.client("iot").describe_thing(thingName="kept-thing")["thingName"] == "kept-thing"
