@@ -145,6 +145,9 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
                 ident.ca_path,
                 cloud.mqtt.host,
                 cloud.mqtt.port,
+                # like the core (--mqtt-flow-control none): awscrt's default IoT Core throttle
+                # (100 publishes/s per connection) would delay requests here, not on the device
+                flow_control="none",
             ),
             client_id=f"bench-client-{uuid.uuid4().hex[:8]}",
         )
