@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 import click
@@ -12,7 +13,8 @@ from infra.config import STATE_MACHINE_NAME
 
 STATE_MACHINE_ENV = "MLOPS_EDGE_STATE_MACHINE_ARN"
 
-console = Console(highlight=False)
+# Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; ARNs and paths need more.
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False)
 
 

@@ -249,5 +249,8 @@ def _keep_running(console: Console, state_dir: Path, env: Mapping[str, str], thi
     console.print(
         f"  CA {env['MLOPS_EDGE_MQTT_CA']}\n  cert {env['MLOPS_EDGE_MQTT_CERT']}\n  key {env['MLOPS_EDGE_MQTT_KEY']}"
     )
-    while True:
-        time.sleep(3600)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        console.print("stopping the environment")

@@ -37,6 +37,11 @@ def aws_errors() -> Iterator[None]:
         ) from exc
 
 
+def _when(value: Any) -> str:
+    """Timestamps to the second, in the reader's local time zone."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "astimezone") else ""
+
+
 def _clients() -> tuple[Any, Any]:
     from pipeline.aws import client
 
@@ -109,7 +114,7 @@ def list_executions(machine: str | None, max_items: int) -> None:
         items = sfn.list_executions(stateMachineArn=arn, maxResults=max_items)["executions"]
     table = Table("name", "status", "started", "stopped")
     for item in items:
-        table.add_row(item["name"], item["status"], str(item["startDate"]), str(item.get("stopDate", "")))
+        table.add_row(item["name"], item["status"], _when(item.get("startDate")), _when(item.get("stopDate")))
     console.print(table)
 
 
@@ -177,7 +182,7 @@ def devices() -> None:
             )
             components = ", ".join(f"{c['componentName']}@{c['componentVersion']}" for c in installed)
             table.add_row(
-                thing, core["status"], str(core.get("lastStatusUpdateTimestamp", "")), components, deployment
+                thing, core["status"], _when(core.get("lastStatusUpdateTimestamp")), components, deployment
             )
     if not cores:
         console.print("no core devices have reported yet")
