@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "execute": ("aws", "execute", "Start an execution of the deployed state machine."),
     "executions": ("aws", "executions", "List and inspect state machine executions."),
     "devices": ("aws", "devices", "List Greengrass core devices and their components."),
+    "logs": ("aws", "logs", "Print a pipeline Lambda function's CloudWatch logs."),
     "mqtt": ("mqtt", "mqtt", "MQTT test client: subscribe and publish."),
     "infer": ("mqtt", "infer", "Send one inference request to a device and print its answer."),
 }

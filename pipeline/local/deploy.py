@@ -43,7 +43,11 @@ class PipelineNames:
     component_prefix: str
     state_machine: str
     bucket: str = "mlops-edge-artifacts"
-    function_prefix: str = "mlops-edge-"
+
+    @property
+    def function_prefix(self) -> str:
+        """Function names as the CDK app gives them: ``<state machine name>-<handler>``."""
+        return f"{self.state_machine}-"
 
     @classmethod
     def from_cdk_app(cls) -> PipelineNames:
@@ -66,6 +70,9 @@ class LocalPipeline:
     state_machine_arn: str
     function_arns: dict[str, str]
     sagemaker_role_arn: str
+
+    def function_names(self) -> list[str]:
+        return [arn.rsplit(":", 1)[-1] for arn in self.function_arns.values()]
 
 
 def _ignore(codes: set[str], call: Callable[[], Any]) -> Any:

@@ -81,6 +81,22 @@ def execution_input(options: RunOptions, dataset: Mapping[str, Any] | None, *, p
     return document
 
 
+def check_input(options: RunOptions, data: RunData | None) -> None:
+    """Validate the execution input against the published schema before anything starts, with
+    the same check Configure runs (so ``--hp max_depth=-3`` costs a second, not a whole start-up)."""
+    from lambdas.core.configure import validate
+    from lambdas.core.exceptions import InvalidInput
+    from pipeline.config import schema
+
+    placeholder = None
+    if data is not None:
+        placeholder = {"train": "s3://bucket/train.csv", "target": data.target, "task": data.task}
+    try:
+        validate(execution_input(options, placeholder, python="python3"), schema())
+    except InvalidInput as exc:
+        raise RunError(str(exc)) from exc
+
+
 def _prepare_data(options: RunOptions, work: Path) -> RunData:
     from pipeline.local.data import demo_data, user_data
     from pipeline.ml.exceptions import InvalidDataset
@@ -133,15 +149,18 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
     from pipeline.local.fleet import Fleet, FleetError
     from pipeline.report.follow import follow_execution
     from pipeline.report.live import make_view
+    from pipeline.report.logs import save_function_logs
     from pipeline.report.summary import build_report, print_summary, write_report
 
     options.check()
     started = time.perf_counter()
+    started_epoch = time.time()
     state_dir = options.state_dir.resolve()
     name = options.name or time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     run_dir = state_dir / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)
     data = None if options.model_package_arn else _prepare_data(options, run_dir / "data")
+    check_input(options, data)
     if data is not None:
         console.print(f"dataset: {data.name} ({data.task}, target {data.target!r})")
 
@@ -205,11 +224,23 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
             progress.status, progress.error = "TIMED_OUT", "Timeout"
             progress.cause = f"the execution did not finish within {options.timeout_s:.0f} s"
 
+        saved_logs = save_function_logs(
+            client("logs"),
+            pipeline.function_names(),
+            start_ms=int(started_epoch * 1000),
+            out_dir=run_dir / "logs",
+        )
+        failing = progress.failing_state()
         where = {
-            "execution history": f"mlops-edge executions history {name}  (after `source {state_dir}/env.sh`)",
-            "local cloud and Lambda logs": str(state_dir / "cloud"),
-            **{f"device {d.thing_name}": str(d.root) for d in devices},
+            "Lambda logs of this run": str(run_dir / "logs"),
+            **({"failing state's history": f"mlops-edge executions history {name}"} if failing else {}),
+            "local cloud (endpoint, broker, training jobs)": str(state_dir / CLOUD_SUBDIR / "endpoint.log"),
+            **{
+                f"device {d.thing_name} (core, components)": f"{d.log_path}, {d.root / 'logs'}/"
+                for d in devices
+            },
         }
+        console.print(f"Lambda logs: {len(saved_logs)} functions saved under {run_dir / 'logs'}", style="dim")
         report = build_report(
             progress,
             execution_arn=arn,

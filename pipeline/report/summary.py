@@ -117,11 +117,24 @@ def build_report(
         report["error"] = {
             "failed_state": failing.name if failing else progress.failed_state,
             "error": progress.error or (failing.error if failing else None),
-            "cause": progress.cause or (failing.cause if failing else None),
+            "cause": readable_cause(progress.cause or (failing.cause if failing else None)),
             "rollback": doc.get("rollback"),
             "where_to_look": dict(where_to_look),
         }
     return report
+
+
+def readable_cause(cause: str | None) -> str | None:
+    """A Lambda error's cause is its JSON error document; people need the message, not the trace."""
+    if not cause:
+        return cause
+    try:
+        doc = json.loads(cause)
+    except ValueError:
+        return cause
+    if isinstance(doc, dict) and "errorMessage" in doc:
+        return str(doc["errorMessage"])
+    return cause
 
 
 def _fmt(value: Any) -> str:

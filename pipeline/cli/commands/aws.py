@@ -188,3 +188,29 @@ def devices() -> None:
         console.print("no core devices have reported yet")
         return
     console.print(table)
+
+
+@click.command()
+@click.argument("function")
+@click.option("--since", "since_min", type=float, default=60.0, show_default=True, help="Minutes back.")
+@click.option("--filter", "pattern", default="", help="CloudWatch Logs filter pattern, e.g. ERROR.")
+def logs(function: str, since_min: float, pattern: str) -> None:
+    """Print the logs of a pipeline Lambda: FUNCTION is a handler (export_onnx) or a function name."""
+    from infra.config import STATE_MACHINE_NAME
+    from pipeline.aws import client
+    from pipeline.statemachine import FUNCTION_NAMES
+
+    name = function
+    if function.replace("-", "_") in FUNCTION_NAMES:
+        name = f"{STATE_MACHINE_NAME}-{function.replace('_', '-')}"
+    from pipeline.report.logs import format_event, iter_events, log_group
+
+    group = log_group(name)
+    start = int((time.time() - since_min * 60) * 1000)
+    printed = 0
+    with aws_errors():
+        for timestamp, message in iter_events(client("logs"), group, start_ms=start, pattern=pattern):
+            console.print(format_event(timestamp, message), markup=False, soft_wrap=True)
+            printed += 1
+    if not printed:
+        console.print(f"no log events in {group} in the last {since_min:g} min")

@@ -94,3 +94,10 @@ def test_execution_input_is_valid_against_the_published_schema(tmp_path: Path) -
 def test_run_options_check_rejects_missing_target() -> None:
     with pytest.raises(RunError, match="--target"):
         RunOptions(data=Path(__file__)).check()
+
+
+def test_hyperparameters_outside_the_schema_are_refused_before_anything_starts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["run", "--state-dir", str(tmp_path / "state"), "--hp", "max_depth=-3"])
+    assert result.exit_code == 1
+    assert "$.hyperparameters.max_depth" in result.output
+    assert not (tmp_path / "state" / "cloud").exists()

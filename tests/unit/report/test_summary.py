@@ -99,3 +99,12 @@ def test_markdown_and_console_render_failures_with_reasons(tmp_path: Path) -> No
     console = Console(record=True, width=120)
     print_summary(console, report)
     assert "t0 answered 1 of 4" in console.export_text()
+
+
+def test_lambda_error_documents_become_their_message() -> None:
+    from pipeline.report.summary import readable_cause
+
+    doc = json.dumps({"errorMessage": "bad input: $.x", "errorType": "InvalidInput", "stackTrace": ["..."]})
+    assert readable_cause(doc) == "bad input: $.x"
+    assert readable_cause("plain words") == "plain words"
+    assert readable_cause(None) is None
