@@ -162,13 +162,16 @@ def request_response(
         with lock:
             if rid in pending and rid not in answers:
                 answers[rid] = (answer, (now - pending[rid]) * 1000.0)
-                if len(answers) == len(pending):
+                # the whole batch, not what is sent so far: a fast device answers the first
+                # requests before the last ones are published
+                if len(answers) == expected:
                     done.set()
 
-    client.subscribe(result_topic, on_result)
     batch = [dict(r) for r in requests]
     for request in batch:
         request.setdefault("id", uuid.uuid4().hex)
+    expected = len({r["id"] for r in batch})
+    client.subscribe(result_topic, on_result)
     for request in batch:
         with lock:
             pending[request["id"]] = time.perf_counter()
