@@ -103,7 +103,12 @@ class IpcMessaging(Messaging):
     def __init__(self, client: Any | None = None) -> None:
         from awsiot.greengrasscoreipc.clientv2 import GreengrassCoreIPCClientV2
 
-        self._client = client or GreengrassCoreIPCClientV2()
+        # executor=None: stream events run on the IPC client's own thread instead of hopping to a
+        # ThreadPoolExecutor (a thread wake-up and GIL hand-off per request: measured p50 +0.1 ms,
+        # p99 +0.45 ms at 200 req/s). Safe because the handlers never block: they predict and
+        # publish with the *_async calls; the blocking calls (configuration, report_running) run
+        # on the main thread only.
+        self._client = client or GreengrassCoreIPCClientV2(executor=None)
         self._ops: list[Any] = []
 
     def subscribe_iot(self, topic: str, handler: Handler) -> None:
