@@ -15,6 +15,11 @@ from typing import Any
 from lambdas.core.aws import put_immutable, split_s3_uri, transient_errors
 from lambdas.core.exceptions import TrainingFailed
 
+# At module level on purpose: Lambda's init phase (and the local cloud's pre-warmed worker) pays
+# for pandas and scikit-learn (~3-4 s), not the first invocation on the pipeline's critical path.
+from pipeline.ml.exceptions import InvalidDataset
+from pipeline.ml.export import export_model
+
 ARTIFACT_FILES = {"model.onnx": "application/octet-stream", "model.json": "application/json"}
 
 
@@ -63,8 +68,6 @@ def _pick_csv(s3: Any, uri: str) -> tuple[str, str]:
         listing = s3.list_objects_v2(Bucket=bucket, Prefix=key)
     keys = sorted(o["Key"] for o in listing.get("Contents", []) if o["Key"].lower().endswith(".csv"))
     if not keys:
-        from pipeline.ml.exceptions import InvalidDataset
-
         raise InvalidDataset(f"no .csv object under {uri}: upload the dataset there or fix dataset.*")
     return bucket, keys[0]
 
@@ -78,8 +81,6 @@ def export_onnx(
     event: dict[str, Any], *, s3: Any, sagemaker: Any, work_dir: Path | None = None
 ) -> dict[str, Any]:
     """Runs ``pipeline.ml.export.export_model`` on the trained model and uploads the results."""
-    from pipeline.ml.export import export_model
-
     config = event["config"]
     job_name = config["training"]["job_name"]
     with transient_errors(f"DescribeTrainingJob {job_name}"):

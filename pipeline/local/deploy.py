@@ -6,6 +6,7 @@ registry and components of the first and only updates code and definition.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -118,6 +119,7 @@ def code_zip() -> bytes:
 def _function(
     lam: Any, name: str, *, role: str, handler: str, code: bytes, env: Mapping[str, str], timeout: int
 ) -> str:
+    """Create the function, or update only what changed (an update replaces the warm workers)."""
     config = {
         "Role": role,
         "Handler": handler,
@@ -127,16 +129,20 @@ def _function(
         "Environment": {"Variables": dict(env)},
     }
     try:
-        existing = lam.get_function(FunctionName=name)
+        existing = lam.get_function(FunctionName=name)["Configuration"]
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
         return lam.create_function(FunctionName=name, Code={"ZipFile": code}, Publish=False, **config)[
             "FunctionArn"
         ]
-    lam.update_function_code(FunctionName=name, ZipFile=code)
-    lam.update_function_configuration(FunctionName=name, **config)
-    return existing["Configuration"]["FunctionArn"]
+    if existing.get("CodeSha256") != base64.b64encode(hashlib.sha256(code).digest()).decode():
+        lam.update_function_code(FunctionName=name, ZipFile=code)
+    current = {key: existing.get(key) for key in ("Role", "Handler", "Runtime", "Timeout", "MemorySize")}
+    current["Environment"] = {"Variables": (existing.get("Environment") or {}).get("Variables", {})}
+    if current != config:
+        lam.update_function_configuration(FunctionName=name, **config)
+    return existing["FunctionArn"]
 
 
 def _cached_asl(cache_dir: Path, function_arns: Mapping[str, str], sagemaker_role_arn: str) -> str:
