@@ -68,14 +68,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str, Any]:
     """Local cloud + one ``mlops-edge device run`` process, deployed through greengrassv2."""
-    import os
-    import signal
-    import subprocess
-
     from components import build
     from edge_runtime.core.identity import Identity
     from edge_runtime.core.mqtt import IotConnection
     from local_cloud import LocalCloud
+    from pipeline.local.fleet import start_device, stop_device
 
     model_dir, rows = _model(workdir / "model")
     with LocalCloud(state_dir=workdir / "cloud") as cloud:
@@ -102,38 +99,9 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
         _publish(gg, s3, bucket, inference_recipe, code)
         thing = f"bench-{uuid.uuid4().hex[:6]}"
         dev = cloud.provision_device(thing, thing_group="bench")
-        env = {
-            **os.environ,
-            **cloud.env(),
-            "MLOPS_EDGE_DEVICE_CERT": str(dev.cert_path),
-            "MLOPS_EDGE_DEVICE_KEY": str(dev.key_path),
-            "MLOPS_EDGE_DEVICE_CA": str(dev.ca_path),
-            "MLOPS_EDGE_DEVICE_MQTT_HOST": dev.mqtt_host,
-            "MLOPS_EDGE_DEVICE_MQTT_PORT": str(dev.mqtt_port),
-        }
-        root = workdir / "core"
-        root.mkdir()
-        script = Path(sys.executable).with_name("mlops-edge")
-        with open(root / "core.out", "ab") as out:
-            core = subprocess.Popen(
-                [
-                    str(script),
-                    "device",
-                    "run",
-                    "--thing",
-                    thing,
-                    "--root",
-                    str(root),
-                    "--settle",
-                    "1",
-                    "--mqtt-flow-control",
-                    "none",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        core = start_device(
+            dev, workdir / "core", cloud.env(), options={"settle": 1, "mqtt_flow_control": "none"}
+        )
         # awscrt MQTT5, as devices and Greengrass use; paho's TLS read loop delays bursts of
         # incoming messages (up to its loop timeout), which would be measured instead of the device
         ident = cloud.pipeline_identity
@@ -153,11 +121,6 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
         )
         client.start()
         try:
-            deadline = time.monotonic() + 30
-            while not (root / "core.pid").exists():
-                if core.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit("core did not start:\n" + (root / "core.out").read_text()[-3000:])
-                time.sleep(0.05)
             merge = json.dumps({"PythonPath": sys.executable, "TelemetryIntervalSeconds": 5})
             deployment = gg.create_deployment(
                 targetArn=iot.describe_thing_group(thingGroupName="bench")["thingGroupArn"],
@@ -174,11 +137,7 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
             return _measure(client, thing, rows, rate, duration, warmup)
         finally:
             client.stop()
-            os.kill(core.pid, signal.SIGTERM)
-            try:
-                core.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(core.pid, signal.SIGKILL)
+            stop_device(core, timeout_s=30)
 
 
 def _wait_deployed(gg: Any, thing: str, deployment_id: str) -> None:

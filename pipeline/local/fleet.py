@@ -1,7 +1,9 @@
-"""A fleet of simulated Greengrass core devices, each a real `mlops-edge device run` process.
+"""Simulated Greengrass core devices, each a real `mlops-edge device run` process.
 
-Devices are provisioned through the local cloud (thing, certificate, group membership), then
-started as subprocesses in their own sessions and stopped by PID, whatever happens to the caller.
+The one launcher for both `mlops-edge run` and the tests: devices are provisioned through the local
+cloud (thing, certificate, group membership), started in their own sessions, considered started
+once the core writes ``<root>/core.pid`` (it is connected), and stopped by PID — SIGTERM first so
+components run their shutdown, then SIGKILL of the process group.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 THING_PREFIX = "mlops-edge-device-"
+READY_TIMEOUT_S = 30.0
 
 
 class FleetError(RuntimeError):
@@ -26,25 +29,97 @@ class FleetError(RuntimeError):
 
 @dataclass
 class Device:
+    """One running simulated core."""
+
     thing_name: str
     root: Path
     log_path: Path
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    process: subprocess.Popen[bytes]
+    identity: Any = None
 
     @property
-    def pid(self) -> int | None:
-        return None if self.process is None else self.process.pid
+    def pid(self) -> int:
+        return self.process.pid
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.process.poll() is None
+
+    def component_log(self, component: str) -> str:
+        path = self.root / "logs" / f"{component}.log"
+        return path.read_text() if path.exists() else ""
 
 
 def thing_names(count: int) -> list[str]:
     return [f"{THING_PREFIX}{i:02d}" for i in range(1, count + 1)]
 
 
+def start_device(
+    identity: Any,
+    root: Path,
+    env: Mapping[str, str],
+    *,
+    options: Mapping[str, object] | None = None,
+    ready_timeout_s: float = READY_TIMEOUT_S,
+) -> Device:
+    """Start ``mlops-edge device run`` for ``identity`` and wait until it is connected.
+
+    ``options`` are extra ``device run`` options, e.g. ``{"heartbeat": 5, "settle": 1}``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    log_path = root / "device.log"
+    cmd = [
+        sys.executable, "-m", "pipeline.cli.main", "device", "run",
+        "--thing", identity.thing_name,
+        "--root", str(root),
+        "--cert", str(identity.cert_path),
+        "--key", str(identity.key_path),
+        "--ca", str(identity.ca_path),
+        "--mqtt-host", identity.mqtt_host,
+        "--mqtt-port", str(identity.mqtt_port),
+    ]  # fmt: skip
+    for name, value in (options or {}).items():
+        cmd += [f"--{name.replace('_', '-')}", str(value)]
+    pid_file = root / "core.pid"
+    pid_file.unlink(missing_ok=True)
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            cmd,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    device = Device(identity.thing_name, root, log_path, process, identity)
+    deadline = time.monotonic() + ready_timeout_s
+    while not pid_file.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            stop_device(device)
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise FleetError(
+                f"simulated device {identity.thing_name} did not start (log {log_path}):\n{tail}"
+            )
+        time.sleep(0.05)
+    return device
+
+
+def stop_device(device: Device, timeout_s: float = 15.0) -> int | None:
+    """SIGTERM the core (it runs its components' shutdown), SIGKILL its group if it hangs."""
+    proc = device.process
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=5)
+    return proc.returncode
+
+
 class Fleet:
-    """Starts and stops N simulated cores against a running local cloud."""
+    """Simulated cores against one running local cloud; every one is stopped by PID."""
 
     def __init__(self, cloud: Any, *, root: Path, thing_group: str, env: Mapping[str, str]) -> None:
         self._cloud = cloud
@@ -53,62 +128,43 @@ class Fleet:
         self._env = dict(env)
         self.devices: list[Device] = []
 
-    def start(self, count: int) -> list[Device]:
-        for thing in thing_names(count):
-            ident = self._cloud.provision_device(thing, thing_group=self._group)
-            root = self._root / thing
-            root.mkdir(parents=True, exist_ok=True)
-            log_path = root / "device.log"
-            cmd = [
-                sys.executable, "-m", "pipeline.cli.main", "device", "run",
-                "--thing", thing,
-                "--root", str(root),
-                "--cert", str(ident.cert_path),
-                "--key", str(ident.key_path),
-                "--ca", str(ident.ca_path),
-                "--mqtt-host", ident.mqtt_host,
-                "--mqtt-port", str(ident.mqtt_port),
-            ]  # fmt: skip
-            with open(log_path, "ab") as log:
-                process = subprocess.Popen(
-                    cmd,
-                    env={**os.environ, **self._env},
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
-            self.devices.append(Device(thing, root, log_path, process))
-        return self.devices
+    def start(
+        self,
+        count: int = 1,
+        *,
+        names: Iterable[str] | None = None,
+        options: Mapping[str, object] | None = None,
+    ) -> list[Device]:
+        """Provision and start ``count`` devices (named ``mlops-edge-device-NN`` unless ``names``)."""
+        started = []
+        for thing in list(names) if names is not None else thing_names(count):
+            identity = self._cloud.provision_device(thing, thing_group=self._group)
+            device = start_device(identity, self._root / thing, self._env, options=options)
+            self.devices.append(device)
+            started.append(device)
+        return started
 
     def wait_reported(self, greengrass: Any, *, timeout_s: float = 60.0) -> list[str]:
-        """Block until every device has reported to the control plane; returns those that have not."""
+        """Block until every device is known to the control plane; returns those that are not."""
         deadline = time.monotonic() + timeout_s
         wanted = {d.thing_name for d in self.devices}
         while True:
             dead = [d for d in self.devices if not d.alive()]
             if dead:
                 names = ", ".join(f"{d.thing_name} (see {d.log_path})" for d in dead)
-                raise FleetError(f"simulated device exited during start-up: {names}")
+                raise FleetError(f"simulated device exited: {names}")
             cores = greengrass.list_core_devices().get("coreDevices", [])
             missing = wanted - {c["coreDeviceThingName"] for c in cores}
             if not missing or time.monotonic() > deadline:
                 return sorted(missing)
             time.sleep(0.2)
 
-    def stop(self, timeout_s: float = 15.0) -> None:
-        """SIGTERM every device (it runs its components' shutdown), then SIGKILL the process group."""
-        for device in self.devices:
-            if device.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(device.process.pid, signal.SIGTERM)  # type: ignore[union-attr]
-        deadline = time.monotonic() + timeout_s
-        for device in self.devices:
-            if device.process is None:
-                continue
-            try:
-                device.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(device.process.pid, signal.SIGKILL)
-                device.process.wait(timeout=5)
+    def stop(self, device: Device | None = None) -> int | None:
+        """Stop one device (returns its exit code), or every device when none is given."""
+        targets = [device] if device is not None else list(self.devices)
+        code = None
+        for target in targets:
+            code = stop_device(target)
+            if target in self.devices:
+                self.devices.remove(target)
+        return code
