@@ -65,6 +65,15 @@ def start_device(
 
     ``options`` are extra ``device run`` options, e.g. ``{"heartbeat": 5, "settle": 1}``.
     """
+    device = launch_device(identity, root, env, options=options)
+    wait_ready(device, ready_timeout_s)
+    return device
+
+
+def launch_device(
+    identity: Any, root: Path, env: Mapping[str, str], *, options: Mapping[str, object] | None = None
+) -> Device:
+    """Start the core process without waiting (so a fleet starts in parallel)."""
     root.mkdir(parents=True, exist_ok=True)
     log_path = root / "device.log"
     cmd = [
@@ -79,8 +88,7 @@ def start_device(
     ]  # fmt: skip
     for name, value in (options or {}).items():
         cmd += [f"--{name.replace('_', '-')}", str(value)]
-    pid_file = root / "core.pid"
-    pid_file.unlink(missing_ok=True)
+    (root / "core.pid").unlink(missing_ok=True)
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             cmd,
@@ -90,17 +98,20 @@ def start_device(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
-    device = Device(identity.thing_name, root, log_path, process, identity)
-    deadline = time.monotonic() + ready_timeout_s
-    while not pid_file.exists():
-        if process.poll() is not None or time.monotonic() > deadline:
+    return Device(identity.thing_name, root, log_path, process, identity)
+
+
+def wait_ready(device: Device, timeout_s: float = READY_TIMEOUT_S) -> None:
+    """Wait for the core's ``core.pid`` (written once connected); stop it and raise if it dies."""
+    deadline = time.monotonic() + timeout_s
+    while not (device.root / "core.pid").exists():
+        if not device.alive() or time.monotonic() > deadline:
             stop_device(device)
-            tail = log_path.read_text(errors="replace")[-2000:]
+            tail = device.log_path.read_text(errors="replace")[-2000:]
             raise FleetError(
-                f"simulated device {identity.thing_name} did not start (log {log_path}):\n{tail}"
+                f"simulated device {device.thing_name} did not start (log {device.log_path}):\n{tail}"
             )
         time.sleep(0.05)
-    return device
 
 
 def stop_device(device: Device, timeout_s: float = 15.0) -> int | None:
@@ -134,14 +145,17 @@ class Fleet:
         *,
         names: Iterable[str] | None = None,
         options: Mapping[str, object] | None = None,
+        wait: bool = True,
     ) -> list[Device]:
-        """Provision and start ``count`` devices (named ``mlops-edge-device-NN`` unless ``names``)."""
+        """Provision and start ``count`` devices (named ``mlops-edge-device-NN`` unless ``names``),
+        all at once; ``wait=False`` returns before they are connected (see :meth:`wait_reported`)."""
         started = []
         for thing in list(names) if names is not None else thing_names(count):
             identity = self._cloud.provision_device(thing, thing_group=self._group)
-            device = start_device(identity, self._root / thing, self._env, options=options)
-            self.devices.append(device)
-            started.append(device)
+            started.append(launch_device(identity, self._root / thing, self._env, options=options))
+        self.devices += started
+        for device in started if wait else ():
+            wait_ready(device)
         return started
 
     def wait_reported(self, greengrass: Any, *, timeout_s: float = 60.0) -> list[str]:

@@ -180,7 +180,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
             f"(up in {cloud.startup_seconds:.1f} s)"
         )
         fleet = Fleet(cloud, root=state_dir / "devices", thing_group=names.thing_group, env=env)
-        devices = fleet.start(options.devices)
+        devices = fleet.start(options.devices, wait=False)  # they connect while the pipeline deploys
         console.print(f"devices: {', '.join(d.thing_name for d in devices)} starting in {names.thing_group}")
         pipeline = deploy_pipeline(
             names,
