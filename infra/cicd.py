@@ -24,6 +24,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra.config import EdgeConfig
+from infra.storage import access_log_bucket
 
 #: The pinned CDK CLI: the npm ``latest`` tag (3.x) cannot read aws-cdk-lib 2.275's assemblies.
 CDK_CLI = "aws-cdk@2.1148.1"
@@ -64,19 +65,7 @@ class DeliveryPipeline(Construct):
         self.artifact_key = kms.Key(
             self, "ArtifactKey", enable_key_rotation=True, description="mlops-edge CI/CD artifacts"
         )
-        self.log_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(1))
-            ],
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        self.log_bucket = access_log_bucket(self, "AccessLogs", removal_policy=RemovalPolicy.RETAIN)
         self.artifact_bucket = s3.Bucket(
             self,
             "Artifacts",

@@ -23,6 +23,24 @@ PREFIXES: dict[str, str] = {
 }
 
 
+def access_log_bucket(scope: Construct, construct_id: str, *, removal_policy: RemovalPolicy) -> s3.Bucket:
+    """A bucket for S3 server access logs: SSE-S3 (the only encryption log delivery supports),
+    TLS-only, private, versioned, logs kept 90 days."""
+    return s3.Bucket(
+        scope,
+        construct_id,
+        encryption=s3.BucketEncryption.S3_MANAGED,
+        enforce_ssl=True,
+        block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+        object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+        versioned=True,
+        lifecycle_rules=[
+            s3.LifecycleRule(expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(1))
+        ],
+        removal_policy=removal_policy,
+    )
+
+
 class ArtifactStore(Construct):
     """The versioned, encrypted, TLS-only artifact bucket and the bucket its access logs go to.
 
@@ -36,19 +54,7 @@ class ArtifactStore(Construct):
         # Server access logs can only be delivered to SSE-S3 buckets, hence S3-managed keys here;
         # the artifact bucket uses them too so SageMaker, Greengrass devices and Lambda need no
         # KMS grants to read artifacts.
-        self.log_bucket = s3.Bucket(
-            self,
-            "AccessLogs",
-            encryption=s3.BucketEncryption.S3_MANAGED,
-            enforce_ssl=True,
-            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
-            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-            versioned=True,
-            lifecycle_rules=[
-                s3.LifecycleRule(expiration=Duration.days(90), noncurrent_version_expiration=Duration.days(1))
-            ],
-            removal_policy=removal_policy,
-        )
+        self.log_bucket = access_log_bucket(self, "AccessLogs", removal_policy=removal_policy)
         self.bucket = s3.Bucket(
             self,
             "Artifacts",
