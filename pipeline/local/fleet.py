@@ -158,6 +158,21 @@ class Fleet:
             wait_ready(device)
         return started
 
+    def retire_others(self, iot: Any) -> list[str]:
+        """Take things that are not in this fleet (devices of an earlier, larger run in the same
+        state directory) out of the thing group: the pipeline waits for every member's own result,
+        and a member that no process runs would only ever time out."""
+        ours = {d.thing_name for d in self.devices}
+        members = [
+            thing
+            for page in iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=self._group)
+            for thing in page["things"]
+        ]
+        retired = sorted(set(members) - ours)
+        for thing in retired:
+            iot.remove_thing_from_thing_group(thingGroupName=self._group, thingName=thing)
+        return retired
+
     def wait_reported(self, greengrass: Any, *, timeout_s: float = 60.0) -> list[str]:
         """Block until every device is known to the control plane; returns those that are not."""
         deadline = time.monotonic() + timeout_s

@@ -150,7 +150,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
     from pipeline.report.follow import follow_execution
     from pipeline.report.live import make_view
     from pipeline.report.logs import save_function_logs
-    from pipeline.report.summary import build_report, print_summary, write_report
+    from pipeline.report.summary import build_report, manifest_uri, print_summary, write_report
 
     options.check()
     started = time.perf_counter()
@@ -182,6 +182,9 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
         fleet = Fleet(cloud, root=state_dir / "devices", thing_group=names.thing_group, env=env)
         devices = fleet.start(options.devices, wait=False)  # they connect while the pipeline deploys
         console.print(f"devices: {', '.join(d.thing_name for d in devices)} starting in {names.thing_group}")
+        retired = fleet.retire_others(client("iot"))
+        if retired:
+            console.print(f"devices: {', '.join(retired)} (an earlier run's) left {names.thing_group}")
         pipeline = deploy_pipeline(
             names,
             function_env=env,
@@ -248,6 +251,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
             total_s=time.perf_counter() - started,
             dataset={"name": data.name if data else None, **(dataset or {})},
             where_to_look=where,
+            manifest=_read_manifest(client("s3"), manifest_uri(progress)),
         )
         report_path = options.report or run_dir / "report.json"
         md_path = write_report(report, report_path)
@@ -265,6 +269,17 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
         cloud.stop()
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+def _read_manifest(s3: Any, uri: str | None) -> dict[str, Any] | None:
+    """The deployed model's model.json, or None when there is none (or it cannot be read)."""
+    if not uri or not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri[5:].partition("/")
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except (ClientError, ValueError):
+        return None
 
 
 def _keep_running(console: Console, state_dir: Path, env: Mapping[str, str], things: list[str]) -> None:

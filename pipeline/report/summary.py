@@ -69,12 +69,19 @@ def build_report(
     total_s: float,
     dataset: Mapping[str, Any],
     where_to_look: Mapping[str, str],
+    manifest: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report dict; ``status`` is SUCCEEDED only when the execution and every device verified."""
+    """The report dict; ``status`` is SUCCEEDED only when the execution and every device verified.
+
+    ``manifest`` (the deployed model's ``model.json``) supplies task, metrics and parity when this
+    execution did not export the model itself (``model_package_arn`` given: nothing was trained).
+    """
     doc: Mapping[str, Any] = (
         progress.output if isinstance(progress.output, Mapping) else progress.last_output or {}
     )
-    model_doc = doc.get("model") or {}
+    model_doc = doc.get("model") or {
+        k: v for k, v in (manifest or {}).items() if k in ("task", "metrics", "parity", "sha256")
+    }
     registry = doc.get("registry") or {}
     devices = _devices(doc, things)
     all_verified = bool(devices) and all(d["verified"] for d in devices)
@@ -135,6 +142,12 @@ def readable_cause(cause: str | None) -> str | None:
     if isinstance(doc, dict) and "errorMessage" in doc:
         return str(doc["errorMessage"])
     return cause
+
+
+def manifest_uri(progress: ExecutionProgress) -> str | None:
+    """Where the deployed model's manifest is, from the registry step of the state document."""
+    doc = progress.output if isinstance(progress.output, Mapping) else progress.last_output or {}
+    return _get(doc, "registry", "model", "manifest_uri") or _get(doc, "model", "manifest_uri")
 
 
 def _fmt(value: Any) -> str:

@@ -108,3 +108,29 @@ def test_lambda_error_documents_become_their_message() -> None:
     assert readable_cause(doc) == "bad input: $.x"
     assert readable_cause("plain words") == "plain words"
     assert readable_cause(None) is None
+
+
+def test_a_deploy_only_run_reports_the_registered_models_metrics_from_its_manifest() -> None:
+    doc = _doc([True])
+    del doc["model"]
+    doc["registry"]["model"] = {"manifest_uri": "s3://b/m/model.json", "task": "binary"}
+    progress = _progress("SUCCEEDED", doc)
+    from pipeline.report.summary import manifest_uri
+
+    assert manifest_uri(progress) == "s3://b/m/model.json"
+    manifest = {
+        "task": "binary",
+        "metrics": {"onnx:auc": 0.99},
+        "parity": {"passed": True},
+        "features": ["a"],
+    }
+    report = build_report(
+        progress,
+        execution_arn="arn:x",
+        things=["t0"],
+        total_s=1,
+        dataset={},
+        where_to_look={},
+        manifest=manifest,
+    )
+    assert report["model"]["metrics"] == {"onnx:auc": 0.99} and report["model"]["parity"]["passed"]
