@@ -52,8 +52,8 @@ class Worker:
 
         threading.Thread(target=_read, daemon=True, name=f"lambda-reader-{self.process.pid}").start()
 
-    def wait_ready(self, timeout: float) -> None:
-        """Wait for the end of the init phase (handler module imported), bounded like Lambda's."""
+    def _next_line(self, timeout: float) -> str:
+        """The worker's next stdout line; a timeout kills it, an exit reports how it died."""
         try:
             line = self.responses.get(timeout=timeout)
         except queue.Empty:
@@ -62,6 +62,11 @@ class Worker:
         if line is None:
             self.process.wait(timeout=5)
             raise WorkerDied(self.process.returncode, "")
+        return line
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait for the end of the init phase (handler module imported), bounded like Lambda's."""
+        self._next_line(timeout)
 
     def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -72,14 +77,7 @@ class Worker:
             self.process.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise WorkerDied(self.process.poll(), "") from exc
-        try:
-            line = self.responses.get(timeout=timeout)
-        except queue.Empty:
-            self.kill()
-            raise WorkerTimeout() from None
-        if line is None:
-            self.process.wait(timeout=5)
-            raise WorkerDied(self.process.returncode, "")
+        line = self._next_line(timeout)
         self.cold = False
         return json.loads(line)
 
