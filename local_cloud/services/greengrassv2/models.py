@@ -50,6 +50,17 @@ def parse_target_arn(arn: str) -> tuple[str, str]:
 class GreengrassState:
     """The whole control-plane state behind one re-entrant lock, saved on every change."""
 
+    #: What is written to disk on every change and read back at start.
+    PERSISTED = (
+        "components",
+        "deployments",
+        "executions",
+        "core_devices",
+        "revisions",
+        "client_tokens",
+        "tags",
+    )
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.RLock()
@@ -62,31 +73,12 @@ class GreengrassState:
         self.tags: dict[str, dict[str, str]] = {}  # resource ARN -> tags
         if path.exists():
             data = json.loads(path.read_text())
-            for key in (
-                "components",
-                "deployments",
-                "executions",
-                "core_devices",
-                "revisions",
-                "client_tokens",
-                "tags",
-            ):
+            for key in self.PERSISTED:
                 setattr(self, key, data.get(key, {}))
 
     def save(self) -> None:
         with self.lock:
-            data = {
-                key: getattr(self, key)
-                for key in (
-                    "components",
-                    "deployments",
-                    "executions",
-                    "core_devices",
-                    "revisions",
-                    "client_tokens",
-                    "tags",
-                )
-            }
+            data = {key: getattr(self, key) for key in self.PERSISTED}
             self.path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.path.with_suffix(".tmp")
             tmp.write_text(json.dumps(data))
