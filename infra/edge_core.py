@@ -9,13 +9,15 @@ those and to create its own thing and certificate.
 
 from __future__ import annotations
 
-from aws_cdk import ArnFormat, Aws, RemovalPolicy, Stack
+from aws_cdk import Aws, RemovalPolicy, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from infra.permissions import log_group_writer
 
 #: Name prefix the installer gives the IoT policy allowing ``iot:AssumeRoleWithCertificate``
 #: (``DeviceProvisioningHelper.IOT_ROLE_POLICY_NAME_PREFIX`` in the nucleus source).
@@ -114,23 +116,7 @@ class TokenExchange(Construct):
                     actions=["s3:GetBucketLocation"],
                     resources=[artifact_bucket.bucket_arn],
                 ),
-                iam.PolicyStatement(
-                    sid="GreengrassLogs",
-                    actions=[
-                        "logs:CreateLogGroup",
-                        "logs:CreateLogStream",
-                        "logs:PutLogEvents",
-                        "logs:DescribeLogStreams",
-                    ],
-                    resources=[
-                        stack.format_arn(
-                            service="logs",
-                            resource="log-group",
-                            resource_name="/aws/greengrass/*",
-                            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                        )
-                    ],
-                ),
+                log_group_writer(stack, "/aws/greengrass/*", sid="GreengrassLogs"),
             ],
         )
         self.role_alias = iot.CfnRoleAlias(

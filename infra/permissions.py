@@ -12,11 +12,32 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from aws_cdk import Stack
+from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.storage import PREFIXES, ArtifactStore
+
+
+def log_group_writer(stack: Stack, log_group_pattern: str, *, sid: str | None = None) -> iam.PolicyStatement:
+    """Create and write log streams only under ``log_group_pattern`` (a service's own log groups)."""
+    return iam.PolicyStatement(
+        sid=sid,
+        actions=[
+            "logs:CreateLogGroup",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "logs:DescribeLogStreams",
+        ],
+        resources=[
+            stack.format_arn(
+                service="logs",
+                resource="log-group",
+                resource_name=log_group_pattern,
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+        ],
+    )
 
 
 @dataclass(frozen=True, kw_only=True)

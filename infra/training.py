@@ -10,12 +10,13 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from aws_cdk import ArnFormat, Aws, CfnMapping, Stack, Stage
+from aws_cdk import Aws, CfnMapping, Stack, Stage
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from infra.permissions import log_group_writer
 from infra.storage import PREFIXES, ArtifactStore
 
 XGBOOST_FRAMEWORK_VERSION = "1.7-1"
@@ -168,24 +169,7 @@ class TrainingResources(Construct):
             )
         )
         # Training logs and metrics, under SageMaker's own log group and metric namespace only.
-        self.role.add_to_policy(
-            iam.PolicyStatement(
-                actions=[
-                    "logs:CreateLogGroup",
-                    "logs:CreateLogStream",
-                    "logs:PutLogEvents",
-                    "logs:DescribeLogStreams",
-                ],
-                resources=[
-                    stack.format_arn(
-                        service="logs",
-                        resource="log-group",
-                        resource_name="/aws/sagemaker/TrainingJobs:*",
-                        arn_format=ArnFormat.COLON_RESOURCE_NAME,
-                    )
-                ],
-            )
-        )
+        self.role.add_to_policy(log_group_writer(stack, "/aws/sagemaker/TrainingJobs:*"))
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],
