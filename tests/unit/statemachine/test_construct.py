@@ -5,37 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import pytest
-
 from pipeline.statemachine.asl import _evaluate
 
-from .conftest import ACCOUNT, REGION, ROLE, function_arns
-
-
-@pytest.fixture(scope="session")
-def template() -> Any:
-    import aws_cdk as cdk
-    from aws_cdk import assertions
-    from aws_cdk import aws_iam as iam
-    from aws_cdk import aws_lambda as lambda_
-    from aws_cdk import aws_logs as logs
-
-    from pipeline.statemachine import PipelineStateMachine
-
-    app = cdk.App()
-    stack = cdk.Stack(app, "Test", env=cdk.Environment(account=ACCOUNT, region=REGION))
-    functions = {
-        n: lambda_.Function.from_function_arn(stack, f"F{i}", arn)
-        for i, (n, arn) in enumerate(function_arns().items())
-    }
-    PipelineStateMachine(
-        stack,
-        "Pipeline",
-        functions=functions,
-        sagemaker_role=iam.Role.from_role_arn(stack, "SmRole", ROLE),
-        log_group=logs.LogGroup(stack, "Logs"),
-    )
-    return assertions.Template.from_stack(stack)
+from .conftest import ACCOUNT, REGION, ROLE
 
 
 def _state_machine(template: Any) -> dict[str, Any]:
