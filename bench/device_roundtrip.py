@@ -72,7 +72,7 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
     from edge_runtime.core.identity import Identity
     from edge_runtime.core.mqtt import IotConnection
     from local_cloud import LocalCloud
-    from pipeline.local.fleet import start_device, stop_device
+    from mlops_edge.environment.fleet import start_device, stop_device
 
     model_dir, rows = _model(workdir / "model")
     with LocalCloud(state_dir=workdir / "cloud") as cloud:

@@ -26,7 +26,7 @@ TARGETS_S = {1: 45.0, 10: 90.0}
 def run_once(devices: int, workdir: Path, extra: list[str]) -> dict:
     report = workdir / f"report-{devices}.json"
     cmd = [
-        sys.executable, "-m", "pipeline.cli.main", "run",
+        sys.executable, "-m", "mlops_edge.main", "run",
         "--devices", str(devices),
         "--state-dir", str(workdir / "state"),
         "--report", str(report),

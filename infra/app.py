@@ -1,4 +1,4 @@
-"""Builds the CDK app: three stacks from one :class:`~infra.config.EdgeConfig`.
+"""Builds the CDK app: three stacks from one :class:`~pipeline.config.deployment.EdgeConfig`.
 
 ``app.py`` (what ``cdk synth`` runs) and the infra tests both call :func:`build_app`, so the tests
 check exactly what the CLI synthesizes.
@@ -15,10 +15,10 @@ import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
 from infra.cicd_stack import CiCdStack
-from infra.config import EdgeConfig, load_cdk_json_context
 from infra.edge_core_stack import EdgeCoreStack
 from infra.nag_suppressions import apply_suppressions
 from infra.pipeline_stack import PipelineStack
+from pipeline.config.deployment import EdgeConfig, load_cdk_json_context
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

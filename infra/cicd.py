@@ -23,8 +23,8 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.config import EdgeConfig
 from infra.storage import access_log_bucket
+from pipeline.config.deployment import EdgeConfig
 
 #: The pinned CDK CLI: the npm ``latest`` tag (3.x) cannot read aws-cdk-lib 2.275's assemblies.
 CDK_CLI = "aws-cdk@2.1148.1"

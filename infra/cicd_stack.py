@@ -11,7 +11,7 @@ from constructs import Construct
 
 from infra import common
 from infra.cicd import ApprovalTrigger, DeliveryPipeline
-from infra.config import EdgeConfig
+from pipeline.config.deployment import EdgeConfig
 
 
 class CiCdStack(Stack):

@@ -9,7 +9,6 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import common
-from infra.config import EdgeConfig
 from infra.edge_core import (
     TES_CERT_POLICY_PREFIX,
     CoreDeviceInstance,
@@ -18,6 +17,7 @@ from infra.edge_core import (
     TokenExchange,
 )
 from infra.storage import PREFIXES
+from pipeline.config.deployment import EdgeConfig
 
 
 class EdgeCoreStack(Stack):

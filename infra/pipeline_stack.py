@@ -10,12 +10,12 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import common
-from infra.config import EdgeConfig
 from infra.functions import PipelineFunctions
 from infra.permissions import Scope, grant_all
 from infra.storage import PREFIXES, ArtifactStore
 from infra.training import TrainingResources
 from infra.verifier import VerifierIdentity
+from pipeline.config.deployment import EdgeConfig
 
 
 class PipelineStack(Stack):

@@ -12,58 +12,15 @@ import hashlib
 import re
 from typing import Any
 
-import jsonschema
-
 from lambdas.core.aws import put_immutable, split_s3_uri
-from lambdas.core.exceptions import ConfigurationError, InvalidInput
+from lambdas.core.exceptions import ConfigurationError
 from lambdas.core.settings import Settings
+from pipeline.config import fill_defaults, validate
 from pipeline.config import schema as input_schema
 
 #: Metrics train.py prints as ``#metric validation:<name>=<value>`` (contracts §7).
 METRIC_NAMES = ("rmse", "mae", "r2", "accuracy", "f1", "logloss", "auc")
 POLL_LOOPS = ("training", "components", "deployment")
-
-
-def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    ref = node.get("$ref")
-    if not ref:
-        return node
-    target: Any = root
-    for part in ref.removeprefix("#/").split("/"):
-        target = target[part]
-    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
-
-
-def fill_defaults(value: dict[str, Any], node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
-    """Fills the schema's ``default`` keywords into ``value``; object defaults merge under the value."""
-    node = _resolve(node, root)
-    out = copy.deepcopy(value)
-    for name, sub in node.get("properties", {}).items():
-        sub = _resolve(sub, root)
-        if "default" in sub:
-            default = copy.deepcopy(sub["default"])
-            if name not in out:
-                out[name] = default
-            elif isinstance(out[name], dict) and isinstance(default, dict):
-                out[name] = {**default, **out[name]}
-        if isinstance(out.get(name), dict) and "properties" in sub:
-            out[name] = fill_defaults(out[name], sub, root)
-    return out
-
-
-def validate(document: Any, schema: dict[str, Any]) -> None:
-    """Raises :class:`InvalidInput` naming every problem with its JSON path."""
-    if not isinstance(document, dict):
-        raise InvalidInput(f"execution input must be a JSON object, got {type(document).__name__}")
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    if errors:
-        problems = "; ".join(f"{e.json_path}: {e.message}" for e in errors[:10])
-        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
-        raise InvalidInput(
-            f"execution input is invalid: {problems}{more}. See pipeline/config/input.schema.json "
-            "and pipeline/config/example-input.json."
-        )
 
 
 def job_name(execution: str, prefix: str = "mlops") -> str:

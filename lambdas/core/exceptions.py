@@ -3,11 +3,14 @@
 The class name is what Lambda reports as ``errorType`` and what the state machine's Retry/Catch
 match (``pipeline/statemachine/errors.py``), so names are part of the interface: rename only
 together with the ASL. Messages are read by people in the Fail state's cause: say what failed and
-what to do. ``ParityFailed``, ``InvalidDataset`` and ``ExportFailed`` come from ``pipeline.ml`` and
-propagate unchanged.
+what to do. ``ParityFailed``, ``InvalidDataset``, ``ExportFailed`` and ``TrainingFailed`` come from
+``pipeline.ml`` and ``InvalidInput`` from ``pipeline.config``: they propagate unchanged.
 """
 
 from __future__ import annotations
+
+from pipeline.config.validation import InvalidInput
+from pipeline.ml.exceptions import TrainingFailed
 
 __all__ = [
     "ArtifactConflict",
@@ -35,16 +38,8 @@ class TransientError(PipelineError):
     """Throttling or a server-side error that is worth retrying (the ASL retries it with backoff)."""
 
 
-class InvalidInput(PipelineError):
-    """The execution input does not match pipeline/config/input.schema.json."""
-
-
 class ConfigurationError(PipelineError):
     """The function's environment lacks a value the input did not give either."""
-
-
-class TrainingFailed(PipelineError):
-    """The training job did not produce a usable model."""
 
 
 class ModelRejected(PipelineError):

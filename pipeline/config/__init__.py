@@ -1,7 +1,7 @@
 """The execution input: its JSON schema and an example for the console's Start execution box.
 
 ``input.schema.json`` is the single source of the defaults (``default`` keywords); the Configure
-handler fills them in (after the environment's defaults) and validates with jsonschema.
+handler and the operator's tools fill them in and validate with :mod:`pipeline.config.validation`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EXAMPLE_PATH", "SCHEMA_PATH", "example_input", "schema"]
+from pipeline.config.validation import InvalidInput, fill_defaults, validate
+
+__all__ = [
+    "EXAMPLE_PATH",
+    "SCHEMA_PATH",
+    "InvalidInput",
+    "example_input",
+    "fill_defaults",
+    "schema",
+    "validate",
+]
 
 SCHEMA_PATH = Path(__file__).with_name("input.schema.json")
 EXAMPLE_PATH = Path(__file__).with_name("example-input.json")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ExportFailed", "InvalidDataset", "MLError", "ParityFailed"]
+__all__ = ["ExportFailed", "InvalidDataset", "MLError", "ParityFailed", "TrainingFailed"]
 
 
 class MLError(Exception):
@@ -23,3 +23,12 @@ class ParityFailed(MLError):
     def __init__(self, message: str, *, parity: dict | None = None) -> None:
         super().__init__(message)
         self.parity = parity or {}
+
+
+class TrainingFailed(MLError):
+    """The training program or job did not produce a usable model (the message says why).
+
+    One class for both sides: ``mlops-edge train`` raises it when train.py exits non-zero, and the
+    ExportOnnx Lambda when the SageMaker job did not complete; its name is the ``errorType`` the
+    state machine's Catch matches.
+    """

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from local_cloud import LocalCloud
-from pipeline.local.data import RunData, demo_data
-from pipeline.local.deploy import LocalPipeline, PipelineNames, deploy_pipeline
-from pipeline.local.fleet import Fleet
+from mlops_edge.environment.deploy import LocalPipeline, PipelineNames, deploy_pipeline
+from mlops_edge.environment.fleet import Fleet
+from mlops_edge.environment.run_data import RunData, demo_data
 
 DEVICES = 2
 

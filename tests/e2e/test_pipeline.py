@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from pipeline.local.data import upload
-from pipeline.local.runner import RunOptions, execution_input
+from mlops_edge.environment.run_data import upload
+from mlops_edge.environment.runner import RunOptions, execution_input
+from mlops_edge.report.follow import follow_execution
+from mlops_edge.report.history import ExecutionProgress
+from mlops_edge.report.live import PlainView
+from mlops_edge.report.summary import build_report
 from pipeline.mqtt import MqttClient, MqttSettings, request_response
-from pipeline.report.follow import follow_execution
-from pipeline.report.history import ExecutionProgress
-from pipeline.report.live import PlainView
-from pipeline.report.summary import build_report
 
 from .conftest import Stage
 

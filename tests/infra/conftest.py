@@ -49,7 +49,7 @@ class Synth:
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     from infra.app import REPO_ROOT, build_app
-    from infra.config import load_cdk_json_context
+    from pipeline.config.deployment import load_cdk_json_context
 
     outdir = tmp_path_factory.mktemp("cdk.out")
     context = {**load_cdk_json_context(REPO_ROOT / "cdk.json"), **TEST_CONTEXT_OVERRIDES}

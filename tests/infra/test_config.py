@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.app import REPO_ROOT
-from infra.config import EdgeConfig, load_cdk_json_context
+from pipeline.config.deployment import EdgeConfig, load_cdk_json_context
 
 pytestmark = pytest.mark.infra
 

@@ -350,7 +350,7 @@ def test_codecommit_source_is_configurable() -> None:
 
     from infra.app import REPO_ROOT
     from infra.cicd_stack import CiCdStack
-    from infra.config import EdgeConfig, load_cdk_json_context
+    from pipeline.config.deployment import EdgeConfig, load_cdk_json_context
 
     config = EdgeConfig(source="codecommit", codecommit_repository="edge-repo", branch="release")
     app = cdk.App(context=load_cdk_json_context(REPO_ROOT / "cdk.json"))  # its feature flags

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.context import ServerContext
+from local_cloud.services.sagemaker.container import lay_out, script_mode_env
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -102,38 +103,21 @@ class TrainingRun:
                     f"No S3 objects found under S3 URL '{uri}' given in input data source"
                 )
             channels.append(name)
-        config = self.root / "input" / "config"
-        config.mkdir(parents=True, exist_ok=True)
-        (config / "hyperparameters.json").write_text(json.dumps(hps))
-        (config / "inputdataconfig.json").write_text(json.dumps({c: {} for c in channels}))
+        lay_out(self.root, channels, hps)
         user_hps = {k: _decode(v) for k, v in hps.items() if not k.startswith("sagemaker_")}
-        for sub in ("model", "output", "output/data"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
         env = {
             **os.environ,
             **self.ctx.aws_env(),
-            "SM_MODEL_DIR": str(self.root / "model"),
-            "SM_OUTPUT_DIR": str(self.root / "output"),
-            "SM_OUTPUT_DATA_DIR": str(self.root / "output" / "data"),
-            "SM_INPUT_DIR": str(self.root / "input"),
-            "SM_INPUT_CONFIG_DIR": str(config),
-            "SM_CHANNELS": json.dumps(channels),
-            "SM_HPS": json.dumps(user_hps),
-            "SM_USER_ENTRY_POINT": program,
-            "SM_MODULE_DIR": str(_decode(submit)) if submit else "",
-            "SM_CURRENT_HOST": "algo-1",
-            "SM_HOSTS": json.dumps(["algo-1"]),
-            "SM_NUM_GPUS": "0",
-            "SM_NUM_CPUS": str(os.cpu_count() or 1),
-            "SM_TRAINING_ENV": json.dumps(
-                {"job_name": self.job["TrainingJobName"], "hyperparameters": user_hps}
+            **script_mode_env(
+                self.root,
+                channels,
+                user_hps,
+                job_name=self.job["TrainingJobName"],
+                entry_point=program,
+                module_dir=str(_decode(submit)) if submit else "",
             ),
-            "TRAINING_JOB_NAME": self.job["TrainingJobName"],
-            "PYTHONUNBUFFERED": "1",
         }
         env.pop("MOTO_PORT", None)
-        for channel in channels:
-            env[f"SM_CHANNEL_{channel.upper()}"] = str(self.root / "input" / "data" / channel)
         args = [sys.executable, program]
         for key, value in user_hps.items():
             args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from pipeline.cli.commands.local import run_local_up
+from mlops_edge.commands.local import run_local_up
 from tests.integration.local_cloud.conftest import wait_until
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pipeline.local.fleet import Fleet
+from mlops_edge.environment.fleet import Fleet
 
 pytestmark = pytest.mark.integration
 

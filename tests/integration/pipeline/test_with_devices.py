@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def fleet(
     deployed: Deployed, trained: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
-    from pipeline.local.fleet import Fleet
+    from mlops_edge.environment.fleet import Fleet
 
     fleet = Fleet(
         deployed.cloud,

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import xgboost as xgb
 
+from local_cloud.services.sagemaker.container import lay_out, script_mode_env
 from pipeline.ml.datasets import write_demo
 from pipeline.training import TRAIN_SCRIPT
 
@@ -41,24 +42,10 @@ def _start(
     root: Path, hps: dict[str, str], channels: dict[str, str], argv: list[str] = ()
 ) -> subprocess.Popen:
     """Lay out root like /opt/ml and start train.py the way the training toolkit does."""
-    config = root / "input" / "config"
-    config.mkdir(parents=True)
-    (config / "hyperparameters.json").write_text(json.dumps(hps))
-    env = {
-        **os.environ,
-        "SM_MODEL_DIR": str(root / "model"),
-        "SM_OUTPUT_DIR": str(root / "output"),
-        "SM_OUTPUT_DATA_DIR": str(root / "output" / "data"),
-        "SM_INPUT_DIR": str(root / "input"),
-        "SM_INPUT_CONFIG_DIR": str(config),
-        "SM_CHANNELS": json.dumps(sorted(channels)),
-        "SM_HPS": json.dumps(hps),
-    }
+    lay_out(root, list(channels), hps)
+    env = {**os.environ, **script_mode_env(root, list(channels), hps, job_name=root.name)}
     for name, csv_text in channels.items():
-        folder = root / "input" / "data" / name
-        folder.mkdir(parents=True)
-        (folder / f"{name}.csv").write_text(csv_text)
-        env[f"SM_CHANNEL_{name.upper()}"] = str(folder)
+        (root / "input" / "data" / name / f"{name}.csv").write_text(csv_text)
     return subprocess.Popen(
         [sys.executable, str(TRAIN_SCRIPT), *argv],
         env=env,

@@ -8,12 +8,12 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli.main import COMMANDS, main
+from mlops_edge.main import COMMANDS, main
 
 
 def test_help_lists_every_command_without_importing_heavy_modules() -> None:
     code = (
-        "import sys; from pipeline.cli.main import main\n"
+        "import sys; from mlops_edge.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('xgboost', 'onnxruntime', 'moto', 'aws_cdk') if m in sys.modules]\n"
         "assert not heavy, heavy\n"

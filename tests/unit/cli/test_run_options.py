@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from pipeline.cli.main import main
-from pipeline.local.data import demo_data, user_data
-from pipeline.local.runner import RunError, RunOptions, execution_input
+from mlops_edge.environment.run_data import demo_data, user_data
+from mlops_edge.environment.runner import RunError, RunOptions, execution_input
+from mlops_edge.main import main
 from pipeline.ml.exceptions import InvalidDataset
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[3] / "pipeline/config/input.schema.json").read_text())

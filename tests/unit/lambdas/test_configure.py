@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from lambdas.core.configure import configure, fill_defaults, job_name
+from lambdas.core.configure import configure, job_name
 from lambdas.core.exceptions import ConfigurationError, InvalidInput
 from lambdas.core.settings import Settings
-from pipeline.config import example_input, schema
+from pipeline.config import example_input, fill_defaults, schema
 
 from .conftest import BUCKET, assert_selectable
 

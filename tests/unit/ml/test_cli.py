@@ -7,7 +7,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from pipeline.cli.main import main
+from mlops_edge.main import main
 from tests.unit.ml.helpers import Built
 
 

@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pipeline.report.history import ExecutionProgress
+from mlops_edge.report.history import ExecutionProgress
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from pipeline.report.history import ExecutionProgress
-from pipeline.report.live import PlainView, make_view
+from mlops_edge.report.history import ExecutionProgress
+from mlops_edge.report.live import PlainView, make_view
 
 from .test_history import History
 

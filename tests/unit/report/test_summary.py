@@ -8,8 +8,8 @@ from typing import Any
 
 from rich.console import Console
 
-from pipeline.report.history import ExecutionProgress
-from pipeline.report.summary import build_report, print_summary, to_markdown, write_report
+from mlops_edge.report.history import ExecutionProgress
+from mlops_edge.report.summary import build_report, print_summary, to_markdown, write_report
 
 
 def _doc(verified: list[bool]) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def test_markdown_and_console_render_failures_with_reasons(tmp_path: Path) -> No
 
 
 def test_lambda_error_documents_become_their_message() -> None:
-    from pipeline.report.summary import readable_cause
+    from mlops_edge.report.summary import readable_cause
 
     doc = json.dumps({"errorMessage": "bad input: $.x", "errorType": "InvalidInput", "stackTrace": ["..."]})
     assert readable_cause(doc) == "bad input: $.x"
@@ -115,7 +115,7 @@ def test_a_deploy_only_run_reports_the_registered_models_metrics_from_its_manife
     del doc["model"]
     doc["registry"]["model"] = {"manifest_uri": "s3://b/m/model.json", "task": "binary"}
     progress = _progress("SUCCEEDED", doc)
-    from pipeline.report.summary import manifest_uri
+    from mlops_edge.report.summary import manifest_uri
 
     assert manifest_uri(progress) == "s3://b/m/model.json"
     manifest = {

@@ -52,7 +52,7 @@ class PipelineNames:
 
     @classmethod
     def from_cdk_app(cls) -> PipelineNames:
-        from infra.config import EdgeConfig, load_cdk_json_context
+        from pipeline.config.deployment import EdgeConfig, load_cdk_json_context
 
         cdk_json = REPO_ROOT / "cdk.json"
         context = load_cdk_json_context(cdk_json) if cdk_json.exists() else {}

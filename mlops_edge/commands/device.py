@@ -60,7 +60,7 @@ def run(
     """Run a core device until SIGTERM/SIGINT; deployments arrive over MQTT."""
     from edge_runtime.core import CoreSettings, Identity
     from edge_runtime.core.runner import run_core
-    from pipeline.cli.common import UserError
+    from mlops_edge.commands.common import UserError
 
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"

@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pipeline.report.history import ExecutionProgress, fetch_history
-from pipeline.report.live import View
+from mlops_edge.report.history import ExecutionProgress, fetch_history
+from mlops_edge.report.live import View
 
 DevicePoller = Callable[[ExecutionProgress], Mapping[str, str] | None]
 

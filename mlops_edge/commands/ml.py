@@ -60,8 +60,8 @@ def train(
     seed: int,
     extra: tuple[str, ...],
 ) -> None:
+    from mlops_edge.training import run_training
     from pipeline.ml.exceptions import MLError
-    from pipeline.ml.training import run_training
 
     hps: dict[str, object] = {
         "target": target,
@@ -180,7 +180,7 @@ def predict(model_dir: Path, payload: str | None, payload_file: BinaryIO | None,
 
 
 def _check_golden(engine: Engine, model_dir: Path) -> None:
-    from pipeline.ml.demo import golden_mismatches
+    from mlops_edge.demo import golden_mismatches
 
     golden = json.loads((model_dir / "golden.json").read_text())
     answers = engine.predict({"rows": golden["rows"]})["predictions"]
@@ -208,7 +208,7 @@ def _check_golden(engine: Engine, model_dir: Path) -> None:
 def demo(workdir: Path, names: tuple[str, ...], num_round: int) -> None:
     from rich.table import Table
 
-    from pipeline.ml.demo import run_demo
+    from mlops_edge.demo import run_demo
     from pipeline.ml.exceptions import MLError
 
     console = _console()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from pipeline.cli.common import UserError, console
+from mlops_edge.commands.common import UserError, console
 
 DEMOS = ("diabetes", "breast_cancer", "wine")
 
@@ -81,7 +81,7 @@ def run(
     components, deploys them to the devices and verifies their answers over MQTT. Exit code 0
     only when the execution succeeded and every device verified.
     """
-    from pipeline.local.runner import RunError, RunOptions, run_pipeline
+    from mlops_edge.environment.runner import RunError, RunOptions, run_pipeline
 
     options = RunOptions(
         devices=devices,

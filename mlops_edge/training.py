@@ -1,8 +1,10 @@
-"""Run ``pipeline/training/train.py`` locally under the SageMaker script-mode contract.
+"""Run ``pipeline/training/train.py`` on this machine under the SageMaker script-mode contract.
 
-The CLI and the demo use this instead of importing train.py, so what runs on a laptop is exactly
-what SageMaker (or the local cloud) runs: a separate process, an /opt/ml-like root, ``SM_*``
-variables, hyperparameters as strings, metrics parsed from stdout, the failure file read back.
+``mlops-edge train`` and ``mlops-edge demo`` use this instead of importing train.py, so what runs on
+a laptop is exactly what SageMaker (or the local cloud) runs: a separate process, an /opt/ml-like
+root and ``SM_*`` variables from the one definition of the contract
+(:mod:`local_cloud.services.sagemaker.container`), hyperparameters as strings, metrics parsed from
+stdout, the failure file read back.
 """
 
 from __future__ import annotations
@@ -16,16 +18,13 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pipeline.ml.exceptions import MLError
+from local_cloud.services.sagemaker.container import lay_out, script_mode_env
+from pipeline.ml.exceptions import TrainingFailed
 from pipeline.training import TRAIN_SCRIPT
 
-__all__ = ["METRIC_RE", "TrainingFailed", "TrainingResult", "job_env", "run_training"]
+__all__ = ["METRIC_RE", "TrainingFailed", "TrainingResult", "run_training"]
 
 METRIC_RE = re.compile(r"^#metric (?P<name>[\w:.-]+)=(?P<value>[-0-9.eE+naninf]+)\s*$", re.MULTILINE)
-
-
-class TrainingFailed(MLError):
-    """The training program exited non-zero; the message is its failure file."""
 
 
 @dataclass
@@ -36,20 +35,6 @@ class TrainingResult:
     metrics: dict[str, float]
     stdout: str
     training: dict = field(default_factory=dict)
-
-
-def job_env(job_root: Path, hyperparameters: dict, channels: list[str]) -> dict[str, str]:
-    """The ``SM_*`` environment SageMaker's training toolkit gives a script-mode program."""
-    return {
-        "SM_MODEL_DIR": str(job_root / "model"),
-        "SM_OUTPUT_DIR": str(job_root / "output"),
-        "SM_OUTPUT_DATA_DIR": str(job_root / "output" / "data"),
-        "SM_INPUT_DIR": str(job_root / "input"),
-        "SM_INPUT_CONFIG_DIR": str(job_root / "input" / "config"),
-        "SM_HPS": json.dumps(hyperparameters, sort_keys=True),
-        "SM_CHANNELS": json.dumps(sorted(channels)),
-        **{f"SM_CHANNEL_{c.upper()}": str(job_root / "input" / "data" / c) for c in channels},
-    }
 
 
 def run_training(
@@ -72,11 +57,8 @@ def run_training(
         dest = job_root / "input" / "data" / name
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, dest / f"{name}.csv")
-    config = job_root / "input" / "config"
-    config.mkdir(parents=True, exist_ok=True)
-    (config / "hyperparameters.json").write_text(json.dumps(hps, sort_keys=True))
-    (job_root / "output" / "data").mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **job_env(job_root, hps, list(channels))}
+    lay_out(job_root, list(channels), hps)
+    env = {**os.environ, **script_mode_env(job_root, list(channels), hps, job_name=job_root.name)}
     args = [sys.executable, str(TRAIN_SCRIPT)]
     for key, value in sorted(hps.items()):
         args += [f"--{key}", value]

@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.report.history import ExecutionProgress
+from mlops_edge.report.history import ExecutionProgress
 
 REPORT_VERSION = 1
 

@@ -15,7 +15,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from pipeline.report.history import ExecutionProgress, StateProgress
+from mlops_edge.report.history import ExecutionProgress, StateProgress
 
 _STYLE = {"running": "yellow", "succeeded": "green", "failed": "red"}
 _ICON = {"running": "…", "succeeded": "✔", "failed": "✖"}

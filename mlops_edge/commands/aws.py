@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from pipeline.cli.common import UserError, console, execution_arn, state_machine_arn
+from mlops_edge.commands.common import UserError, console, execution_arn, state_machine_arn
 
 EXAMPLE_INPUT = Path(__file__).resolve().parents[2] / "config" / "example-input.json"
 
@@ -87,8 +87,8 @@ def execute(
         console.print(f"started {started['executionArn']}")
         if not wait:
             return
-        from pipeline.report.follow import follow_execution
-        from pipeline.report.live import make_view
+        from mlops_edge.report.follow import follow_execution
+        from mlops_edge.report.live import make_view
 
         progress = follow_execution(sfn, started["executionArn"], make_view(console, "execution"))
     console.print(f"execution {progress.status}")
@@ -142,7 +142,7 @@ def execution_history(execution: str, machine: str | None) -> None:
     """Per-state visits, retries, time and errors of one execution (name or ARN)."""
     from rich.table import Table
 
-    from pipeline.report.history import ExecutionProgress, fetch_history
+    from mlops_edge.report.history import ExecutionProgress, fetch_history
 
     sfn, _ = _clients()
     with aws_errors():
@@ -196,14 +196,14 @@ def devices() -> None:
 @click.option("--filter", "pattern", default="", help="CloudWatch Logs filter pattern, e.g. ERROR.")
 def logs(function: str, since_min: float, pattern: str) -> None:
     """Print the logs of a pipeline Lambda: FUNCTION is a handler (export_onnx) or a function name."""
-    from infra.config import STATE_MACHINE_NAME
     from pipeline.aws import client
+    from pipeline.config.deployment import STATE_MACHINE_NAME
     from pipeline.statemachine import FUNCTION_NAMES
 
     name = function
     if function.replace("-", "_") in FUNCTION_NAMES:
         name = f"{STATE_MACHINE_NAME}-{function.replace('_', '-')}"
-    from pipeline.report.logs import format_event, iter_events, log_group
+    from mlops_edge.report.logs import format_event, iter_events, log_group
 
     group = log_group(name)
     start = int((time.time() - since_min * 60) * 1000)

@@ -18,7 +18,7 @@ def run_local_up(state_dir: Path, *, echo: Any = click.echo, stop: threading.Eve
     """Start the local cloud, print how to use it, block until ``stop`` is set or SIGINT/SIGTERM;
     stop everything by PID. Returns the measured start-up time in seconds."""
     from local_cloud import LocalCloud, LocalCloudError
-    from pipeline.local.envfile import CLOUD_SUBDIR, exports, write_env_file
+    from mlops_edge.environment.envfile import CLOUD_SUBDIR, exports, write_env_file
 
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():

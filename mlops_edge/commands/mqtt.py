@@ -14,7 +14,7 @@ import uuid
 
 import click
 
-from pipeline.cli.common import UserError, console
+from mlops_edge.commands.common import UserError, console
 
 
 def _connect():  # -> MqttClient, imported lazily so `--help` stays fast

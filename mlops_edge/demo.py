@@ -60,9 +60,9 @@ def run_demo(
 ) -> list[DemoResult]:
     """Run the demo for ``names`` (default: all) under ``workdir``; raise ``MLError`` on failure."""
     from edge_runtime.inference import Engine
+    from mlops_edge.training import run_training
     from pipeline.ml.exceptions import MLError
     from pipeline.ml.export import export_model
-    from pipeline.ml.training import run_training
 
     workdir = Path(workdir)
     results = []

@@ -9,9 +9,8 @@ from typing import Any
 import click
 from rich.console import Console
 
-from infra.config import STATE_MACHINE_NAME
-
-STATE_MACHINE_ENV = "MLOPS_EDGE_STATE_MACHINE_ARN"
+from mlops_edge.environment.envfile import STATE_MACHINE_ENV
+from pipeline.config.deployment import STATE_MACHINE_NAME
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; ARNs and paths need more.
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)

@@ -77,7 +77,7 @@ def launch_device(
     root.mkdir(parents=True, exist_ok=True)
     log_path = root / "device.log"
     cmd = [
-        sys.executable, "-m", "pipeline.cli.main", "device", "run",
+        sys.executable, "-m", "mlops_edge.main", "device", "run",
         "--thing", identity.thing_name,
         "--root", str(root),
         "--cert", str(identity.cert_path),

@@ -1,4 +1,8 @@
-"""Per-environment settings of the CDK app, read once in `app.py` and passed down as keyword arguments.
+"""Per-environment settings of a deployment: the names the CDK app deploys and the tools look up.
+
+One home below both sides: ``infra/`` builds its stacks from :class:`EdgeConfig` (read once in
+`app.py` and passed down as keyword arguments), and the operator's tools find the state machine,
+thing group and registry by the same names, so neither side reaches up into the other.
 
 Values come from CDK context (``cdk.json``, ``-c key=value``), then from ``MLOPS_EDGE_<KEY>``
 environment variables, then from the defaults below. ``python app.py`` does not read ``cdk.json``
@@ -17,7 +21,7 @@ from typing import Any, Literal
 
 SourceKind = Literal["codestar", "codecommit"]
 
-#: The state machine's fixed name: the CLI (`pipeline/cli/common.py`) finds it by this name.
+#: The state machine's fixed name: the tools (`mlops_edge/commands/common.py`) find it by this name.
 STATE_MACHINE_NAME = "mlops-edge-pipeline"
 
 

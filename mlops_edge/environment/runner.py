@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 from rich.console import Console
 
-from pipeline.local.data import RunData
+from mlops_edge.environment.run_data import RunData
 
 MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+$")
 
@@ -84,9 +84,7 @@ def execution_input(options: RunOptions, dataset: Mapping[str, Any] | None, *, p
 def check_input(options: RunOptions, data: RunData | None) -> None:
     """Validate the execution input against the published schema before anything starts, with
     the same check Configure runs (so ``--hp max_depth=-3`` costs a second, not a whole start-up)."""
-    from lambdas.core.configure import validate
-    from lambdas.core.exceptions import InvalidInput
-    from pipeline.config import schema
+    from pipeline.config import InvalidInput, schema, validate
 
     placeholder = None
     if data is not None:
@@ -98,7 +96,7 @@ def check_input(options: RunOptions, data: RunData | None) -> None:
 
 
 def _prepare_data(options: RunOptions, work: Path) -> RunData:
-    from pipeline.local.data import demo_data, user_data
+    from mlops_edge.environment.run_data import demo_data, user_data
     from pipeline.ml.exceptions import InvalidDataset
 
     try:
@@ -141,16 +139,15 @@ def _device_poller(greengrass: Any, things: list[str]):  # -> DevicePoller
 def run_pipeline(options: RunOptions, console: Console) -> int:
     """Run everything; returns the process exit code (0 only if SUCCEEDED and every device verified)."""
     from local_cloud import LocalCloud
+    from mlops_edge.environment.deploy import PipelineNames, deploy_pipeline, python_for_devices
+    from mlops_edge.environment.envfile import CLOUD_SUBDIR, STATE_MACHINE_ENV, write_env_file
+    from mlops_edge.environment.fleet import Fleet, FleetError
+    from mlops_edge.environment.run_data import upload
+    from mlops_edge.report.follow import follow_execution
+    from mlops_edge.report.live import make_view
+    from mlops_edge.report.logs import save_function_logs
+    from mlops_edge.report.summary import build_report, manifest_uri, print_summary, write_report
     from pipeline.aws import client
-    from pipeline.cli.common import STATE_MACHINE_ENV
-    from pipeline.local.data import upload
-    from pipeline.local.deploy import PipelineNames, deploy_pipeline, python_for_devices
-    from pipeline.local.envfile import CLOUD_SUBDIR, write_env_file
-    from pipeline.local.fleet import Fleet, FleetError
-    from pipeline.report.follow import follow_execution
-    from pipeline.report.live import make_view
-    from pipeline.report.logs import save_function_logs
-    from pipeline.report.summary import build_report, manifest_uri, print_summary, write_report
 
     options.check()
     started = time.perf_counter()

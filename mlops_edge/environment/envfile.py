@@ -8,6 +8,8 @@ from pathlib import Path
 
 #: The local cloud's own state lives here, under the user's state directory.
 CLOUD_SUBDIR = "cloud"
+#: Set by env.sh so every command finds the local state machine without a lookup by name.
+STATE_MACHINE_ENV = "MLOPS_EDGE_STATE_MACHINE_ARN"
 
 
 def exports(env: Mapping[str, str]) -> str:

@@ -10,7 +10,7 @@ import importlib
 
 import click
 
-# name -> (module under pipeline.cli.commands, attribute, one-line help)
+# name -> (module under mlops_edge.commands, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "run": ("run", "run", "Run the whole pipeline end to end on the embedded local cloud."),
     "train": ("ml", "train", "Train an XGBoost model under the SageMaker script-mode contract."),
@@ -40,9 +40,9 @@ class LazyGroup(click.Group):
             return None
         module_name, attr, _ = spec
         try:
-            module = importlib.import_module(f"pipeline.cli.commands.{module_name}")
+            module = importlib.import_module(f"mlops_edge.commands.{module_name}")
         except ModuleNotFoundError as exc:
-            if exc.name == f"pipeline.cli.commands.{module_name}":
+            if exc.name == f"mlops_edge.commands.{module_name}":
                 return _unavailable(cmd_name)
             raise
         return getattr(module, attr)

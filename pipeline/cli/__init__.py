@@ -1,1 +1,0 @@
-"""The `mlops-edge` command line."""

@@ -1,0 +1,65 @@
+"""Checking an execution input against ``input.schema.json`` and filling the schema's defaults.
+
+It lives beside the schema, not in the Configure handler, because two sides need the very same
+rules: the Configure Lambda on every execution, and the operator's tools, which refuse a bad input
+before anything is started (a bad ``--input`` costs a second and leaves nothing half-done).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import jsonschema
+
+__all__ = ["InvalidInput", "fill_defaults", "validate"]
+
+
+class InvalidInput(ValueError):
+    """The execution input does not match pipeline/config/input.schema.json.
+
+    The class name is the Lambda ``errorType`` the state machine matches, so it is part of the
+    interface (``pipeline/statemachine/errors.py``).
+    """
+
+
+def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    ref = node.get("$ref")
+    if not ref:
+        return node
+    target: Any = root
+    for part in ref.removeprefix("#/").split("/"):
+        target = target[part]
+    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+def fill_defaults(value: dict[str, Any], node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """Fills the schema's ``default`` keywords into ``value``; object defaults merge under the value."""
+    node = _resolve(node, root)
+    out = copy.deepcopy(value)
+    for name, sub in node.get("properties", {}).items():
+        sub = _resolve(sub, root)
+        if "default" in sub:
+            default = copy.deepcopy(sub["default"])
+            if name not in out:
+                out[name] = default
+            elif isinstance(out[name], dict) and isinstance(default, dict):
+                out[name] = {**default, **out[name]}
+        if isinstance(out.get(name), dict) and "properties" in sub:
+            out[name] = fill_defaults(out[name], sub, root)
+    return out
+
+
+def validate(document: Any, schema: dict[str, Any]) -> None:
+    """Raises :class:`InvalidInput` naming every problem with its JSON path."""
+    if not isinstance(document, dict):
+        raise InvalidInput(f"execution input must be a JSON object, got {type(document).__name__}")
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
+    if errors:
+        problems = "; ".join(f"{e.json_path}: {e.message}" for e in errors[:10])
+        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+        raise InvalidInput(
+            f"execution input is invalid: {problems}{more}. See pipeline/config/input.schema.json "
+            "and pipeline/config/example-input.json."
+        )
