@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import io
 import json
 import sys
-import zipfile
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+
+if __name__ == "__main__":  # GDK runs this file as a script from the component folder
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipeline.archive import deterministic_zip
 
 __all__ = [
     "DEFAULT_MODEL_VERSION_REQUIREMENT",
@@ -45,24 +47,10 @@ ENGINE_SRC = REPO_ROOT / "edge_runtime" / "inference"
 DEFAULT_MODEL_VERSION_REQUIREMENT = ">=1.0.0 <2.0.0"
 DEFAULT_AUTHOR = "mlops-edge"
 
-_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 _SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
 
 Kind = Literal["model", "inference"]
-
-
-def _deterministic_zip(entries: list[tuple[str, bytes]]) -> bytes:
-    """Zip ``(arcname, data)`` pairs so identical inputs always give identical bytes."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for name, data in sorted(entries):
-            info = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-            info.external_attr = 0o644 << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.create_system = 3  # unix, so the mode bits mean the same everywhere
-            zf.writestr(info, data)
-    return buf.getvalue()
 
 
 def _tree(root: Path, prefix: str) -> list[tuple[str, bytes]]:
@@ -85,7 +73,7 @@ def model_artifact(model_dir: Path) -> bytes:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: export the model first")
         entries.append((name, path.read_bytes()))
-    return _deterministic_zip(entries)
+    return deterministic_zip(entries)
 
 
 def inference_artifact() -> bytes:
@@ -98,7 +86,7 @@ def inference_artifact() -> bytes:
     entries = _tree(INFERENCE_SRC, "")
     entries.append(("edge_runtime/__init__.py", b'"""On-device runtime (bundled subset)."""\n'))
     entries.extend(_tree(ENGINE_SRC, "edge_runtime/inference/"))
-    return _deterministic_zip(entries)
+    return deterministic_zip(entries)
 
 
 def inference_version(artifact: bytes) -> str:
