@@ -26,11 +26,13 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
+from pipeline.config.deployment import LAMBDA_CODE_FOLDERS
+
 #: The repository root, found from this file (asset paths never depend on the working directory).
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 #: Folders of the repository the Lambda code needs (image build context and zip asset alike).
-CODE_FOLDERS = ("pipeline", "lambdas", "components", "edge_runtime")
+CODE_FOLDERS = LAMBDA_CODE_FOLDERS
 
 #: Excluded from both the image build context and the zip, whatever folder they are in.
 _NOISE = ("**/__pycache__", "**/*.pyc", "**/.pytest_cache", "**/.ruff_cache")

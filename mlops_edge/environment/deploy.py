@@ -20,10 +20,11 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pipeline.aws import client
+from pipeline.config.deployment import LAMBDA_CODE_FOLDERS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Packages the handlers import; the local Lambda runtime puts the zip first on PYTHONPATH.
-CODE_PACKAGES = ("lambdas", "pipeline", "components", "edge_runtime")
+CODE_PACKAGES = LAMBDA_CODE_FOLDERS
 #: Per-function timeouts (s); the others get DEFAULT_TIMEOUT_S.
 TIMEOUTS_S = {"export_onnx": 300, "publish_components": 120, "verify_on_device": 180, "configure": 60}
 DEFAULT_TIMEOUT_S = 60

@@ -21,6 +21,11 @@ from typing import Any, Literal
 
 SourceKind = Literal["codestar", "codecommit"]
 
+#: Folders of the repository the Lambda code is made of (the image's build context, the zip asset and
+#: the local cloud's code zip alike): the library and the handlers, never the operator's tools,
+#: ``infra`` or the local cloud (tests/unit/test_architecture.py holds them to it).
+LAMBDA_CODE_FOLDERS = ("pipeline", "lambdas", "components", "edge_runtime")
+
 #: The state machine's fixed name: the tools (`mlops_edge/commands/common.py`) find it by this name.
 STATE_MACHINE_NAME = "mlops-edge-pipeline"
 
