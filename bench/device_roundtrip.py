@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 import tempfile
 import threading
@@ -25,6 +24,8 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
+
+from edge_runtime.inference.stats import percentile  # noqa: E402 - after the path fix above
 
 TARGETS = {"p50_ms": 2.0, "p99_ms": 10.0, "lost": 0}
 MODEL = "com.example.bench.Model"
@@ -60,10 +61,9 @@ def _model(workdir: Path) -> tuple[Path, list[list[float]]]:
 
 
 def _percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+    """The project's nearest-rank percentile (as telemetry and VerifyOnDevice report it); NaN if empty."""
+    value = percentile(values, q)
+    return float("nan") if value is None else value
 
 
 def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str, Any]:

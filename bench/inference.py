@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from edge_runtime.inference.stats import percentile  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 SPECS = {
     "regression": {"task": "regression", "num_round": 300, "max_depth": 6, "n_features": 20},
@@ -115,12 +117,21 @@ def build(name: str, spec: dict, retrain: bool) -> Path:
 
 
 def _percentiles(samples_ns: list[int]) -> dict[str, float]:
+    """p50/p99 by the project's nearest rank, so they compare with telemetry and the pipeline report."""
     a = np.asarray(samples_ns, dtype=np.float64) / 1000.0
+    us = a.tolist()
     return {
-        "p50_us": float(np.percentile(a, 50)),
-        "p99_us": float(np.percentile(a, 99)),
+        "p50_us": _nearest_rank(us, 50),
+        "p99_us": _nearest_rank(us, 99),
         "mean_us": float(a.mean()),
     }
+
+
+def _nearest_rank(values: list[float], q: float) -> float:
+    value = percentile(values, q)
+    if value is None:
+        raise ValueError("no samples to take a percentile of")
+    return value
 
 
 def _time_calls(fn, args: list, n: int, offset: int = 0) -> list[int]:
@@ -258,7 +269,7 @@ def _median_ms(fn, n: int) -> float:
         t0 = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t0) * 1000.0)
-    return float(np.median(times))
+    return _nearest_rank(times, 50)
 
 
 def report(results: dict, cpu: int | None) -> None:

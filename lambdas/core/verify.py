@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from edge_runtime.inference.stats import percentile
 from lambdas.core.aws import read_object, transient_errors
 from lambdas.core.exceptions import ConfigurationError, VerificationFailed
 
@@ -74,13 +75,18 @@ def close(actual: Any, expected: Any, tol_abs: float, tol_rel: float) -> bool:
     return actual == expected
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """Nearest-rank percentile (no interpolation: with 10 samples p99 is the slowest one)."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, math.ceil(q / 100.0 * len(ordered)))
-    return round(ordered[rank - 1], 3)
+def latency_ms(values: list[float]) -> dict[str, float | None]:
+    """p50/p99 in ms by the project's one percentile, so the report compares with telemetry and bench.
+
+    None without samples: 0 would read as an instant device. Rounded to the microsecond, below
+    which an MQTT round trip is noise.
+    """
+
+    def rounded(q: float) -> float | None:
+        value = percentile(values, q)
+        return None if value is None else round(value, 3)
+
+    return {"p50": rounded(50), "p99": rounded(99)}
 
 
 def check_device(
@@ -127,8 +133,8 @@ def check_device(
         "matched": matched,
         "failed": len(requests) - matched,
         "model_versions": sorted(versions),
-        "latency_ms": {"p50": percentile(round_trips, 50), "p99": percentile(round_trips, 99)},
-        "device_latency_ms": {"p50": percentile(device_ms, 50), "p99": percentile(device_ms, 99)},
+        "latency_ms": latency_ms(round_trips),
+        "device_latency_ms": latency_ms(device_ms),
         "problems": problems[:5],
     }
 

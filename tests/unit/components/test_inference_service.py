@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "components" / "inf
 from inference_component.messaging import FakeMessaging
 from inference_component.model_dir import ModelNotFound, find_model_dir
 from inference_component.service import InferenceService, Settings
-from inference_component.telemetry import percentile
+from inference_component.telemetry import Telemetry
 
 THING = "thing-7"
 
@@ -141,9 +141,16 @@ def test_telemetry_counts_and_percentiles(running: tuple[InferenceService, FakeM
     assert doc["latency_ms"]["p99"] >= doc["latency_ms"]["p50"] >= 0
 
 
-def test_percentile() -> None:
-    values = [float(i) for i in range(1, 101)]
-    assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0 and percentile([], 50) == 0.0
+def test_telemetry_latency_is_nearest_rank_and_zero_before_any_success() -> None:
+    telemetry = Telemetry()
+    assert telemetry.snapshot()["latency_ms"] == {"p50": 0.0, "p99": 0.0, "window": 0}
+    for ms in [10.000049, 9.0, 8.0, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0]:
+        telemetry.record(ms, ok=True)
+    telemetry.record(None, ok=False)
+    snap = telemetry.snapshot()
+    # 10 samples: p99 is the slowest one (nearest rank), rounded to 0.1 us; p50 the 5th, not 5.5
+    assert snap["latency_ms"] == {"p50": 5.0, "p99": 10.0, "window": 10}
+    assert snap["requests"] == 11 and snap["errors"] == 1
 
 
 def test_find_model_dir(tmp_path: Path) -> None:

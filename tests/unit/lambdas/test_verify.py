@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from lambdas.core.exceptions import ConfigurationError, VerificationFailed
-from lambdas.core.verify import check_device, close, mqtt_settings, percentile, verify_on_device
+from lambdas.core.verify import check_device, close, latency_ms, mqtt_settings, verify_on_device
 
 from .conftest import BUCKET, assert_selectable
 
@@ -33,10 +33,11 @@ def test_close_compares_numbers_within_tolerance_and_the_rest_exactly() -> None:
     assert not close(True, 1, 1, 1) or close(True, True, 0, 0)
 
 
-def test_percentile_is_nearest_rank() -> None:
-    assert percentile([], 50) is None
-    assert percentile([5.0, 1.0, 3.0], 50) == 3.0
-    assert percentile([float(i) for i in range(1, 11)], 99) == 10.0
+def test_latency_is_nearest_rank_to_the_microsecond() -> None:
+    assert latency_ms([]) == {"p50": None, "p99": None}
+    assert latency_ms([5.0, 1.0, 3.0]) == {"p50": 3.0, "p99": 5.0}
+    ten = [float(i) + 0.00049 for i in range(1, 11)]
+    assert latency_ms(ten) == {"p50": 5.0, "p99": 10.0}  # 10 samples: p99 is the slowest one
 
 
 class FakeClient:

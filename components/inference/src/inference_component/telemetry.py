@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections import deque
 from typing import Any
 
+from edge_runtime.inference.stats import percentile
 
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Nearest-rank percentile of an already sorted list (0.0 when empty)."""
-    if not sorted_values:
-        return 0.0
-    rank = max(0, min(len(sorted_values) - 1, math.ceil(q / 100.0 * len(sorted_values)) - 1))
-    return sorted_values[rank]
+
+def _ms(values: list[float], q: float) -> float:
+    """A latency percentile for the telemetry document: 0.0 before any request succeeded.
+
+    0.0 rather than null keeps the document's fields numeric, as consumers have always read them.
+    """
+    value = percentile(values, q)
+    return 0.0 if value is None else round(value, 4)
 
 
 class Telemetry:
@@ -39,14 +41,10 @@ class Telemetry:
     def snapshot(self) -> dict[str, Any]:
         """Totals since start plus latency percentiles over the recent window."""
         with self._lock:
-            lat = sorted(self._latencies)
+            lat = sorted(self._latencies)  # sorted once: each percentile's own sort is then linear
             return {
                 "requests": self.requests,
                 "errors": self.errors,
-                "latency_ms": {
-                    "p50": round(percentile(lat, 50), 4),
-                    "p99": round(percentile(lat, 99), 4),
-                    "window": len(lat),
-                },
+                "latency_ms": {"p50": _ms(lat, 50), "p99": _ms(lat, 99), "window": len(lat)},
                 "uptime_s": round(time.time() - self.started, 3),
             }
