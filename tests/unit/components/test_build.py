@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,7 @@ import jsonschema
 import pytest
 
 from components import build
+from pipeline.archive import deterministic_zip
 
 HERE = Path(__file__).parent
 RECIPE_SCHEMA = json.loads((HERE / "gdk-recipe-schema.json").read_text())
@@ -146,3 +149,43 @@ def test_versions() -> None:
     assert v == build.inference_version(b"abc") != build.inference_version(b"abd")
     major, minor, patch = (int(x) for x in v.split("."))
     assert (major, minor) == (1, 0) and 0 <= patch < 2**31
+
+
+#: Class names of test doubles by the usual conventions.
+TEST_DOUBLE = re.compile(r"^(Fake|Stub|Mock|Dummy|Spy)[A-Z_]")
+TEST_ONLY_MODULES = {"pytest", "unittest", "mock", "hypothesis"}
+
+
+def _test_code_in(artifact: bytes) -> list[str]:
+    """What in a zipped component looks like test code: test files, test doubles, test imports."""
+    found = []
+    with zipfile.ZipFile(io.BytesIO(artifact)) as zf:
+        for name in zf.namelist():
+            parts = name.split("/")
+            if {"tests", "test"} & set(parts[:-1]) or parts[-1].startswith(("test_", "conftest")):
+                found.append(f"{name}: test file")
+            if not name.endswith(".py"):
+                continue
+            for node in ast.walk(ast.parse(zf.read(name), filename=name)):
+                if isinstance(node, ast.ClassDef) and TEST_DOUBLE.match(node.name):
+                    found.append(f"{name}: class {node.name}")
+                elif isinstance(node, ast.Import | ast.ImportFrom):
+                    modules = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                    found += [
+                        f"{name}: imports {m}" for m in modules if m and m.split(".")[0] in TEST_ONLY_MODULES
+                    ]
+    return found
+
+
+def test_the_inference_artifact_ships_no_test_code() -> None:
+    assert _test_code_in(build.inference_artifact()) == []
+
+
+def test_the_test_code_scan_finds_a_double() -> None:
+    double = b"import unittest.mock\n\nclass FakeMessaging:\n    pass\n"
+    artifact = deterministic_zip([("inference_component/messaging.py", double), ("tests/x.txt", b"")])
+    assert _test_code_in(artifact) == [
+        "inference_component/messaging.py: imports unittest.mock",
+        "inference_component/messaging.py: class FakeMessaging",
+        "tests/x.txt: test file",
+    ]

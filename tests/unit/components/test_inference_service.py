@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "components" / "inference" / "src"))
-
-from inference_component.messaging import FakeMessaging
 from inference_component.model_dir import ModelNotFound, find_model_dir
 from inference_component.service import InferenceService, Settings
 from inference_component.telemetry import Telemetry
+
+from .fakes import FakeMessaging
 
 THING = "thing-7"
 
