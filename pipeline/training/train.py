@@ -282,27 +282,34 @@ def booster_params(hps: dict, task: str, n_classes: int) -> dict:
 
 
 def compute_metrics(task: str, y: np.ndarray, pred: np.ndarray) -> dict:
-    """Validation metrics with the same names pipeline.ml.metrics uses."""
+    """Validation metrics with the same names and numbers as pipeline.ml.metrics.
+
+    Kept equal to it by tests/unit/ml/test_metrics_pinned.py (this file cannot import the package):
+    float64 throughout, probabilities renormalized, macro-F1 over every class.
+    """
     from sklearn import metrics as skm
 
     if task == "regression":
+        pred = np.asarray(pred, dtype=np.float64).reshape(-1)
         return {
             "rmse": float(math.sqrt(skm.mean_squared_error(y, pred))),
             "mae": float(skm.mean_absolute_error(y, pred)),
             "r2": float(skm.r2_score(y, pred)) if len(y) > 1 else float("nan"),
         }
-    proba = pred if pred.ndim == 2 else np.column_stack([1.0 - pred, pred])
+    proba = np.asarray(pred, dtype=np.float64)
+    proba = proba if proba.ndim == 2 else np.column_stack([1.0 - proba, proba])
+    proba = proba / proba.sum(axis=1, keepdims=True)
     labels = np.arange(proba.shape[1])
-    y_int = y.astype(int)
+    y_int = np.asarray(y).astype(np.int64)
+    predicted = proba.argmax(axis=1)
+    average = "binary" if proba.shape[1] == 2 else "macro"
     out = {
-        "accuracy": float(skm.accuracy_score(y_int, proba.argmax(axis=1))),
-        "f1": float(
-            skm.f1_score(y_int, proba.argmax(axis=1), average="binary" if task == "binary" else "macro")
-        ),
+        "accuracy": float(skm.accuracy_score(y_int, predicted)),
+        "f1": float(skm.f1_score(y_int, predicted, average=average, labels=labels)),
         "logloss": float(skm.log_loss(y_int, np.clip(proba, 1e-15, 1.0), labels=labels)),
     }
     if len(np.unique(y_int)) == proba.shape[1]:  # AUC is defined only when every class occurs
-        if task == "binary":
+        if proba.shape[1] == 2:
             out["auc"] = float(skm.roc_auc_score(y_int, proba[:, 1]))
         else:
             out["auc"] = float(skm.roc_auc_score(y_int, proba, multi_class="ovr", labels=labels))
