@@ -11,17 +11,22 @@ from inference_component.model_dir import ModelNotFound, find_model_dir
 from inference_component.service import InferenceService, Settings
 from inference_component.telemetry import Telemetry
 
+from edge_runtime.inference import InvalidInput
+
 from .fakes import FakeMessaging
 
 THING = "thing-7"
 
 
-class InvalidInput(ValueError):
-    """Same name and shape as edge_runtime.inference.InvalidInput."""
+class LookalikeInvalidInput(ValueError):
+    """Not the engine's error, whatever its name and shape: must not be taken for a caller's mistake."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+LookalikeInvalidInput.__name__ = LookalikeInvalidInput.__qualname__ = "InvalidInput"
 
 
 class StubEngine:
@@ -37,6 +42,10 @@ class StubEngine:
             rows = [rows]
         if rows == [["boom", "boom"]]:
             raise RuntimeError("engine exploded")
+        if rows == [["lookalike", "lookalike"]]:
+            raise LookalikeInvalidInput("LOOKS_LIKE_INPUT", "an engine bug dressed as InvalidInput")
+        if rows == [["no-code", "no-code"]]:
+            raise InvalidInput("", "InvalidInput without a code")
         for row in rows:
             if len(row) != 2:
                 raise InvalidInput("WRONG_WIDTH", f"expected 2 features, got {len(row)}")
@@ -102,6 +111,8 @@ BAD = [
     (b'{"id": "x2", "instances": [[1, 2, 3]]}', "x2", "WRONG_WIDTH"),
     (b'{"id": "x3", "instances": [[1, 2], [1, 2], [1, 2], [1, 2]]}', "x3", "TOO_MANY_ROWS"),
     (b'{"id": "x4", "instances": [["boom", "boom"]]}', "x4", "INTERNAL_ERROR"),
+    (b'{"id": "x6", "instances": [["lookalike", "lookalike"]]}', "x6", "INTERNAL_ERROR"),
+    (b'{"id": "x7", "instances": [["no-code", "no-code"]]}', "x7", "INTERNAL_ERROR"),
     (b'{"id": "x5", "pad": "' + b"x" * 3000 + b'"}', None, "TOO_LARGE"),
 ]
 

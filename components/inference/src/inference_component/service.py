@@ -14,6 +14,8 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from edge_runtime.inference import InvalidInput
+
 from .messaging import Messaging
 from .telemetry import Telemetry
 
@@ -179,11 +181,10 @@ class InferenceService:
     def _predict(self, body: dict[str, Any]) -> dict[str, Any]:
         try:
             return self.engine.predict(body)
-        except Exception as exc:
-            code = getattr(exc, "code", None)
-            if code and type(exc).__name__ == "InvalidInput":
-                raise RequestError(str(code), str(exc)) from None
-            raise
+        except InvalidInput as exc:
+            if not exc.code:  # the engine's bug, not the caller's: answered as INTERNAL_ERROR
+                raise
+            raise RequestError(str(exc.code), str(exc)) from None
 
     def _error(self, request_id: Any, code: str, message: str) -> dict[str, Any]:
         return {
