@@ -12,7 +12,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from pipeline.statemachine.definition import FUNCTION_NAMES, build_definition
+from pipeline.statemachine import FUNCTION_NAMES
+from pipeline.statemachine.definition import build_definition
 
 
 def _arn_parts(arn: str) -> tuple[str, str, str]:

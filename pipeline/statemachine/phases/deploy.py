@@ -1,0 +1,52 @@
+"""Phase ``deploy``: a Greengrass deployment, finished on every device of the thing group.
+
+``Deploy`` → ``WaitDeployment`` ⟲ ``CheckDeployment`` → ``DeploymentDone?``. Success is each
+device's own result for this deployment (``ListEffectiveDeployments``), not the job-level status:
+a device that rolled back is a failure. From here on devices run new versions, so every error,
+and a deployment that never finishes, goes to ``on_error`` (``Rollback``).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import aws_stepfunctions as sfn
+
+from pipeline.statemachine.factory import StateFactory, Target
+from pipeline.statemachine.phases import Phase
+
+
+def build(f: StateFactory, *, on_error: Target) -> Phase:
+    deploy = f.invoke(
+        "Deploy",
+        "deploy",
+        "$.deployment",
+        comment="Greengrass deployment to the thing group, ROLLBACK policy.",
+        on_error=on_error,
+    )
+    wait_deployment = f.wait("WaitDeployment", "deployment")
+    check_deployment = f.invoke(
+        "CheckDeployment",
+        "check_deployment",
+        "$.deployment_status",
+        comment="Each device's own result for this deployment (ListEffectiveDeployments).",
+        on_error=on_error,
+    )
+    deployment_timed_out = f.error(
+        "DeploymentTimedOutError",
+        "DeploymentTimedOut",
+        "Deployment {} not finished on every device after the maximum number of polls: {}",
+        "$.deployment.deployment_id",
+        "$.deployment_status.summary",
+    ).next(on_error)
+    count_deployment = f.count("CountDeploymentPoll", "deployment")
+    deployment_done = f.choice("DeploymentDone?")
+    deploy.next(wait_deployment).next(check_deployment).next(deployment_done)
+
+    def connect(verify: sfn.IChainable) -> None:
+        """SUCCEEDED is tested before the poll bound, so the last poll's good answer still counts."""
+        deployment_done.when(
+            sfn.Condition.string_equals("$.deployment_status.status", "SUCCEEDED"), verify
+        ).when(f.polls_exceeded("deployment"), deployment_timed_out).otherwise(
+            count_deployment.next(wait_deployment)
+        )
+
+    return Phase(entry=deploy, connect=connect)
