@@ -8,8 +8,11 @@ The recipe templates in ``components/<kind>/recipe.yaml`` keep GDK's placeholder
 ``{MODEL_VERSION_REQUIREMENT}``); every other ``{...}`` is a Greengrass recipe variable and is left
 for the device to interpolate.
 
-Also runnable as GDK's custom build command (``python ../build.py gdk inference``), which writes
-``greengrass-build/`` the way ``gdk component build`` expects.
+Also GDK's custom build command (``gdk-config.json``: ``python ../build.py gdk inference``): it
+writes ``greengrass-build/recipes/recipe.yaml`` and ``greengrass-build/artifacts/<name>/<version>/``
+from the same functions the pipeline publishes with, so ``gdk component publish`` creates the same
+component version with the same artifact bytes; only the bucket differs (GDK's
+``{bucket}-{region}-{account}``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -29,6 +33,9 @@ from pipeline.archive import deterministic_zip
 
 __all__ = [
     "DEFAULT_MODEL_VERSION_REQUIREMENT",
+    "GDK_ARTIFACT_URI",
+    "gdk_build",
+    "gdk_config",
     "inference_artifact",
     "inference_version",
     "model_artifact",
@@ -153,37 +160,88 @@ def render_recipe(
     return recipe
 
 
-def _gdk_build(kind: Kind, component_dir: Path) -> None:
-    """What ``gdk component build`` expects: greengrass-build/{recipes,artifacts/<name>/<version>}."""
-    gdk = json.loads((component_dir / "gdk-config.json").read_text())
-    ((name, spec),) = gdk["component"].items()
+#: The artifact URI GDK's own build systems write into ``greengrass-build/recipes``; ``gdk component
+#: publish`` replaces it with ``s3://{bucket}-{region}-{account}/{name}/{version}/{file}``, the
+#: bucket being gdk-config.json's ``publish.bucket`` with the region and account appended.
+GDK_ARTIFACT_URI = "s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/{file}"
+GDK_BUILD_DIR = "greengrass-build"
+
+_MODEL_VERSION = re.compile(r"^1\.0\.([1-9][0-9]*)$")
+
+
+def gdk_config(component_dir: Path) -> tuple[str, dict[str, Any]]:
+    """The one component of a folder's ``gdk-config.json``: its name and settings."""
+    config = json.loads((Path(component_dir) / "gdk-config.json").read_text())
+    ((name, spec),) = config["component"].items()
+    return name, spec
+
+
+def gdk_build(kind: Kind, component_dir: Path) -> Path:
+    """Do what ``gdk component build`` runs as the custom build command; return the artifact's path.
+
+    Why it must agree with gdk-config.json: GDK creates ``greengrass-build/artifacts/<name>/<the
+    config's version>/`` before the build and ``gdk component publish`` uploads that folder under
+    the config's version. So the config states the version the pipeline would publish — for the
+    inference component the artifact's content hash — and a config that says anything else is an
+    error here, not a component that differs from the pipeline's under a reused version.
+    """
+    component_dir = Path(component_dir)
+    name, spec = gdk_config(component_dir)
+    version = str(spec["version"])
     if kind == "model":
-        data = model_artifact(Path.cwd() / "model")
-        version = spec["version"]
+        if not _MODEL_VERSION.match(version):
+            raise ValueError(
+                f"{component_dir / 'gdk-config.json'}: version {version!r} is not a model version "
+                "1.0.<registry version>, the form the pipeline publishes"
+            )
+        data = model_artifact(component_dir / "model")
+        model_name = None
     else:
         data = inference_artifact()
-        version = inference_version(data)
-    bucket = spec["publish"]["bucket"]
+        built = inference_version(data)
+        if version != built:
+            raise ValueError(
+                f"{component_dir / 'gdk-config.json'}: version is {version!r} but the inference code "
+                f'hashes to {built!r}; set "version": "{built}" (the version is the artifact\'s '
+                "content hash, as the pipeline publishes it)"
+            )
+        model_name, _ = gdk_config(COMPONENTS_DIR / "model")
     file_name = f"{kind}.zip"
-    uri = f"s3://{bucket}/{name}/{version}/{file_name}"
     recipe = render_recipe(
         kind,
         component_name=name,
         component_version=version,
-        artifact_uri=uri,
-        model_component_name="com.example.mlopsedge.Model" if kind == "inference" else None,
-        author=spec.get("author", DEFAULT_AUTHOR),
+        artifact_uri=GDK_ARTIFACT_URI.format(file=file_name),
+        model_component_name=model_name,
+        author=spec["author"],
     )
-    out = component_dir / "greengrass-build"
+    out = component_dir / GDK_BUILD_DIR
     (out / "recipes").mkdir(parents=True, exist_ok=True)
-    art_dir = out / "artifacts" / name / version
-    art_dir.mkdir(parents=True, exist_ok=True)
-    (art_dir / file_name).write_bytes(data)
+    artifact_dir = out / "artifacts" / name / version
+    artifact_dir.mkdir(parents=True, exist_ok=True)
+    (artifact_dir / file_name).write_bytes(data)
     (out / "recipes" / "recipe.yaml").write_text(yaml.safe_dump(recipe, sort_keys=False))
-    print(f"built {name} {version} -> {art_dir / file_name}")
+    return artifact_dir / file_name
 
 
-if __name__ == "__main__":  # pragma: no cover - GDK entry point
-    if len(sys.argv) != 3 or sys.argv[1] != "gdk" or sys.argv[2] not in ("model", "inference"):
-        sys.exit("usage: python build.py gdk model|inference  (run from the component folder)")
-    _gdk_build(sys.argv[2], Path.cwd())  # type: ignore[arg-type]
+def main(argv: list[str]) -> int:
+    """``python ../build.py gdk model|inference`` from the component folder, as GDK runs it.
+
+    A wrong config is a message and exit status 1, not a traceback: GDK shows the command's output
+    and stops the build on a non-zero exit.
+    """
+    if len(argv) != 2 or argv[0] != "gdk" or argv[1] not in ("model", "inference"):
+        print("usage: python build.py gdk model|inference  (run from the component folder)", file=sys.stderr)
+        return 2
+    kind: Kind = "model" if argv[1] == "model" else "inference"
+    try:
+        artifact = gdk_build(kind, Path.cwd())
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"build failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"built {artifact.relative_to(Path.cwd())}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

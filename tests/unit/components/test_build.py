@@ -5,18 +5,25 @@ from __future__ import annotations
 import ast
 import io
 import json
+import os
 import re
+import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 
 from components import build
 from pipeline.archive import deterministic_zip
 
 HERE = Path(__file__).parent
+#: The component name prefix the deployed pipeline uses (cdk.json context), hence its component names.
+PREFIX = json.loads((build.REPO_ROOT / "cdk.json").read_text())["context"]["component_prefix"]
 RECIPE_SCHEMA = json.loads((HERE / "gdk-recipe-schema.json").read_text())
 CONFIG_SCHEMA = json.loads((HERE / "gdk-config-schema.json").read_text())
 
@@ -189,3 +196,178 @@ def test_the_test_code_scan_finds_a_double() -> None:
         "inference_component/messaging.py: class FakeMessaging",
         "tests/x.txt: test file",
     ]
+
+
+# -- GDK: gdk-config.json says what the custom build does ----------------------------------------
+
+
+def _gdk_config(kind: str) -> dict[str, Any]:
+    return json.loads((build.COMPONENTS_DIR / kind / "gdk-config.json").read_text())
+
+
+def _component_folder(tmp_path: Path, kind: str) -> Path:
+    """A copy of a component folder, so a build writes its greengrass-build/ outside the repository."""
+    folder = tmp_path / kind
+    folder.mkdir()
+    for name in ("gdk-config.json", "recipe.yaml"):
+        shutil.copy(build.COMPONENTS_DIR / kind / name, folder / name)
+    if kind == "model":
+        (folder / "model").mkdir()
+        (folder / "model" / "model.onnx").write_bytes(b"onnx-bytes")
+        (folder / "model" / "model.json").write_text("{}")
+    return folder
+
+
+def _files(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file()}
+
+
+def _gdk_publish(folder: Path, *, account: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """What ``gdk component publish`` would create from a built folder: (recipe, {S3 URI: bytes}).
+
+    Mirrors GDK 1.6 (ComponentPublishConfiguration, PublishCommand, PublishRecipeTransformer): the
+    bucket is ``{publish.bucket}-{region}-{account}``; every file in
+    ``greengrass-build/artifacts/<name>/<config version>/`` is uploaded to ``<name>/<version>/<file>``;
+    the recipe read from ``greengrass-build/recipes/recipe.yaml`` gets the config's version, and each
+    s3 artifact URI whose file was built gets the uploaded location.
+    """
+    config = json.loads((folder / "gdk-config.json").read_text())
+    ((name, spec),) = config["component"].items()
+    version = spec["version"]
+    assert version != "NEXT_PATCH", "NEXT_PATCH would be the service's next patch, not the built version"
+    bucket = f"{spec['publish']['bucket']}-{spec['publish']['region']}-{account}"
+    built = folder / "greengrass-build" / "artifacts" / name / version
+    uploads = {f"s3://{bucket}/{name}/{version}/{p.name}": p.read_bytes() for p in built.iterdir()}
+    recipe = yaml.safe_load((folder / "greengrass-build" / "recipes" / "recipe.yaml").read_text())
+    recipe["ComponentVersion"] = version
+    for manifest in recipe.get("Manifests", []):
+        for artifact in manifest.get("Artifacts", []):
+            file_name = artifact["URI"].rsplit("/", 1)[-1]
+            if artifact["URI"].startswith("s3://") and (built / file_name).is_file():
+                artifact["URI"] = f"s3://{bucket}/{name}/{version}/{file_name}"
+    return recipe, uploads
+
+
+@pytest.mark.parametrize("kind", ["model", "inference"])
+def test_gdk_config_runs_this_file_as_a_custom_build(kind: str) -> None:
+    spec = _gdk_config(kind)["component"][f"{PREFIX}.{kind.capitalize()}"]
+    assert spec["build"] == {
+        "build_system": "custom",
+        "custom_build_command": ["python", "../build.py", "gdk", kind],
+    }
+    # GDK runs the command in the component folder
+    assert (build.COMPONENTS_DIR / kind / "../build.py").resolve() == Path(build.__file__).resolve()
+    assert spec["author"] == build.DEFAULT_AUTHOR
+
+
+def test_inference_gdk_version_is_the_content_hash_the_pipeline_publishes() -> None:
+    version = build.inference_version(build.inference_artifact())
+    ((_, spec),) = _gdk_config("inference")["component"].items()
+    assert spec["version"] == version, (
+        f'the inference code changed: set "version": "{version}" in components/inference/gdk-config.json'
+    )
+
+
+def test_model_gdk_version_is_a_model_version() -> None:
+    ((_, spec),) = _gdk_config("model")["component"].items()
+    assert spec["version"] == build.model_version(int(spec["version"].rsplit(".", 1)[1]))
+
+
+@pytest.mark.parametrize("kind", ["model", "inference"])
+def test_gdk_build_writes_gdks_layout(tmp_path: Path, kind: str) -> None:
+    folder = _component_folder(tmp_path, kind)
+    ((name, spec),) = _gdk_config(kind)["component"].items()
+    artifact = build.gdk_build(kind, folder)  # type: ignore[arg-type]
+    version = spec["version"]
+    assert _files(folder / "greengrass-build") == {
+        "recipes/recipe.yaml",
+        f"artifacts/{name}/{version}/{kind}.zip",
+    }
+    assert artifact == folder / "greengrass-build" / "artifacts" / name / version / f"{kind}.zip"
+    expected = build.model_artifact(folder / "model") if kind == "model" else build.inference_artifact()
+    assert artifact.read_bytes() == expected
+    recipe = yaml.safe_load((folder / "greengrass-build" / "recipes" / "recipe.yaml").read_text())
+    _gdk_validate(recipe)
+    assert (recipe["ComponentName"], recipe["ComponentVersion"]) == (name, version)
+    uri = recipe["Manifests"][0]["Artifacts"][0]["URI"]
+    assert uri == f"s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/{kind}.zip"  # as GDK's builds write it
+
+
+def test_gdk_publish_creates_what_the_pipeline_publishes(tmp_path: Path) -> None:
+    folder = _component_folder(tmp_path, "inference")
+    build.gdk_build("inference", folder)
+    recipe, uploads = _gdk_publish(folder, account="123456789012")
+
+    # what lambdas/core/components.py publishes, with the deployed pipeline's component names
+    prefix = PREFIX
+    code = build.inference_artifact()
+    (uri,) = uploads
+    assert uri == (
+        f"s3://mlops-edge-components-us-east-1-123456789012/{prefix}.Inference/"
+        f"{build.inference_version(code)}/inference.zip"
+    )
+    assert uploads[uri] == code
+    assert recipe == build.render_recipe(
+        "inference",
+        component_name=f"{prefix}.Inference",
+        component_version=build.inference_version(code),
+        artifact_uri=uri,
+        model_component_name=f"{prefix}.Model",
+    )
+
+
+def test_gdk_build_refuses_a_version_that_is_not_the_content_hash(tmp_path: Path) -> None:
+    folder = _component_folder(tmp_path, "inference")
+    config = json.loads((folder / "gdk-config.json").read_text())
+    ((_, spec),) = config["component"].items()
+    spec["version"] = "NEXT_PATCH"
+    (folder / "gdk-config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=re.escape(build.inference_version(build.inference_artifact()))):
+        build.gdk_build("inference", folder)
+    assert not (folder / "greengrass-build").exists()
+
+
+def test_gdk_build_refuses_a_model_version_the_pipeline_would_not_publish(tmp_path: Path) -> None:
+    folder = _component_folder(tmp_path, "model")
+    config = json.loads((folder / "gdk-config.json").read_text())
+    ((_, spec),) = config["component"].items()
+    spec["version"] = "2.3.4"
+    (folder / "gdk-config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError, match=re.escape("1.0.<registry version>")):
+        build.gdk_build("model", folder)
+
+
+def test_gdk_runs_the_command_as_a_script(tmp_path: Path) -> None:
+    """As GDK does (the command in the component folder), the project not installed.
+
+    ``-S``: no site-packages hooks, so only the script's own path fix finds ``pipeline``; PyYAML
+    alone is on PYTHONPATH.
+    """
+    folder = _component_folder(tmp_path, "inference")
+    yaml_path = str(Path(yaml.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": yaml_path}
+    run = subprocess.run(
+        [sys.executable, "-S", str(build.COMPONENTS_DIR / "build.py"), "gdk", "inference"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    ((name, spec),) = _gdk_config("inference")["component"].items()
+    built = folder / "greengrass-build" / "artifacts" / name / spec["version"] / "inference.zip"
+    assert built.read_bytes() == build.inference_artifact()
+
+    (folder / "gdk-config.json").write_text(
+        (folder / "gdk-config.json").read_text().replace(spec["version"], "1.0.1")
+    )
+    stale = subprocess.run(
+        [sys.executable, "-S", str(build.COMPONENTS_DIR / "build.py"), "gdk", "inference"],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stale.returncode == 1 and spec["version"] in stale.stderr
