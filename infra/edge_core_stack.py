@@ -9,13 +9,9 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra import common
-from infra.edge_core import (
-    TES_CERT_POLICY_PREFIX,
-    CoreDeviceInstance,
-    CoreThingPolicy,
-    EdgeNetwork,
-    TokenExchange,
-)
+from infra.device_identity import TES_CERT_POLICY_PREFIX, CoreThingPolicy, TokenExchange
+from infra.edge_core import CoreDeviceInstance
+from infra.edge_network import EdgeNetwork
 from infra.storage import PREFIXES
 from pipeline.config.deployment import EdgeConfig
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_cdk import CfnOutput, RemovalPolicy, Stack
 from aws_cdk import aws_iot as iot
@@ -16,6 +16,9 @@ from infra.storage import PREFIXES, ArtifactStore
 from infra.training import TrainingResources
 from infra.verifier import VerifierIdentity
 from pipeline.config.deployment import EdgeConfig
+
+if TYPE_CHECKING:
+    from pipeline.statemachine import PipelineStateMachine
 
 
 class PipelineStack(Stack):
@@ -41,9 +44,6 @@ class PipelineStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        # Imported here, not at module level: it builds CDK states and needs a live jsii kernel.
-        from pipeline.statemachine import FUNCTION_NAMES, PipelineStateMachine
-
         retention = common.retention(config.log_retention_days)
         self.store = ArtifactStore(self, "Storage", removal_policy=RemovalPolicy.RETAIN)
         self.training = TrainingResources(
@@ -61,17 +61,28 @@ class PipelineStack(Stack):
                 thing_group_description="Greengrass core devices the mlops-edge pipeline deploys to"
             ),
         )
-
         self.verifier = VerifierIdentity(
             self,
             "Verifier",
             name_prefix=config.state_machine_name,
             certificate_arn=config.verifier_certificate_arn,
         )
+        self.function_environment = self._function_environment(config)
+        self.functions = self._functions(config, retention)
+        self.state_machine_logs = logs.LogGroup(
+            self,
+            "StateMachineLogs",
+            log_group_name=f"/aws/vendedlogs/states/{config.state_machine_name}",
+            retention=retention,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.state_machine = self._state_machine(config)
+        self._outputs(config)
 
+    def _function_environment(self, config: EdgeConfig) -> dict[str, str]:
+        """Names read by ``lambdas/core/settings.py``: the defaults the execution input may override."""
         bucket = self.store.bucket.bucket_name
-        # Names read by lambdas/core/settings.py: the defaults the execution input may override.
-        self.function_environment: dict[str, str] = {
+        return {
             "MLOPS_EDGE_BUCKET": bucket,
             "MLOPS_EDGE_ARTIFACT_PREFIX": PREFIXES["artifacts"],
             "MLOPS_EDGE_STATE_PREFIX": PREFIXES["state"],
@@ -85,7 +96,13 @@ class PipelineStack(Stack):
             # verify_on_device: its MQTT certificate; the broker is found with iot:DescribeEndpoint.
             "MLOPS_EDGE_MQTT_SECRET_ID": self.verifier.secret.secret_name,
         }
-        self.functions = PipelineFunctions(
+
+    def _functions(self, config: EdgeConfig, retention: logs.RetentionDays) -> PipelineFunctions:
+        """One Lambda per handler, each granted exactly its entry of ``infra/permissions.py``."""
+        # Imported here, not at module level: it builds CDK states and needs a live jsii kernel.
+        from pipeline.statemachine import FUNCTION_NAMES
+
+        functions = PipelineFunctions(
             self,
             "Functions",
             names=FUNCTION_NAMES,
@@ -94,7 +111,7 @@ class PipelineStack(Stack):
             function_name_prefix=config.state_machine_name,
         )
         grant_all(
-            self.functions.roles,
+            functions.roles,
             Scope(
                 store=self.store,
                 component_prefix=config.component_prefix,
@@ -104,15 +121,13 @@ class PipelineStack(Stack):
             ),
             self,
         )
+        return functions
 
-        self.state_machine_logs = logs.LogGroup(
-            self,
-            "StateMachineLogs",
-            log_group_name=f"/aws/vendedlogs/states/{config.state_machine_name}",
-            retention=retention,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        self.state_machine = PipelineStateMachine(
+    def _state_machine(self, config: EdgeConfig) -> PipelineStateMachine:
+        """The ``PipelineStateMachine`` construct over the functions and the SageMaker role."""
+        from pipeline.statemachine import PipelineStateMachine
+
+        return PipelineStateMachine(
             self,
             "Orchestration",
             functions=self.functions.functions,
@@ -121,8 +136,10 @@ class PipelineStack(Stack):
             state_machine_name=config.state_machine_name,
         )
 
+    def _outputs(self, config: EdgeConfig) -> None:
+        """What the operator's tools and docs/deploy-aws.md read from the stack."""
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine.state_machine_arn)
-        CfnOutput(self, "ArtifactBucketName", value=bucket)
+        CfnOutput(self, "ArtifactBucketName", value=self.store.bucket.bucket_name)
         CfnOutput(self, "DatasetUri", value=self.function_environment["MLOPS_EDGE_DATASET_URI"])
         CfnOutput(self, "ModelPackageGroupName", value=config.model_package_group_name)
         CfnOutput(self, "ThingGroupName", value=config.thing_group_name)

@@ -88,21 +88,12 @@ class TrainingResources(Construct):
         source_tarball: bytes,
     ) -> None:
         super().__init__(scope, construct_id)
-        stack = Stack.of(self)
-
-        accounts = CfnMapping(
-            self,
-            "XgboostImageAccounts",
-            mapping={region: {"account": account} for region, account in XGBOOST_IMAGE_ACCOUNTS.items()},
-        )
-        image_account = accounts.find_in_map(Aws.REGION, "account")
+        image_account = self._image_account()
         self.image_uri = (
             f"{image_account}.dkr.ecr.{Aws.REGION}.{Aws.URL_SUFFIX}/"
             f"{XGBOOST_REPOSITORY}:{XGBOOST_FRAMEWORK_VERSION}"
         )
-
         self.source = s3_assets.Asset(self, "SourceDir", path=str(_write_source(self, source_tarball)))
-
         self.model_package_group_name = model_package_group_name
         self.model_package_group = sagemaker.CfnModelPackageGroup(
             self,
@@ -110,19 +101,32 @@ class TrainingResources(Construct):
             model_package_group_name=model_package_group_name,
             model_package_group_description="XGBoost models exported to ONNX for Greengrass edge devices",
         )
-        self.model_package_group_arn = stack.format_arn(
+        self.model_package_group_arn = Stack.of(self).format_arn(
             service="sagemaker",
             resource="model-package-group",
             resource_name=model_package_group_name.lower(),
         )
-
         self.role = iam.Role(
             self,
             "ExecutionRole",
             assumed_by=iam.ServicePrincipal("sagemaker.amazonaws.com"),
             description="SageMaker training jobs of the mlops-edge pipeline",
         )
-        # Read the datasets, write the job output; nothing else in the bucket.
+        self._grant_data(store)
+        self._grant_image_pull(image_account)
+        self._grant_monitoring()
+
+    def _image_account(self) -> str:
+        """The region's SageMaker XGBoost registry account (``Fn::FindInMap`` on the region)."""
+        accounts = CfnMapping(
+            self,
+            "XgboostImageAccounts",
+            mapping={region: {"account": account} for region, account in XGBOOST_IMAGE_ACCOUNTS.items()},
+        )
+        return accounts.find_in_map(Aws.REGION, "account")
+
+    def _grant_data(self, store: ArtifactStore) -> None:
+        """Read the datasets, write the job output, read the one source asset; nothing else."""
         self.role.add_to_policy(
             iam.PolicyStatement(actions=["s3:GetObject"], resources=[store.objects("datasets")])
         )
@@ -149,7 +153,9 @@ class TrainingResources(Construct):
                 ],
             )
         )
-        # Pull the framework image from SageMaker's registry account for this region.
+
+    def _grant_image_pull(self, image_account: str) -> None:
+        """Pull the framework image from SageMaker's registry account for this region."""
         self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         self.role.add_to_policy(
             iam.PolicyStatement(
@@ -159,7 +165,7 @@ class TrainingResources(Construct):
                     "ecr:GetDownloadUrlForLayer",
                 ],
                 resources=[
-                    stack.format_arn(
+                    Stack.of(self).format_arn(
                         service="ecr",
                         account=image_account,
                         resource="repository",
@@ -168,8 +174,10 @@ class TrainingResources(Construct):
                 ],
             )
         )
-        # Training logs and metrics, under SageMaker's own log group and metric namespace only.
-        self.role.add_to_policy(log_group_writer(stack, "/aws/sagemaker/TrainingJobs:*"))
+
+    def _grant_monitoring(self) -> None:
+        """Training logs and metrics, under SageMaker's own log group and metric namespace only."""
+        self.role.add_to_policy(log_group_writer(Stack.of(self), "/aws/sagemaker/TrainingJobs:*"))
         self.role.add_to_policy(
             iam.PolicyStatement(
                 actions=["cloudwatch:PutMetricData"],

@@ -57,7 +57,7 @@ def test_cdk_json_context_covers_every_setting() -> None:
 
 
 def test_user_data_is_idempotent_and_pins_the_release() -> None:
-    from infra.edge_core import nucleus_user_data
+    from infra.nucleus_install import nucleus_user_data
 
     kwargs = {
         "region": "eu-west-1",
