@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from lambdas.core.configure import configure
-from lambdas.core.settings import Settings
 from pipeline.aws import client
+from pipeline.config.function_env import Settings
 
 SETTINGS = Settings.from_env()
 S3 = client("s3")

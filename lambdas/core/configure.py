@@ -14,9 +14,9 @@ from typing import Any
 
 from lambdas.core.aws import put_immutable, split_s3_uri
 from lambdas.core.exceptions import ConfigurationError
-from lambdas.core.settings import Settings
-from pipeline.config import fill_defaults, validate
 from pipeline.config import schema as input_schema
+from pipeline.config.function_env import Settings
+from pipeline.config.validation import fill_defaults, validate
 
 #: Metrics train.py prints as ``#metric validation:<name>=<value>`` (contracts §7).
 METRIC_NAMES = ("rmse", "mae", "r2", "accuracy", "f1", "logloss", "auc")

@@ -4,12 +4,12 @@ The class name is what Lambda reports as ``errorType`` and what the state machin
 match (``pipeline/statemachine/errors.py``), so names are part of the interface: rename only
 together with the ASL. Messages are read by people in the Fail state's cause: say what failed and
 what to do. ``ParityFailed``, ``InvalidDataset``, ``ExportFailed`` and ``TrainingFailed`` come from
-``pipeline.ml`` and ``InvalidInput`` from ``pipeline.config``: they propagate unchanged.
+``pipeline.ml`` and ``InvalidInput`` from ``pipeline.config.errors``: they propagate unchanged.
 """
 
 from __future__ import annotations
 
-from pipeline.config.validation import InvalidInput
+from pipeline.config.errors import InvalidInput
 from pipeline.ml.exceptions import TrainingFailed
 
 __all__ = [

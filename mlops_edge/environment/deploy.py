@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import io
 import json
 import sys
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +17,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pipeline.archive import deterministic_zip
 from pipeline.aws import client
 from pipeline.config.deployment import LAMBDA_CODE_FOLDERS
+from pipeline.config.function_env import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Packages the handlers import; the local Lambda runtime puts the zip first on PYTHONPATH.
@@ -100,21 +100,14 @@ def _role(iam: Any, name: str, service: str) -> str:
 
 def code_zip() -> bytes:
     """A deterministic zip of the handler packages (sources only), as a zip-packaged Lambda has."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for package in CODE_PACKAGES:
-            for path in sorted((REPO_ROOT / package).rglob("*")):
-                if (
-                    path.is_dir()
-                    or "__pycache__" in path.parts
-                    or path.suffix not in {".py", ".json", ".yaml", ".txt"}
-                ):
-                    continue
-                info = zipfile.ZipInfo(str(path.relative_to(REPO_ROOT)), date_time=(1980, 1, 1, 0, 0, 0))
-                info.external_attr = 0o644 << 16
-                info.compress_type = zipfile.ZIP_DEFLATED
-                zf.writestr(info, path.read_bytes())
-    return buf.getvalue()
+    return deterministic_zip(
+        (str(path.relative_to(REPO_ROOT)), path.read_bytes())
+        for package in CODE_PACKAGES
+        for path in (REPO_ROOT / package).rglob("*")
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix in {".py", ".json", ".yaml", ".txt"}
+    )
 
 
 def _function(
@@ -194,10 +187,12 @@ def deploy_pipeline(
     log("resources: bucket, roles, model package group, thing group")
 
     env = {
-        "MLOPS_EDGE_BUCKET": names.bucket,
-        "MLOPS_EDGE_MODEL_PACKAGE_GROUP": names.model_package_group,
-        "MLOPS_EDGE_THING_GROUP": names.thing_group,
-        "MLOPS_EDGE_COMPONENT_PREFIX": names.component_prefix,
+        **Settings(
+            bucket=names.bucket,
+            model_package_group=names.model_package_group,
+            thing_group=names.thing_group,
+            component_prefix=names.component_prefix,
+        ).to_env(),
         **function_env,
     }
     code = code_zip()

@@ -49,3 +49,30 @@ def follow_execution(
             if deadline is not None and now > deadline:
                 return progress
             time.sleep(poll_s)
+
+
+def greengrass_device_poller(greengrass: Any, things: list[str]) -> DevicePoller:
+    """Each device's own result for the execution's deployment (``ListEffectiveDeployments``)."""
+
+    def poll(progress: ExecutionProgress) -> dict[str, str] | None:
+        deployment = (progress.output_of("Deploy") or {}).get("deployment") or {}
+        deployment_id = deployment.get("deployment_id")
+        return {thing: _device_status(greengrass, thing, deployment_id) for thing in things}
+
+    return poll
+
+
+def _device_status(greengrass: Any, thing: str, deployment_id: str | None) -> str:
+    from botocore.exceptions import ClientError
+
+    if not deployment_id:
+        return "waiting for deployment"
+    try:
+        effective = greengrass.list_effective_deployments(coreDeviceThingName=thing)
+    except ClientError:  # a device not known yet is a status, not an error
+        return "not reported yet"
+    found = [e for e in effective.get("effectiveDeployments", []) if e["deploymentId"] == deployment_id]
+    if not found:
+        return "QUEUED"
+    detailed = (found[0].get("statusDetails") or {}).get("detailedDeploymentStatus")
+    return found[0]["coreDeviceExecutionStatus"] + (f" ({detailed})" if detailed else "")

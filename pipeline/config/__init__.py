@@ -1,7 +1,8 @@
 """The execution input: its JSON schema and an example for the console's Start execution box.
 
 ``input.schema.json`` is the single source of the defaults (``default`` keywords); the Configure
-handler and the operator's tools fill them in and validate with :mod:`pipeline.config.validation`.
+handler and the operator's tools fill them in and validate with :mod:`pipeline.config.validation`
+(which needs jsonschema, so it is not imported here: zip-packaged handlers import this package).
 """
 
 from __future__ import annotations
@@ -11,17 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.config.validation import InvalidInput, fill_defaults, validate
-
-__all__ = [
-    "EXAMPLE_PATH",
-    "SCHEMA_PATH",
-    "InvalidInput",
-    "example_input",
-    "fill_defaults",
-    "schema",
-    "validate",
-]
+__all__ = ["EXAMPLE_PATH", "SCHEMA_PATH", "example_input", "schema"]
 
 SCHEMA_PATH = Path(__file__).with_name("input.schema.json")
 EXAMPLE_PATH = Path(__file__).with_name("example-input.json")

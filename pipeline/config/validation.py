@@ -12,15 +12,9 @@ from typing import Any
 
 import jsonschema
 
+from pipeline.config.errors import InvalidInput
+
 __all__ = ["InvalidInput", "fill_defaults", "validate"]
-
-
-class InvalidInput(ValueError):
-    """The execution input does not match pipeline/config/input.schema.json.
-
-    The class name is the Lambda ``errorType`` the state machine matches, so it is part of the
-    interface (``pipeline/statemachine/errors.py``).
-    """
 
 
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from lambdas.core.configure import configure
-from lambdas.core.settings import Settings
+from pipeline.config.function_env import Settings
 
 BUCKET = "mlops-edge-test-bucket"
 

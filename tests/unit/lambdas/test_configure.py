@@ -9,8 +9,9 @@ import pytest
 
 from lambdas.core.configure import configure, job_name
 from lambdas.core.exceptions import ConfigurationError, InvalidInput
-from lambdas.core.settings import Settings
-from pipeline.config import example_input, fill_defaults, schema
+from pipeline.config import example_input, schema
+from pipeline.config.function_env import Settings
+from pipeline.config.validation import fill_defaults
 
 from .conftest import BUCKET, assert_selectable
 

@@ -1,0 +1,169 @@
+"""The local environment as one object: the local cloud, the simulated fleet, the deployed pipeline.
+
+A context manager so that whatever was started is stopped, by PID, however the run ends (success,
+failure, Ctrl-C, SIGTERM from CI). `mlops-edge run` is one user of it; anything that needs the
+whole environment up (a benchmark, the console) can be another, without the run's reporting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mlops_edge.environment.deploy import LocalPipeline, PipelineNames, deploy_pipeline
+from mlops_edge.environment.envfile import CLOUD_SUBDIR, STATE_MACHINE_ENV, write_env_file
+from mlops_edge.environment.fleet import Device, Fleet, FleetError
+
+__all__ = ["EnvironmentFailed", "LocalEnvironment", "sigterm_as_interrupt"]
+
+#: How long started devices may take to show up in the control plane.
+REPORT_TIMEOUT_S = 60.0
+
+
+class EnvironmentFailed(RuntimeError):
+    """A part of the environment could not be started; the message says which and where to look."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """A SIGTERM (CI, `kill`) unwinds like Ctrl-C while inside, so every ``finally`` still runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class LocalEnvironment:
+    """Local cloud + devices + the pipeline deployed onto them, under one state directory."""
+
+    def __init__(self, state_dir: Path, *, log: Callable[[str], None] = print) -> None:
+        from local_cloud import LocalCloud
+
+        self.state_dir = state_dir
+        self.names = PipelineNames.from_cdk_app()
+        self.cloud = LocalCloud(state_dir / CLOUD_SUBDIR)
+        self.fleet: Fleet | None = None
+        self.devices: list[Device] = []
+        self.pipeline: LocalPipeline | None = None
+        self.env: dict[str, str] = {}
+        self._log = log
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def __enter__(self) -> LocalEnvironment:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
+        self.cloud.stop()
+
+    # -- steps -----------------------------------------------------------------------------------
+    def start_cloud(self) -> dict[str, str]:
+        """Start the endpoint and broker; this process's AWS clients point at them from now on."""
+        self.cloud.start()
+        self.env = self.cloud.env()
+        os.environ.update(self.env)
+        self._log(
+            f"local cloud at {self.cloud.endpoint_url}, MQTT {self.cloud.mqtt.host}:{self.cloud.mqtt.port} "
+            f"(up in {self.cloud.startup_seconds:.1f} s)"
+        )
+        return self.env
+
+    def start_devices(self, count: int) -> list[Device]:
+        """Start ``count`` cores without waiting: they connect while the pipeline deploys."""
+        from pipeline.aws import client
+
+        group = self.names.thing_group
+        self.fleet = Fleet(self.cloud, root=self.state_dir / "devices", thing_group=group, env=self.env)
+        self.devices = self.fleet.start(count, wait=False)
+        self._log(f"devices: {', '.join(d.thing_name for d in self.devices)} starting in {group}")
+        retired = self.fleet.retire_others(client("iot"))
+        if retired:
+            self._log(f"devices: {', '.join(retired)} (an earlier run's) left {group}")
+        return self.devices
+
+    def deploy(self) -> LocalPipeline:
+        """Deploy the pipeline and write env.sh, so another shell can follow what runs next."""
+        self.pipeline = deploy_pipeline(
+            self.names,
+            function_env=self.env,
+            cache_dir=self.state_dir / "cache",
+            log=lambda m: self._log(f"deployed {m}"),
+        )
+        write_env_file(self.state_dir, {**self.env, STATE_MACHINE_ENV: self.pipeline.state_machine_arn})
+        return self.pipeline
+
+    def wait_devices(self, timeout_s: float = REPORT_TIMEOUT_S) -> None:
+        """Return once every started device is known to the control plane, else say which are not."""
+        from pipeline.aws import client
+
+        assert self.fleet is not None, "start_devices first"
+        try:
+            missing = self.fleet.wait_reported(client("greengrassv2"), timeout_s=timeout_s)
+        except FleetError as exc:
+            raise EnvironmentFailed(str(exc)) from exc
+        if missing:
+            raise EnvironmentFailed(
+                f"devices did not report within {timeout_s:.0f} s: {', '.join(missing)} "
+                f"(see {self.state_dir / 'devices'})"
+            )
+        self._log(f"devices: all {len(self.devices)} reported to the control plane")
+
+    # -- what a person needs to reach it -----------------------------------------------------------
+    @property
+    def things(self) -> list[str]:
+        return [d.thing_name for d in self.devices]
+
+    def where_to_look(self) -> dict[str, str]:
+        """Log locations of every part, for a failure summary."""
+        return {
+            "local cloud (endpoint, broker, training jobs)": str(
+                self.state_dir / CLOUD_SUBDIR / "endpoint.log"
+            ),
+            **{
+                f"device {d.thing_name} (core, components)": f"{d.log_path}, {d.root / 'logs'}/"
+                for d in self.devices
+            },
+        }
+
+    def keep_running(self, console: Any) -> None:
+        """Print how to reach the environment, then wait for Ctrl-C."""
+        import time
+
+        env = self.env
+        console.print()
+        console.print("[bold]the environment is running[/] (Ctrl-C stops it). In another shell:")
+        console.print(f"  source {self.state_dir / 'env.sh'}")
+        console.print("  mlops-edge mqtt sub 'edge/+/inference/result'")
+        console.print("  mlops-edge devices")
+        console.print(f"  mlops-edge infer --thing {self.things[0]} --json '{{\"rows\": [[...]]}}'")
+        console.print(
+            f"endpoint {env['AWS_ENDPOINT_URL']}; MQTT {env['MLOPS_EDGE_MQTT_HOST']}:{env['MLOPS_EDGE_MQTT_PORT']}"
+        )
+        console.print(
+            f"  CA {env['MLOPS_EDGE_MQTT_CA']}\n  cert {env['MLOPS_EDGE_MQTT_CERT']}\n  key {env['MLOPS_EDGE_MQTT_KEY']}"
+        )
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            console.print("stopping the environment")
