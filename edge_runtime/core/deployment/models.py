@@ -29,7 +29,6 @@ class Deployment:
     group_name: str
     components: dict[str, ComponentSpec]
     failure_policy: str
-    document: dict[str, Any]
 
     @classmethod
     def from_execution(cls, execution: dict[str, Any]) -> Deployment:
@@ -58,5 +57,4 @@ class Deployment:
             group_name=group,
             components=components,
             failure_policy=policy,
-            document=doc,
         )

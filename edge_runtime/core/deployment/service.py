@@ -109,7 +109,7 @@ class DeploymentService:
         try:
             deployment = Deployment.from_execution(execution)
         except InvalidDeployment as exc:
-            stub = Deployment(str(execution.get("jobId")), "", "", "", {}, "ROLLBACK", {})
+            stub = Deployment(str(execution.get("jobId")), "", "", "", {}, "ROLLBACK")
             self.status.failed(stub, "REJECTED", exc)
             return
         self.status.in_progress(deployment)

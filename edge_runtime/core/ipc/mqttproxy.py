@@ -14,9 +14,9 @@ SERVICE = "aws.greengrass.ipc.mqttproxy"
 
 
 class IotBridge(Protocol):
-    """What the proxy needs from the core's MQTT connection."""
+    """What the proxy needs from the core's MQTT connection (:class:`~..mqtt.IotConnection`)."""
 
-    def publish(self, topic: str, payload: bytes, qos: int, on_done: Any = None) -> None: ...
+    def publish(self, topic: str, payload: bytes, qos: int, on_done: Any = None) -> object: ...
 
     def subscribe(self, topic_filter: str, callback: Any) -> Any: ...
 

@@ -1,5 +1,5 @@
 """Device status for the control plane: the fleet-status heartbeat."""
 
-from .fleet import FleetStatusReporter, fleet_status
+from .fleet import FleetStatusReporter, component_statuses, fleet_status
 
-__all__ = ["FleetStatusReporter", "fleet_status"]
+__all__ = ["FleetStatusReporter", "component_statuses", "fleet_status"]

@@ -9,7 +9,30 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..lifecycle import ComponentService, State
+from ..target import Target
+
 NUCLEUS_VERSION = "2.12.0-sim"
+
+
+def component_statuses(target: Target, services: dict[str, ComponentService]) -> list[dict[str, Any]]:
+    """The health document's per-component entries: every component the target names, NEW
+    until its service exists, with the error count once it has failed."""
+    roots = target.roots()
+    out = []
+    for name, recipe in sorted(target.recipes.items()):
+        service = services.get(name)
+        out.append(
+            {
+                "componentName": name,
+                "version": recipe.version,
+                "state": (service.state.value if service else State.NEW.value),
+                "isRoot": name in roots,
+                "fleetConfigArns": target.fleet_config_arns(name),
+                "statusDetails": {"errorCount": service.errors} if service and service.errors else {},
+            }
+        )
+    return out
 
 
 def fleet_status(
