@@ -5,6 +5,12 @@ resources the API supports: bucket prefixes, components under the configured nam
 fleet's thing group, the model package group. Actions without resource-level permissions
 (``iot:DescribeEndpoint``, ``greengrass:CreateDeployment``, X-Ray's trace uploads) are the only
 ones on ``*``, and each is listed by name: no wildcard actions, no ``*FullAccess``.
+
+Greengrass V2 actions also need their *dependent actions* (:data:`GREENGRASS_DEPENDENT_ACTIONS`)
+on the caller: Greengrass runs deployments as AWS IoT jobs and reads things, thing groups, job
+executions and shadows with the caller's own permissions. A test checks every role that holds a
+Greengrass action also holds its dependent actions, scoped to the fleet's thing group, IoT jobs
+and things.
 """
 
 from __future__ import annotations
@@ -17,6 +23,69 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.storage import PREFIXES, ArtifactStore
+
+#: Dependent actions of the AWS IoT Greengrass V2 actions, from the Service Authorization Reference
+#: ("Actions, resources, and condition keys for AWS IoT Greengrass V2", *Dependent actions*
+#: column). A Greengrass action missing from both tables must be looked up before it is granted.
+GREENGRASS_DEPENDENT_ACTIONS: Mapping[str, tuple[str, ...]] = {
+    "greengrass:CreateDeployment": (
+        "iot:CancelJob",
+        "iot:CreateJob",
+        "iot:DeleteThingShadow",
+        "iot:DescribeJob",
+        "iot:DescribeThing",
+        "iot:DescribeThingGroup",
+        "iot:GetThingShadow",
+        "iot:UpdateJob",
+        "iot:UpdateThingShadow",
+    ),
+    "greengrass:CancelDeployment": (
+        "iot:CancelJob",
+        "iot:DeleteThingShadow",
+        "iot:DescribeJob",
+        "iot:DescribeThing",
+        "iot:DescribeThingGroup",
+        "iot:GetThingShadow",
+        "iot:UpdateJob",
+        "iot:UpdateThingShadow",
+    ),
+    "greengrass:GetDeployment": (
+        "iot:DescribeJob",
+        "iot:DescribeThing",
+        "iot:DescribeThingGroup",
+        "iot:GetThingShadow",
+    ),
+    "greengrass:ListDeployments": (
+        "iot:DescribeJob",
+        "iot:DescribeThing",
+        "iot:DescribeThingGroup",
+        "iot:GetThingShadow",
+    ),
+    "greengrass:ListEffectiveDeployments": (
+        "iot:DescribeJob",
+        "iot:DescribeJobExecution",
+        "iot:DescribeThing",
+        "iot:DescribeThingGroup",
+        "iot:GetThingShadow",
+    ),
+    "greengrass:DeleteCoreDevice": ("iot:DescribeJobExecution",),
+}
+
+#: Greengrass V2 actions the same reference lists with no dependent actions.
+GREENGRASS_WITHOUT_DEPENDENT_ACTIONS: frozenset[str] = frozenset(
+    {
+        "greengrass:CreateComponentVersion",
+        "greengrass:DescribeComponent",
+        "greengrass:GetComponent",
+        "greengrass:GetComponentVersionArtifact",
+        "greengrass:ListComponentVersions",
+        "greengrass:ListComponents",
+        "greengrass:GetCoreDevice",
+        "greengrass:ListCoreDevices",
+        "greengrass:ListInstalledComponents",
+        "greengrass:ResolveComponentCandidates",
+    }
+)
 
 
 def log_group_writer(stack: Stack, log_group_pattern: str, *, sid: str | None = None) -> iam.PolicyStatement:
@@ -156,12 +225,34 @@ def _deployments(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 
 def _device_status(role: iam.IRole, scope: Scope, node: Construct) -> None:
-    """Each device's own result for a deployment (ListEffectiveDeployments), devices of the group."""
+    """Each device's own result for a deployment (ListEffectiveDeployments), devices of the group.
+
+    ListEffectiveDeployments reads, with the caller's permissions, the deployment's IoT job, the
+    device's job execution, thing and shadow, and the target thing group (its dependent actions):
+    on IoT jobs and things (their names are made at run time: job ids by Greengrass, thing names
+    by self-provisioning devices) and on the fleet's one thing group.
+    """
+    jobs = scope.arn(node, "iot", "job", "*")
+    things = scope.arn(node, "iot", "thing", "*")
     role.add_to_principal_policy(
         iam.PolicyStatement(
             sid="CoreDeviceDeployments",
             actions=["greengrass:ListEffectiveDeployments"],
             resources=[scope.arn(node, "greengrass", "coreDevices", "*", sep=":")],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="EffectiveDeploymentJobs",
+            actions=["iot:DescribeJob", "iot:DescribeJobExecution"],
+            resources=[jobs, things],
+        )
+    )
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="EffectiveDeploymentDevices",
+            actions=["iot:DescribeThing", "iot:GetThingShadow"],
+            resources=[things],
         )
     )
     _fleet_read(role, scope, node)

@@ -1,0 +1,110 @@
+"""IAM of the synthesized roles against AWS's own rules that moto and cfn-lint do not check.
+
+Greengrass V2 actions have *dependent actions* (``infra.permissions.GREENGRASS_DEPENDENT_ACTIONS``,
+from the Service Authorization Reference): without them the call is denied on AWS while every
+local run passes, since the local cloud's greengrassv2 does not evaluate IAM.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.infra
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def grants_by_role(template: dict[str, Any]) -> dict[str, dict[str, list[str]]]:
+    """role logical id -> action -> the resources (JSON text) it is allowed on, over every inline
+    policy attached to the role."""
+    grants: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for resource in template["Resources"].values():
+        if resource["Type"] != "AWS::IAM::Policy":
+            continue
+        props = resource["Properties"]
+        roles = [r["Ref"] for r in props.get("Roles", []) if isinstance(r, dict) and "Ref" in r]
+        for statement in props["PolicyDocument"]["Statement"]:
+            if statement["Effect"] != "Allow":
+                continue
+            for action in _as_list(statement["Action"]):
+                for role in roles:
+                    grants[role][action].extend(json.dumps(r) for r in _as_list(statement["Resource"]))
+    return grants
+
+
+def _role(synth, handler: str) -> str:
+    """Logical id of a pipeline function's role, found through the function itself."""
+    functions = synth.resources("pipeline", "AWS::Lambda::Function").values()
+    name = f"mlops-edge-pipeline-{handler.replace('_', '-')}"
+    (props,) = [f["Properties"] for f in functions if f["Properties"]["FunctionName"] == name]
+    return props["Role"]["Fn::GetAtt"][0]
+
+
+def test_check_deployment_holds_list_effective_deployments_dependent_actions(synth) -> None:
+    grants = grants_by_role(synth.templates["pipeline"])[_role(synth, "check_deployment")]
+    assert "greengrass:ListEffectiveDeployments" in grants
+    for action in (
+        "iot:DescribeJob",
+        "iot:DescribeJobExecution",
+        "iot:DescribeThing",
+        "iot:DescribeThingGroup",
+        "iot:GetThingShadow",
+    ):
+        assert action in grants, (
+            f"check_deployment lacks {action}, a dependent action of ListEffectiveDeployments"
+        )
+    assert any(":job/*" in r for r in grants["iot:DescribeJob"])
+    assert any(":thing/*" in r for r in grants["iot:DescribeJobExecution"])
+    assert all("thinggroup/mlops-edge-fleet" in r for r in grants["iot:DescribeThingGroup"])
+
+
+@pytest.mark.parametrize("key", ["pipeline", "edge", "cicd"])
+def test_every_greengrass_action_comes_with_its_dependent_actions_scoped(synth, key: str) -> None:
+    from infra.permissions import GREENGRASS_DEPENDENT_ACTIONS, GREENGRASS_WITHOUT_DEPENDENT_ACTIONS
+
+    for role, grants in grants_by_role(synth.templates[key]).items():
+        for action in [a for a in grants if a.startswith("greengrass:")]:
+            known = action in GREENGRASS_DEPENDENT_ACTIONS or action in GREENGRASS_WITHOUT_DEPENDENT_ACTIONS
+            assert known, f"{action}: look up its dependent actions and add it to infra/permissions.py"
+            for dependent in GREENGRASS_DEPENDENT_ACTIONS.get(action, ()):
+                assert dependent in grants, f"{role} holds {action} without its dependent {dependent}"
+                resources = grants[dependent]
+                assert '"*"' not in resources, f"{role}: {dependent} on '*'"
+                if dependent == "iot:DescribeThingGroup":
+                    assert all("thinggroup/mlops-edge-fleet" in r for r in resources), resources
+                else:
+                    assert all(
+                        ":job/*" in r or ":thing/*" in r or "thinggroup/mlops-edge-fleet" in r
+                        for r in resources
+                    ), (
+                        dependent,
+                        resources,
+                    )
+
+
+def test_dependent_action_table_covers_what_the_handlers_call() -> None:
+    """The Greengrass calls of ``lambdas/core`` (and those a future handler is likely to add) are
+    in one of the two tables, so a grant can always be checked."""
+    from infra.permissions import GREENGRASS_DEPENDENT_ACTIONS, GREENGRASS_WITHOUT_DEPENDENT_ACTIONS
+
+    for action in (
+        "CreateDeployment",
+        "GetDeployment",
+        "CancelDeployment",
+        "ListEffectiveDeployments",
+        "ListCoreDevices",
+        "GetCoreDevice",
+        "ListInstalledComponents",
+        "CreateComponentVersion",
+        "DescribeComponent",
+        "GetComponent",
+    ):
+        name = f"greengrass:{action}"
+        assert (name in GREENGRASS_DEPENDENT_ACTIONS) != (name in GREENGRASS_WITHOUT_DEPENDENT_ACTIONS), name
+    assert "iot:DescribeJobExecution" in GREENGRASS_DEPENDENT_ACTIONS["greengrass:ListEffectiveDeployments"]
