@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -27,6 +26,7 @@ from .deployment import (
     DeploymentActivator,
     DeploymentService,
     DeploymentStatusKeeper,
+    IotJobsHelper,
     Waits,
 )
 from .identity import Identity
@@ -90,7 +90,8 @@ class Core:
         )
         self.authorizer = Authorizer(lambda c: self.configs.get(c, ["accessControl"]) or {}, self.thing)
         self.ipc = IpcServer(self._socket_path(), self.tokens, self._ipc_handlers())
-        self.status = DeploymentStatusKeeper(self.thing, self._publish)
+        self.jobs = IotJobsHelper(self.thing, self.iot.client)
+        self.status = DeploymentStatusKeeper(self.thing, self.jobs.update)
         self.fleet = FleetStatusReporter(
             self.thing, self.component_statuses, self._publish, settings.heartbeat_s
         )
@@ -114,12 +115,9 @@ class Core:
         self.iot.start()
         if restored.recipes:
             self.activator.apply(restored)
-        jobs = f"$aws/things/{self.thing}/jobs"
-        self.iot.subscribe(f"{jobs}/notify-next", self.deployments.on_job_message)
-        self.iot.subscribe(f"{jobs}/$next/get/accepted", self.deployments.on_job_message)
         self.deployments.start()
-        self.iot.on_connect(self._ask_for_jobs)
-        self._ask_for_jobs()
+        self.jobs.connect(self.deployments.on_job_execution)
+        self.iot.on_connect(self.jobs.resume)
         self._report_fleet()
         self.fleet.start()
         log.info("core %s started at %s", self.thing, self.paths.root)
@@ -133,10 +131,6 @@ class Core:
         self.iot.stop()
         if self._socket_path().parent != self.paths.root:
             shutil.rmtree(self._socket_path().parent, ignore_errors=True)
-
-    def _ask_for_jobs(self) -> None:
-        payload = json.dumps({"clientToken": f"{self.thing}-next"}).encode()
-        self._publish(f"$aws/things/{self.thing}/jobs/$next/get", payload)
 
     # -- status ---------------------------------------------------------------------------------
     def current_target(self) -> Target:

@@ -80,6 +80,11 @@ class IotConnection:
     def connected(self) -> bool:
         return self._connected.is_set()
 
+    @property
+    def client(self) -> mqtt5.Client:
+        """The awscrt client itself, for AWS's service clients (``awsiot.iotjobs``) that take one."""
+        return self._client
+
     def _on_success(self, _data: Any) -> None:
         _set_nodelay(self.identity.host, self.identity.port)
         with self._lock:

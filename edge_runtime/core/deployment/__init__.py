@@ -1,6 +1,7 @@
-"""Deployments: job documents in, a queue, a task per deployment, an activator, statuses out."""
+"""Deployments: job executions in (IoT Jobs), a queue, a task per deployment, an activator, statuses out."""
 
 from .activator import ComponentHooks, DeploymentActivator, Waits
+from .iot_jobs import IotJobsHelper
 from .models import ComponentSpec, Deployment
 from .service import DeploymentService, Kernel
 from .status import DeploymentStatusKeeper, error_details
@@ -12,6 +13,7 @@ __all__ = [
     "DeploymentActivator",
     "DeploymentService",
     "DeploymentStatusKeeper",
+    "IotJobsHelper",
     "Kernel",
     "Waits",
     "error_details",

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from awsiot import iotjobs
+
 from ..exceptions import InvalidDeployment
 
 FAILURE_POLICIES = ("ROLLBACK", "DO_NOTHING")
@@ -31,9 +33,10 @@ class Deployment:
     failure_policy: str
 
     @classmethod
-    def from_execution(cls, execution: dict[str, Any]) -> Deployment:
-        job_id = execution.get("jobId")
-        doc = execution.get("jobDocument")
+    def from_execution(cls, execution: iotjobs.JobExecutionData) -> Deployment:
+        """Read the execution's job document; :class:`InvalidDeployment` says why it cannot run."""
+        job_id = execution.job_id
+        doc = execution.job_document
         if not job_id or not isinstance(doc, dict):
             raise InvalidDeployment("job execution lacks jobId or jobDocument")
         components = {}

@@ -11,12 +11,13 @@ Order matters for the guarantees the pipeline relies on:
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
+
+from awsiot import iotjobs
 
 from ..components.resolver import resolve
 from ..config.store import apply_update
@@ -57,7 +58,7 @@ class DeploymentService:
         self.kernel = kernel
         self.status = status
         self._after_each = after_each
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[iotjobs.JobExecutionData | None] = queue.Queue()
         self._seen: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -73,20 +74,18 @@ class DeploymentService:
         if self._thread is not None:
             self._thread.join(timeout=60)
 
-    def on_job_message(self, _topic: str, payload: bytes) -> None:
-        """notify-next / $next/get/accepted: queue the execution unless already seen."""
-        try:
-            doc = json.loads(payload)
-        except ValueError:
-            log.warning("ignoring job message that is not JSON")
+    def on_job_execution(self, execution: iotjobs.JobExecutionData) -> None:
+        """notify-next / ``$next`` answers: queue the execution unless already seen.
+
+        The same execution arrives more than once (a notification, then the answer to the
+        request made on reconnecting); it runs once.
+        """
+        if not execution.job_id:
             return
-        execution = doc.get("execution") if isinstance(doc, dict) else None
-        if not isinstance(execution, dict) or not execution.get("jobId"):
-            return  # nothing pending (or a cancellation)
         with self._lock:
-            if execution["jobId"] in self._seen:
+            if execution.job_id in self._seen:
                 return
-            self._seen.add(execution["jobId"])
+            self._seen.add(execution.job_id)
         self.idle.clear()
         self._queue.put(execution)
 
@@ -105,11 +104,11 @@ class DeploymentService:
                 if self._queue.empty():
                     self.idle.set()
 
-    def _run(self, execution: dict[str, Any]) -> None:
+    def _run(self, execution: iotjobs.JobExecutionData) -> None:
         try:
             deployment = Deployment.from_execution(execution)
         except InvalidDeployment as exc:
-            stub = Deployment(str(execution.get("jobId")), "", "", "", {}, "ROLLBACK")
+            stub = Deployment(str(execution.job_id), "", "", "", {}, "ROLLBACK")
             self.status.failed(stub, "REJECTED", exc)
             return
         self.status.in_progress(deployment)

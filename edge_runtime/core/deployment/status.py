@@ -7,12 +7,15 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from awsiot import iotjobs
+
 from ..exceptions import CoreError
 from .models import Deployment
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, bytes], None]
+#: sends an UpdateJobExecution (``IotJobsHelper.update``); must not raise
+Update = Callable[[iotjobs.UpdateJobExecutionRequest], None]
 
 
 def error_details(error: BaseException | None) -> dict[str, str]:
@@ -29,19 +32,24 @@ def error_details(error: BaseException | None) -> dict[str, str]:
 
 
 class DeploymentStatusKeeper:
-    """Publishes job execution updates on ``$aws/things/{thing}/jobs/{jobId}/update``."""
+    """Turns deployment outcomes into job execution updates, with Greengrass's status details."""
 
-    def __init__(self, thing_name: str, publish: Publish) -> None:
+    def __init__(self, thing_name: str, update: Update) -> None:
         self.thing = thing_name
-        self._publish = publish
+        self._update = update
         self.history: list[dict[str, Any]] = []
 
     def _send(self, deployment: Deployment, status: str, details: dict[str, str]) -> None:
-        body = {"status": status, "statusDetails": details}
-        self.history.append({"jobId": deployment.job_id, **body})
+        self.history.append({"jobId": deployment.job_id, "status": status, "statusDetails": details})
         log.info("deployment %s: %s %s", deployment.deployment_id, status, details)
-        topic = f"$aws/things/{self.thing}/jobs/{deployment.job_id}/update"
-        self._publish(topic, json.dumps(body).encode())
+        request = iotjobs.UpdateJobExecutionRequest(
+            thing_name=self.thing,
+            job_id=deployment.job_id,
+            status=status,
+            status_details=details,
+            client_token=deployment.job_id,  # names the job in a rejection, which carries no topic
+        )
+        self._update(request)
 
     def in_progress(self, deployment: Deployment) -> None:
         self._send(deployment, "IN_PROGRESS", {})

@@ -173,8 +173,14 @@ class Operator:
         policy: str = "ROLLBACK",
         group: str = "thinggroup/test-fleet",
         timeout: float = 90.0,
+        answering_next: bool = False,
     ) -> dict[str, Any]:
-        """Send a deployment and wait for its final status update."""
+        """Send a deployment and wait for its final status update.
+
+        It goes out as a ``notify-next`` event, or with ``answering_next`` as the answer to the
+        core's DescribeJobExecution of ``$next`` (what a core gets for a job queued before it
+        connected).
+        """
         job_id = f"job-{uuid.uuid4().hex[:10]}"
         self.watch(f"$aws/things/{thing}/jobs/+/update")
         document = {
@@ -197,8 +203,12 @@ class Operator:
             "versionNumber": 1,
             "jobDocument": document,
         }
+        message: dict[str, Any] = {"timestamp": int(time.time()), "execution": execution}
+        jobs = f"$aws/things/{thing}/jobs"
+        if answering_next:
+            message["clientToken"] = f"{thing}-next"
         self.client.publish(
-            f"$aws/things/{thing}/jobs/notify-next", {"timestamp": int(time.time()), "execution": execution}
+            f"{jobs}/$next/get/accepted" if answering_next else f"{jobs}/notify-next", message
         )
         topic = f"$aws/things/{thing}/jobs/{job_id}/update"
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+from awsiot import iotjobs
+
 from components import build
 from edge_runtime.core.deployment import DeploymentService, DeploymentStatusKeeper
 from edge_runtime.core.exceptions import ArtifactChecksumMismatch
@@ -43,21 +46,31 @@ class FakeKernel:
         self.target = target
 
 
+def _execution(job_id: str, document: Any) -> iotjobs.JobExecutionData:
+    return iotjobs.JobExecutionData(job_id=job_id, job_document=document, status="QUEUED")
+
+
 def _run(kernel: FakeKernel, version: str, policy: str = "ROLLBACK") -> list[dict[str, Any]]:
-    sent: list[tuple[str, bytes]] = []
-    status = DeploymentStatusKeeper("t1", lambda topic, payload: sent.append((topic, payload)))
-    service = DeploymentService(kernel, status)
+    """The deployment's execution updates, as the payloads the control plane receives."""
+    sent: list[iotjobs.UpdateJobExecutionRequest] = []
+    service = DeploymentService(kernel, DeploymentStatusKeeper("t1", sent.append))
     doc = {"components": {MODEL: {"version": version}}, "failureHandlingPolicy": policy, "groupName": "g"}
-    service._run({"jobId": f"job-{version}", "jobDocument": doc})
-    assert all(topic == f"$aws/things/t1/jobs/job-{version}/update" for topic, _ in sent)
-    return [json.loads(p) for _, p in sent]
+    service._run(_execution(f"job-{version}", doc))
+    assert all((r.thing_name, r.job_id) == ("t1", f"job-{version}") for r in sent)
+    return [r.to_payload() for r in sent]
 
 
 def test_success() -> None:
     kernel = FakeKernel()
     statuses = _run(kernel, "1.0.1")
-    assert [s["status"] for s in statuses] == ["IN_PROGRESS", "SUCCEEDED"]
-    assert statuses[-1]["statusDetails"] == {"detailed-deployment-status": "SUCCESSFUL"}
+    assert statuses == [
+        {"status": "IN_PROGRESS", "statusDetails": {}, "clientToken": "job-1.0.1"},
+        {
+            "status": "SUCCEEDED",
+            "statusDetails": {"detailed-deployment-status": "SUCCESSFUL"},
+            "clientToken": "job-1.0.1",
+        },
+    ]
     assert kernel.target.versions == {MODEL: "1.0.1"}
 
 
@@ -93,19 +106,24 @@ def test_do_nothing_policy_keeps_the_failed_set() -> None:
     assert kernel.target.versions == {MODEL: "1.0.3"}
 
 
-def test_unusable_document_is_rejected() -> None:
+@pytest.mark.parametrize("document", [{"components": {MODEL: {}}}, None, "not a document"])
+def test_unusable_document_is_rejected(document: Any) -> None:
     kernel = FakeKernel()
-    sent: list[bytes] = []
-    service = DeploymentService(kernel, DeploymentStatusKeeper("t1", lambda t, p: sent.append(p)))
-    service._run({"jobId": "j", "jobDocument": {"components": {MODEL: {}}}})
-    assert json.loads(sent[-1])["status"] == "REJECTED"
+    sent: list[iotjobs.UpdateJobExecutionRequest] = []
+    service = DeploymentService(kernel, DeploymentStatusKeeper("t1", sent.append))
+    service._run(_execution("j", document))
+    assert [(r.job_id, r.status) for r in sent] == [("j", "REJECTED")]
+    assert sent[0].status_details["detailed-deployment-status"] == "REJECTED"
+    assert kernel.applied == []
 
 
-def test_duplicate_job_messages_are_queued_once() -> None:
+def test_duplicate_job_executions_are_queued_once() -> None:
     kernel = FakeKernel()
-    service = DeploymentService(kernel, DeploymentStatusKeeper("t1", lambda t, p: None))
-    msg = json.dumps({"execution": {"jobId": "j1", "jobDocument": {"components": {}}}}).encode()
-    service.on_job_message("x", msg)
-    service.on_job_message("x", msg)
-    service.on_job_message("x", b'{"timestamp": 1}')
+    service = DeploymentService(kernel, DeploymentStatusKeeper("t1", lambda r: None))
+    execution = _execution("j1", {"components": {}})
+    service.on_job_execution(execution)
+    service.on_job_execution(_execution("j1", {"components": {}}))
+    service.on_job_execution(iotjobs.JobExecutionData())  # no job id: nothing to run
     assert service._queue.qsize() == 1
+    service.on_job_execution(_execution("j2", {"components": {}}))
+    assert service._queue.qsize() == 2
