@@ -86,6 +86,8 @@ def put_immutable(s3: Any, bucket: str, key: str, data: bytes, *, content_type: 
             f"s3://{bucket}/{key} already exists with sha256 {existing or 'unknown'}, not {digest}; "
             "artifact keys are immutable: find out who wrote it before deleting anything"
         )
+    if not supports_conditional_put(s3):
+        return _put_then_confirm(s3, bucket, key, data, digest=digest, content_type=content_type)
     with transient_errors(f"s3 put s3://{bucket}/{key}"):
         try:
             # Conditional write: of two writers racing for the same key only one can win.
@@ -101,6 +103,35 @@ def put_immutable(s3: Any, bucket: str, key: str, data: bytes, *, content_type: 
             if error_code(exc) not in {"PreconditionFailed", "ConditionalRequestConflict"}:
                 raise
             return put_immutable(s3, bucket, key, data, content_type=content_type)
+    return digest, False
+
+
+def supports_conditional_put(s3: Any) -> bool:
+    """Whether this botocore knows ``PutObject``'s ``IfNoneMatch`` (added in botocore 1.35, August
+    2024). Zip-packaged handlers run on the boto3 the managed runtime carries, which may be older:
+    there the parameter fails client-side validation before any request is sent."""
+    try:
+        shape = s3.meta.service_model.operation_model("PutObject").input_shape
+    except Exception:  # not a botocore client (a test double): assume the current API
+        return True
+    return "IfNoneMatch" in shape.members
+
+
+def _put_then_confirm(
+    s3: Any, bucket: str, key: str, data: bytes, *, digest: str, content_type: str
+) -> tuple[str, bool]:
+    """Without conditional writes: write, then read the key's digest back. Two writers of
+    different bytes in the same instant can still both write; the one that reads back another
+    digest raises :class:`ArtifactConflict`, so a lost race is never reported as success."""
+    with transient_errors(f"s3 put s3://{bucket}/{key}"):
+        s3.put_object(
+            Bucket=bucket, Key=key, Body=data, ContentType=content_type, Metadata={"sha256": digest}
+        )
+        stored = s3.head_object(Bucket=bucket, Key=key).get("Metadata", {}).get("sha256")
+    if stored != digest:
+        raise ArtifactConflict(
+            f"s3://{bucket}/{key} was written concurrently with sha256 {stored or 'unknown'}, not {digest}"
+        )
     return digest, False
 
 

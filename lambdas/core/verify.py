@@ -37,7 +37,7 @@ def mqtt_settings(env: Mapping[str, str], *, secrets: Callable[[], Any], iot: Ca
     secret_id = values.get(ENV + "SECRET_ID")
     if secret_id:
         with transient_errors(f"GetSecretValue {secret_id}"):
-            secret = json.loads(secrets().get_secret_value(SecretId=secret_id)["SecretString"])
+            secret = read_verifier_secret(secrets().get_secret_value(SecretId=secret_id), secret_id)
         folder = Path(tempfile.gettempdir()) / f"mqtt-{hashlib.sha256(secret_id.encode()).hexdigest()[:12]}"
         folder.mkdir(mode=0o700, exist_ok=True)
         for name, key in (("CERT", "certificate_pem"), ("KEY", "private_key_pem"), ("CA", "ca_pem")):
@@ -54,6 +54,40 @@ def mqtt_settings(env: Mapping[str, str], *, secrets: Callable[[], Any], iot: Ca
         return MqttSettings.from_env(values)
     except MqttError as exc:
         raise ConfigurationError(f"cannot verify on devices: {exc}") from exc
+
+
+#: What the secret must hold (docs/deploy-aws.md, "The verifier's certificate").
+SECRET_KEYS = ("certificate_pem", "private_key_pem")
+_SETUP_HINT = (
+    "create the verifier's IoT certificate and put it in the secret once, as docs/deploy-aws.md "
+    "describes (aws secretsmanager put-secret-value --secret-id {id} --secret-string "
+    '\'{{"certificate_pem": ..., "private_key_pem": ..., "ca_pem": ...}}\')'
+)
+
+
+def read_verifier_secret(value: Mapping[str, Any], secret_id: str) -> dict[str, str]:
+    """The certificate the verifier connects with, or a :class:`ConfigurationError` that says how
+    to provide it. Until the one-time manual step is done the secret holds the random string the
+    stack generated, which is not JSON: say so instead of failing with a JSONDecodeError."""
+    hint = _SETUP_HINT.format(id=secret_id)
+    text = value.get("SecretString")
+    if text is None:
+        raise ConfigurationError(
+            f"secret {secret_id} holds binary data, not the verifier's certificate: {hint}"
+        )
+    try:
+        secret = json.loads(text)
+    except ValueError:
+        raise ConfigurationError(
+            f"secret {secret_id} does not hold the verifier's certificate yet (it still holds the "
+            f"placeholder the stack generated): {hint}"
+        ) from None
+    if not isinstance(secret, dict):
+        raise ConfigurationError(f"secret {secret_id} must be a JSON object: {hint}")
+    missing = [key for key in SECRET_KEYS if not isinstance(secret.get(key), str) or not secret[key].strip()]
+    if missing:
+        raise ConfigurationError(f"secret {secret_id} lacks {', '.join(missing)}: {hint}")
+    return {k: v for k, v in secret.items() if isinstance(v, str)}
 
 
 def close(actual: Any, expected: Any, tol_abs: float, tol_rel: float) -> bool:

@@ -135,3 +135,39 @@ def test_immutable_put_loses_a_race_gracefully(s3: Any) -> None:
     )
     with pytest.raises(ArtifactConflict):
         put_immutable(Racing(s3, b"other"), BUCKET, "race/b", b"mine", content_type="x")
+
+
+class _OldBotocoreS3:
+    """The S3 client of a botocore older than 1.35 (what a managed runtime may carry): its
+    PutObject model has no IfNoneMatch, so passing it fails validation before any request."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        model = inner.meta.service_model.operation_model("PutObject").input_shape
+        members = {k: v for k, v in model.members.items() if k != "IfNoneMatch"}
+        shape = type("Shape", (), {"members": members})()
+        operation = type("Operation", (), {"input_shape": shape})()
+        service = type("Service", (), {"operation_model": lambda self, name: operation})()
+        self.meta = type("Meta", (), {"service_model": service})()
+
+    def head_object(self, **kw: Any) -> Any:
+        return self.inner.head_object(**kw)
+
+    def put_object(self, **kw: Any) -> Any:
+        if "IfNoneMatch" in kw:
+            from botocore.exceptions import ParamValidationError
+
+            raise ParamValidationError(report='Unknown parameter in input: "IfNoneMatch"')
+        return self.inner.put_object(**kw)
+
+
+def test_immutable_put_works_on_a_botocore_without_conditional_writes(s3: Any) -> None:
+    from lambdas.core.aws import put_immutable, supports_conditional_put
+
+    old = _OldBotocoreS3(s3)
+    assert supports_conditional_put(s3) and not supports_conditional_put(old)
+    digest = hashlib.sha256(b"model").hexdigest()
+    assert put_immutable(old, BUCKET, "old/a", b"model", content_type="x") == (digest, False)
+    assert put_immutable(old, BUCKET, "old/a", b"model", content_type="x") == (digest, True)
+    with pytest.raises(ArtifactConflict):
+        put_immutable(old, BUCKET, "old/a", b"other", content_type="x")

@@ -148,3 +148,25 @@ def test_mqtt_settings_from_paths_and_from_a_secret(tmp_path: Any) -> None:
     assert Path(settings.key_path).read_text() == "K"
     with pytest.raises(ConfigurationError, match="MLOPS_EDGE_MQTT_CA"):
         mqtt_settings({"MLOPS_EDGE_MQTT_HOST": "h"}, secrets=lambda: None, iot=lambda: None)
+
+
+@pytest.mark.parametrize(
+    ("secret_string", "says"),
+    [
+        ("x7#Qp!generated-password-32chars", "still holds the placeholder"),
+        ('["certificate_pem"]', "must be a JSON object"),
+        ('{"certificate_pem": "-----BEGIN CERTIFICATE-----"}', "lacks private_key_pem"),
+        ('{"certificate_pem": " ", "private_key_pem": "k"}', "lacks certificate_pem"),
+    ],
+)
+def test_a_secret_that_is_not_set_up_says_how_to_set_it_up(secret_string: str, says: str) -> None:
+    """The stack creates the secret with a generated string; until the manual step is done, the
+    cause must say what to do, not ``JSONDecodeError`` (which ended every first run in Rollback)."""
+
+    class Secrets:
+        def get_secret_value(self, SecretId: str) -> dict[str, str]:
+            return {"SecretString": secret_string}
+
+    with pytest.raises(ConfigurationError, match=says) as caught:
+        mqtt_settings({"MLOPS_EDGE_MQTT_SECRET_ID": "mlops/verifier"}, secrets=Secrets, iot=lambda: None)
+    assert "docs/deploy-aws.md" in str(caught.value) and "put-secret-value" in str(caught.value)
