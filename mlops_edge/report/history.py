@@ -166,6 +166,44 @@ def _loads(text: str | None) -> Any:
         return text
 
 
+class HistoryCursor:
+    """Reads only the events added since the last call, so following an execution costs one
+    ``GetExecutionHistory`` call per poll however long the history grows (re-reading all of it,
+    page by page, every quarter second is what throttles on AWS).
+
+    Pages come newest first (``reverseOrder``) and reading stops at the first event already seen;
+    event ids grow by one per event, so nothing in between can be missed.
+    """
+
+    def __init__(self, sfn: Any, execution_arn: str, *, page_size: int = 100) -> None:
+        self.sfn = sfn
+        self.execution_arn = execution_arn
+        self.page_size = page_size
+        self.last_id = 0
+        self.calls = 0
+
+    def new_events(self) -> list[dict[str, Any]]:
+        fresh: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "executionArn": self.execution_arn,
+            "maxResults": self.page_size,
+            "reverseOrder": True,
+        }
+        while True:
+            self.calls += 1
+            page = self.sfn.get_execution_history(**kwargs)
+            older = [e for e in page["events"] if e["id"] > self.last_id]
+            fresh.extend(older)
+            token = page.get("nextToken")
+            if not token or len(older) < len(page["events"]):
+                break
+            kwargs["nextToken"] = token
+        fresh.sort(key=lambda e: e["id"])
+        if fresh:
+            self.last_id = fresh[-1]["id"]
+        return fresh
+
+
 def fetch_history(sfn: Any, execution_arn: str) -> list[dict[str, Any]]:
     """All events of an execution, following pagination."""
     events: list[dict[str, Any]] = []
