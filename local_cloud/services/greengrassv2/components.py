@@ -1,18 +1,28 @@
-"""Component versions: recipe parsing, artifact digests, version resolution (npm-style ranges)."""
+"""Component versions: the record, recipe parsing, artifact digests, version resolution.
+
+A version is created REQUESTED from an inline recipe, INITIATED while its S3 artifacts are read
+to compute their digests, then DEPLOYABLE (or FAILED, naming each unreadable artifact). Version
+ranges are npm-style, as the nucleus resolves them.
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import json
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
 from functools import cmp_to_key
 from typing import Any
 
 import nodesemver
 import yaml
 
-from local_cloud.services.greengrassv2.exceptions import ValidationException
-from local_cloud.services.greengrassv2.models import SEMVER
+from local_cloud.services.greengrassv2.arns import Arns
+from local_cloud.services.greengrassv2.exceptions import ResourceNotFoundException, ValidationException
+
+SEMVER = re.compile(r"^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$")
 
 
 def parse_recipe(raw: bytes) -> dict[str, Any]:
@@ -23,9 +33,9 @@ def parse_recipe(raw: bytes) -> dict[str, Any]:
         raise ValidationException(f"The recipe could not be parsed: {exc}", reason="OTHER") from exc
     if not isinstance(recipe, dict):
         raise ValidationException("The recipe must be a JSON or YAML object", reason="OTHER")
-    for field in ("RecipeFormatVersion", "ComponentName", "ComponentVersion"):
-        if not recipe.get(field):
-            raise ValidationException(f"The recipe is missing the required field {field}", reason="OTHER")
+    for required in ("RecipeFormatVersion", "ComponentName", "ComponentVersion"):
+        if not recipe.get(required):
+            raise ValidationException(f"The recipe is missing the required field {required}", reason="OTHER")
     version = str(recipe["ComponentVersion"])
     if not SEMVER.match(version):
         raise ValidationException(
@@ -78,3 +88,148 @@ def choose_version(available: list[str], requested: str | None, requirements: li
     if not candidates:
         return None
     return max(candidates, key=cmp_to_key(lambda a, b: nodesemver.compare(a, b, False)))
+
+
+class ComponentState(StrEnum):
+    REQUESTED = "REQUESTED"
+    INITIATED = "INITIATED"
+    DEPLOYABLE = "DEPLOYABLE"
+    FAILED = "FAILED"
+    DEPRECATED = "DEPRECATED"
+
+
+@dataclass
+class ComponentVersion:
+    arn: str
+    name: str
+    version: str
+    created: float
+    #: the stored recipe; artifact digests are filled in while the version is INITIATED
+    recipe: dict[str, Any]
+    publisher: str = ""
+    description: str = ""
+    platforms: list[dict[str, Any]] = field(default_factory=list)
+    state: ComponentState = ComponentState.REQUESTED
+    message: str = "NONE"
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_recipe(cls, recipe: dict[str, Any], arn: str, now: float) -> ComponentVersion:
+        platforms = [
+            {
+                "name": (m.get("Platform") or {}).get("os", "all"),
+                "attributes": {str(k): str(v) for k, v in (m.get("Platform") or {}).items()},
+            }
+            for m in recipe.get("Manifests") or []
+        ]
+        return cls(
+            arn=arn,
+            name=recipe["ComponentName"],
+            version=recipe["ComponentVersion"],
+            created=now,
+            recipe=recipe,
+            publisher=str(recipe.get("ComponentPublisher", "")),
+            description=str(recipe.get("ComponentDescription", "")),
+            platforms=platforms,
+        )
+
+    @property
+    def deployable(self) -> bool:
+        return self.state is ComponentState.DEPLOYABLE
+
+    def finish(self, recipe: dict[str, Any], errors: dict[str, str]) -> None:
+        """INITIATED → DEPLOYABLE, or FAILED naming every artifact that could not be read."""
+        self.recipe = recipe
+        if errors:
+            self.state, self.message, self.errors = ComponentState.FAILED, "; ".join(errors.values()), errors
+        else:
+            self.state, self.message, self.errors = ComponentState.DEPLOYABLE, "NONE", {}
+
+    def status(self) -> dict[str, Any]:
+        return {
+            "componentState": self.state.value,
+            "message": self.message,
+            "errors": dict(self.errors),
+            "vendorGuidance": "ACTIVE",
+            "vendorGuidanceMessage": "",
+        }
+
+    def created_summary(self) -> dict[str, Any]:
+        """CreateComponentVersion's answer."""
+        return {
+            "arn": self.arn,
+            "componentName": self.name,
+            "componentVersion": self.version,
+            "creationTimestamp": self.created,
+            "status": self.status(),
+        }
+
+    def version_summary(self) -> dict[str, Any]:
+        """ComponentVersionListItem."""
+        return {"componentName": self.name, "componentVersion": self.version, "arn": self.arn}
+
+    def latest_version(self) -> dict[str, Any]:
+        """ComponentLatestVersion (ListComponents)."""
+        return {
+            "arn": self.arn,
+            "componentVersion": self.version,
+            "creationTimestamp": self.created,
+            "description": self.description,
+            "publisher": self.publisher,
+            "platforms": self.platforms,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """DescribeComponent (without tags)."""
+        return {
+            "arn": self.arn,
+            "componentName": self.name,
+            "componentVersion": self.version,
+            "creationTimestamp": self.created,
+            "publisher": self.publisher,
+            "description": self.description,
+            "platforms": self.platforms,
+            "status": self.status(),
+        }
+
+    def to_state(self) -> dict[str, Any]:
+        return {**self.to_dict(), "recipe": self.recipe}
+
+    @classmethod
+    def from_state(cls, data: dict[str, Any]) -> ComponentVersion:
+        status = data.get("status") or {}
+        return cls(
+            arn=data["arn"],
+            name=data["componentName"],
+            version=data["componentVersion"],
+            created=float(data["creationTimestamp"]),
+            recipe=data["recipe"],
+            publisher=data.get("publisher") or "",
+            description=data.get("description") or "",
+            platforms=list(data.get("platforms") or []),
+            state=ComponentState(status.get("componentState", "REQUESTED")),
+            message=status.get("message", "NONE"),
+            errors=dict(status.get("errors") or {}),
+        )
+
+
+def latest(versions: dict[str, ComponentVersion]) -> ComponentVersion:
+    """The highest version (ListComponents' ``latestVersion``), whatever its state."""
+    return versions[choose_version(list(versions), None, []) or next(iter(versions))]
+
+
+def resolve(candidate: dict[str, Any], versions: dict[str, ComponentVersion], arns: Arns) -> ComponentVersion:
+    """The DEPLOYABLE version of one ResolveComponentCandidates candidate, pinned or best match."""
+    name = candidate.get("componentName", "")
+    requested = candidate.get("componentVersion")
+    requirements = list((candidate.get("versionRequirements") or {}).values())
+    deployable = {v: r for v, r in versions.items() if r.deployable}
+    version = choose_version(list(deployable), requested, requirements)
+    if version is None:
+        wanted = requested or " ".join(requirements) or "any"
+        raise ResourceNotFoundException(
+            f"No deployable version of {name} satisfies {wanted} (requirements: {requirements})",
+            arns.component(name),
+            "COMPONENT",
+        )
+    return deployable[version]

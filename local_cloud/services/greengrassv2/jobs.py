@@ -1,10 +1,13 @@
-"""Deployments as IoT job executions, delivered over MQTT (docs/contracts.md §4).
+"""The IoT Jobs MQTT transport of the control plane: request topics in, answers out.
 
-The control plane connects to the broker with its own privileged identity, listens for the
-devices' ``$next/get``, ``{jobId}/update`` and fleet-status health reports, and publishes
-``notify-next`` whenever what a device should do next changes. Execution statuses reported by
-devices become the effective deployment statuses of ListEffectiveDeployments; health reports
-become core devices and installed components.
+The control plane connects to the broker with its own privileged identity and serves the jobs
+device API as IoT Core does (docs/contracts.md §4): a request on a topic below
+``$aws/things/{thing}/jobs/`` is answered on that topic plus ``/accepted`` or ``/rejected``, with
+the request's ``clientToken`` echoed and refusals in the protocol's ErrorResponse shape; and
+``notify-next`` is published whenever what a device should do next changes. Fleet-status reports
+(``.../greengrassv2/health/json``) are passed on. Deciding anything is the data plane's job
+(``dataplane.py``); this module parses, routes and publishes. A ticker thread drives in-progress
+timeouts, since nothing else would wake up when a device falls silent.
 """
 
 from __future__ import annotations
@@ -14,51 +17,60 @@ import logging
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from local_cloud.services.greengrassv2.models import PENDING_EXECUTION, TERMINAL_EXECUTION, GreengrassState
+from local_cloud.services.greengrassv2.dataplane import JobsDataPlane
+from local_cloud.services.greengrassv2.exceptions import JobsError
 
 LOG = logging.getLogger(__name__)
 
-_DEVICE_STATUSES = {"IN_PROGRESS", "SUCCEEDED", "FAILED", "REJECTED"}
+SUBSCRIPTIONS = (
+    "$aws/things/+/jobs/+/get",  # DescribeJobExecution, $next included
+    "$aws/things/+/jobs/get",  # GetPendingJobExecutions
+    "$aws/things/+/jobs/start-next",  # StartNextPendingJobExecution
+    "$aws/things/+/jobs/+/update",  # UpdateJobExecution
+    "$aws/things/+/greengrassv2/health/json",  # fleet status
+)
+
+#: An operation takes the parsed request and returns the accepted answer's members and the
+#: things to send notify-next once that answer is out.
+Operation = Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]
 
 
-def _json_list(value: Any) -> list[str]:
-    """The nucleus reports error stacks/types as JSON-encoded lists inside a string map."""
-    if isinstance(value, list):
-        return [str(v) for v in value]
-    if isinstance(value, str) and value:
-        try:
-            parsed = json.loads(value)
-            return [str(v) for v in parsed] if isinstance(parsed, list) else [value]
-        except ValueError:
-            return [value]
-    return []
+def parse_request(raw: bytes) -> dict[str, Any]:
+    """A request payload: a JSON object (an empty payload is an empty request)."""
+    try:
+        request = json.loads(raw or b"{}")
+    except ValueError as exc:
+        raise JobsError("InvalidJson", f"the request is not valid JSON: {exc}") from exc
+    if not isinstance(request, dict):
+        raise JobsError("InvalidRequest", "the request must be a JSON object")
+    return request
 
 
-class JobService:
-    """Job executions per thing + the MQTT connection that carries them."""
+def _optional(request: dict[str, Any], key: str, kind: type, default: Any = None) -> Any:
+    value = request.get(key, default)
+    if value is not None and not isinstance(value, kind):
+        raise JobsError("InvalidRequest", f"{key} must be a {kind.__name__}")
+    return value
 
-    def __init__(
-        self,
-        state: GreengrassState,
-        members_of: Callable[[str, str], list[str]],
-        minute_s: Callable[[], float] = lambda: 60.0,
-    ) -> None:
-        self.state = state
+
+class JobsTransport:
+    """The control plane's MQTT connection and the jobs topics it serves."""
+
+    def __init__(self, plane: JobsDataPlane, minute_s: Callable[[], float] = lambda: 60.0) -> None:
+        self.plane = plane
         self.minute_s = minute_s  # seconds per "minute" of job timeouts (tests shorten it)
-        self.members_of = members_of  # (kind, name) -> thing names, resolved through moto IoT
         self.client: mqtt.Client | None = None
         self._connected = threading.Event()
         self._stop = threading.Event()
-        self._ticker: threading.Thread | None = None
 
-    # -- MQTT ----------------------------------------------------------------------------------
+    # -- connection ----------------------------------------------------------------------------
     def connect(self, host: str, port: int, ca: str, cert: str, key: str, client_id: str) -> None:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
         client.tls_set(ca_certs=ca, certfile=cert, keyfile=key, tls_version=ssl.PROTOCOL_TLS_CLIENT)
@@ -70,8 +82,7 @@ class JobService:
         self.client = client
         if not self._connected.wait(5):
             LOG.warning("control plane could not connect to the MQTT broker yet")
-        self._ticker = threading.Thread(target=self._tick, daemon=True, name="gg-jobs-ticker")
-        self._ticker.start()
+        threading.Thread(target=self._tick, daemon=True, name="gg-jobs-ticker").start()
 
     def close(self) -> None:
         self._stop.set()
@@ -81,290 +92,92 @@ class JobService:
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, rc: Any, props: Any) -> None:
         options = SubscribeOptions(qos=1, noLocal=True)
-        client.subscribe(
-            [
-                ("$aws/things/+/jobs/$next/get", options),
-                ("$aws/things/+/jobs/+/update", options),
-                ("$aws/things/+/greengrassv2/health/json", options),
-            ]
-        )
+        client.subscribe([(topic, options) for topic in SUBSCRIPTIONS])
         self._connected.set()
 
     def _publish(self, topic: str, payload: dict[str, Any]) -> None:
         if self.client is not None:
             self.client.publish(topic, json.dumps(payload), qos=1)
 
+    # -- what a device should do next ----------------------------------------------------------
+    def notify(self, things: Iterable[str]) -> None:
+        """NextJobExecutionChanged: the execution each thing should run next, or none."""
+        for thing in things:
+            execution = self.plane.next_execution(thing)
+            message: dict[str, Any] = {"timestamp": int(time.time())}
+            if execution is not None:
+                message["execution"] = execution
+            self._publish(f"$aws/things/{thing}/jobs/notify-next", message)
+
+    def _tick(self) -> None:
+        while not self._stop.wait(1.0):
+            try:
+                self.notify(self.plane.time_out_executions(self.minute_s()))
+            except Exception:
+                LOG.exception("job timeouts failed")
+
+    # -- requests ------------------------------------------------------------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        parts = msg.topic.split("/")
         try:
-            payload = json.loads(msg.payload or b"{}")
-        except ValueError:
-            payload = {}
-        try:
-            thing = parts[2]
-            if parts[3:] == ["jobs", "$next", "get"]:
-                self.next_get(thing, payload.get("clientToken"))
-            elif parts[3] == "jobs" and parts[-1] == "update":
-                self.update(thing, parts[4], payload)
-            elif parts[3:] == ["greengrassv2", "health", "json"]:
-                self.health(thing, payload)
+            self.route(msg.topic, msg.payload)
         except Exception:
             LOG.exception("could not handle %s", msg.topic)
 
-    # -- executions ----------------------------------------------------------------------------
-    def _execution_message(self, thing: str) -> dict[str, Any]:
-        now = int(time.time())
-        execution = self.next_execution(thing)
-        if execution is None:
-            return {"timestamp": now}
-        deployment = self.state.deployments[execution["deploymentId"]]
-        return {
-            "timestamp": now,
-            "execution": {
-                "jobId": deployment["iotJobId"],
-                "thingName": thing,
-                "status": execution["status"],
-                "queuedAt": int(execution["queuedAt"]),
-                "lastUpdatedAt": int(execution["modifiedTimestamp"]),
-                "executionNumber": execution["executionNumber"],
-                "versionNumber": execution["versionNumber"],
-                "jobDocument": deployment["jobDocument"],
-            },
-        }
+    def route(self, topic: str, raw: bytes) -> None:
+        """Dispatch one incoming message by its topic (public so tests can drive it directly)."""
+        parts = topic.split("/")
+        thing, rest = parts[2], parts[3:]
+        match rest:
+            case ["jobs", job_id, "get"]:
+                self._serve(topic, raw, lambda r: self._describe(thing, job_id, r))
+            case ["jobs", "get"]:
+                self._serve(topic, raw, lambda r: (self.plane.pending_executions(thing), []))
+            case ["jobs", "start-next"]:
+                self._serve(topic, raw, lambda r: self._start_next(thing, r))
+            case ["jobs", job_id, "update"]:
+                self._serve(topic, raw, lambda r: self._update(thing, job_id, r))
+            case ["greengrassv2", "health", "json"]:
+                try:
+                    report = parse_request(raw)
+                except JobsError:
+                    report = {}  # still a sign of life
+                self.plane.report_health(thing, report)
 
-    def notify(self, thing: str) -> None:
-        with self.state.lock:
-            message = self._execution_message(thing)
-        self._publish(f"$aws/things/{thing}/jobs/notify-next", message)
+    def _serve(self, topic: str, raw: bytes, operation: Operation) -> None:
+        """Answer on ``/accepted`` or ``/rejected``, echoing clientToken; then notify-next."""
+        token: Any = None
+        notify: list[str] = []
+        try:
+            request = parse_request(raw)
+            token = request.get("clientToken")
+            members, notify = operation(request)
+            reply, answer = f"{topic}/accepted", {"timestamp": int(time.time()), **members}
+        except JobsError as exc:
+            reply, answer = f"{topic}/rejected", exc.to_payload(int(time.time()))
+        if token:
+            answer["clientToken"] = token
+        self._publish(reply, answer)
+        self.notify(notify)
 
-    def next_execution(self, thing: str) -> dict[str, Any] | None:
-        """IoT Jobs order: an IN_PROGRESS execution first, else the oldest QUEUED one."""
-        self.reconcile(thing)
-        pending = [
-            e for e in self.state.executions.get(thing, {}).values() if e["status"] in PENDING_EXECUTION
-        ]
-        if not pending:
-            return None
-        pending.sort(key=lambda e: (e["status"] != "IN_PROGRESS", e["queuedAt"]))
-        return pending[0]
+    def _describe(self, thing: str, job_id: str, request: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        include = _optional(request, "includeJobDocument", bool, True)
+        execution = self.plane.describe_execution(thing, job_id, include)
+        return ({"execution": execution} if execution is not None else {}), []
 
-    def reconcile(self, thing: str) -> bool:
-        """Give a thing the executions of active group deployments it joined after creation."""
-        changed = False
-        with self.state.lock:
-            for deployment in self.state.deployments.values():
-                if not deployment["isLatestForTarget"] or deployment["deploymentStatus"] != "ACTIVE":
-                    continue
-                if deployment["deploymentId"] in self.state.executions.get(thing, {}):
-                    continue
-                if deployment["_targetKind"] != "thinggroup":
-                    continue
-                if thing in self.members_of("thinggroup", deployment["_targetName"]):
-                    self.add_execution(thing, deployment)
-                    changed = True
-            if changed:
-                self.state.save()
-        return changed
+    def _start_next(self, thing: str, request: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        details = _optional(request, "statusDetails", dict)
+        execution = self.plane.start_next(thing, details)
+        return ({"execution": execution} if execution is not None else {}), []
 
-    def add_execution(self, thing: str, deployment: dict[str, Any]) -> None:
-        now = time.time()
-        executions = self.state.executions.setdefault(thing, {})
-        executions[deployment["deploymentId"]] = {
-            "deploymentId": deployment["deploymentId"],
-            "status": "QUEUED",
-            "reason": "",
-            "queuedAt": now,
-            "startedAt": None,
-            "modifiedTimestamp": now,
-            "executionNumber": len(executions) + 1,
-            "versionNumber": 1,
-            "statusDetails": {},
-        }
-
-    def supersede(self, target_arn: str, new_id: str) -> list[str]:
-        """A new deployment to a target replaces the old one: queued executions are canceled."""
-        touched: list[str] = []
-        for deployment in self.state.deployments.values():
-            if deployment["targetArn"] != target_arn or deployment["deploymentId"] == new_id:
-                continue
-            if deployment["isLatestForTarget"]:
-                deployment["isLatestForTarget"] = False
-                if deployment["deploymentStatus"] == "ACTIVE":
-                    deployment["deploymentStatus"] = "INACTIVE"
-            for thing, executions in self.state.executions.items():
-                execution = executions.get(deployment["deploymentId"])
-                if execution and execution["status"] == "QUEUED":
-                    self._set(execution, "CANCELED", "superseded by a newer deployment to the same target")
-                    touched.append(thing)
-        return touched
-
-    def cancel(self, deployment_id: str) -> list[str]:
-        touched = []
-        for thing, executions in self.state.executions.items():
-            execution = executions.get(deployment_id)
-            if execution and execution["status"] in PENDING_EXECUTION:
-                self._set(execution, "CANCELED", "the deployment was canceled")
-                touched.append(thing)
-        return touched
-
-    @staticmethod
-    def _set(
-        execution: dict[str, Any], status: str, reason: str = "", details: dict[str, Any] | None = None
-    ) -> None:
-        execution["status"] = status
-        execution["reason"] = reason
-        execution["modifiedTimestamp"] = time.time()
-        execution["versionNumber"] += 1
-        if details is not None:
-            execution["statusDetails"] = details
-
-    def next_get(self, thing: str, client_token: str | None) -> None:
-        self.touch_device(thing)
-        with self.state.lock:
-            message = self._execution_message(thing)
-        if client_token:
-            message["clientToken"] = client_token
-        self._publish(f"$aws/things/{thing}/jobs/$next/get/accepted", message)
-
-    def update(self, thing: str, job_id: str, payload: dict[str, Any]) -> None:
-        self.touch_device(thing)
-        status = str(payload.get("status", ""))
-        details = payload.get("statusDetails") or {}
-        with self.state.lock:
-            deployment = next((d for d in self.state.deployments.values() if d["iotJobId"] == job_id), None)
-            execution = (
-                self.state.executions.get(thing, {}).get(deployment["deploymentId"]) if deployment else None
-            )
-            if execution is None or status not in _DEVICE_STATUSES:
-                self._publish(
-                    f"$aws/things/{thing}/jobs/{job_id}/update/rejected",
-                    {
-                        "code": "ResourceNotFound" if execution is None else "InvalidRequest",
-                        "message": f"no execution of job {job_id} for {thing}"
-                        if execution is None
-                        else f"bad status {status}",
-                        "timestamp": int(time.time()),
-                    },
-                )
-                return
-            if execution["status"] in TERMINAL_EXECUTION:
-                self._publish(
-                    f"$aws/things/{thing}/jobs/{job_id}/update/rejected",
-                    {
-                        "code": "InvalidStateTransition",
-                        "message": f"execution is {execution['status']}",
-                        "timestamp": int(time.time()),
-                    },
-                )
-                return
-            if status == "IN_PROGRESS" and execution["startedAt"] is None:
-                execution["startedAt"] = time.time()
-            # the API's statusDetails has only errorStack/errorTypes; the detailed status (e.g.
-            # FAILED_ROLLBACK_COMPLETE) is kept and surfaces in ``reason`` when there is no cause
-            detailed = details.get("detailed-deployment-status")
-            reason = str(details.get("deployment-failure-cause") or detailed or "")
-            self._set(
-                execution,
-                status,
-                reason,
-                {
-                    "detailedDeploymentStatus": detailed,
-                    "errorStack": _json_list(details.get("deployment-error-stack")),
-                    "errorTypes": _json_list(details.get("deployment-error-types")),
-                },
-            )
-            finished = status in ("SUCCEEDED", "FAILED", "REJECTED")
-            if (
-                deployment["_targetKind"] == "thing"
-                and finished
-                and deployment["deploymentStatus"] == "ACTIVE"
-            ):
-                deployment["deploymentStatus"] = "COMPLETED" if status == "SUCCEEDED" else "FAILED"
-            self.state.save()
-            accepted = {
-                "timestamp": int(time.time()),
-                "executionState": {"status": status, "versionNumber": execution["versionNumber"]},
-            }
-        self._publish(f"$aws/things/{thing}/jobs/{job_id}/update/accepted", accepted)
-        if status != "IN_PROGRESS":
-            self.notify(thing)
-
-    # -- core devices --------------------------------------------------------------------------
-    def touch_device(self, thing: str) -> dict[str, Any]:
-        with self.state.lock:
-            device = self.state.core_devices.get(thing)
-            if device is None:
-                device = self.state.core_devices[thing] = {
-                    "coreDeviceThingName": thing,
-                    "status": "HEALTHY",
-                    "lastStatusUpdateTimestamp": time.time(),
-                    "coreVersion": None,
-                    "platform": None,
-                    "architecture": None,
-                    "runtime": None,
-                    "components": [],
-                }
-                self.state.save()
-            return device
-
-    def health(self, thing: str, payload: dict[str, Any]) -> None:
-        device = self.touch_device(thing)
-        now = time.time()
-        with self.state.lock:
-            device["status"] = payload.get("overallDeviceStatus") or device["status"]
-            device["lastStatusUpdateTimestamp"] = now
-            device["coreVersion"] = payload.get("nucleusVersion") or device["coreVersion"]
-            device["platform"] = payload.get("platform") or device["platform"]
-            device["architecture"] = payload.get("architecture") or device["architecture"]
-            device["runtime"] = payload.get("runtime") or device.get("runtime") or "aws_nucleus_classic"
-            if "components" in payload:
-                previous = {c["componentName"]: c for c in device["components"]}
-                components = []
-                for c in payload.get("components") or []:
-                    old = previous.get(c.get("componentName"), {})
-                    state = c.get("state") or c.get("lifecycleState")
-                    changed = old.get("lifecycleState") != state or old.get("componentVersion") != c.get(
-                        "version"
-                    )
-                    details = c.get("statusDetails") or {}
-                    arns = c.get("fleetConfigArns") or []
-                    components.append(
-                        {
-                            "componentName": c.get("componentName"),
-                            "componentVersion": c.get("version"),
-                            "lifecycleState": state,
-                            "lifecycleStateDetails": details.get("errorMessage") or "",
-                            "isRoot": bool(c.get("isRoot", False)),
-                            "lastStatusChangeTimestamp": now
-                            if changed
-                            else old.get("lastStatusChangeTimestamp", now),
-                            "lastReportedTimestamp": now,
-                            "lastInstallationSource": arns[-1] if arns else "LOCAL_DEPLOYMENT",
-                            "lifecycleStatusCodes": details.get("statusCodes") or [],
-                        }
-                    )
-                device["components"] = components
-            self.state.save()
-
-    # -- time ----------------------------------------------------------------------------------
-    def _tick(self) -> None:
-        """Time out IN_PROGRESS executions past the job's in-progress timeout."""
-        while not self._stop.wait(1.0):
-            touched = []
-            with self.state.lock:
-                now = time.time()
-                for thing, executions in self.state.executions.items():
-                    for execution in executions.values():
-                        if execution["status"] != "IN_PROGRESS" or not execution["startedAt"]:
-                            continue
-                        deployment = self.state.deployments[execution["deploymentId"]]
-                        minutes = (
-                            (deployment.get("iotJobConfiguration") or {}).get("timeoutConfig") or {}
-                        ).get("inProgressTimeoutInMinutes")
-                        if minutes and now - execution["startedAt"] > float(minutes) * self.minute_s():
-                            self._set(execution, "TIMED_OUT", f"no result within {minutes} minutes")
-                            touched.append(thing)
-                if touched:
-                    self.state.save()
-            for thing in touched:
-                self.notify(thing)
+    def _update(self, thing: str, job_id: str, request: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+        status = str(request.get("status", ""))
+        answer = self.plane.update_execution(
+            thing,
+            job_id,
+            status,
+            details=_optional(request, "statusDetails", dict),
+            expected_version=_optional(request, "expectedVersion", int),
+            include_document=bool(_optional(request, "includeJobDocument", bool, False)),
+        )
+        # a finished execution frees the device for its next one
+        return answer, ([] if status == "IN_PROGRESS" else [thing])
