@@ -2,7 +2,9 @@
 
 This file is shipped alone inside ``sourcedir.tar.gz`` and run by SageMaker's XGBoost framework
 container (1.7-1) as well as by the local cloud, so it imports only xgboost, pandas, numpy and
-scikit-learn, keeps to Python 3.8 syntax at run time and avoids xgboost-3-only APIs.
+scikit-learn, keeps to Python 3.8 syntax at run time and avoids xgboost-3-only APIs. That is also
+why it is one file of more than 400 lines: SageMaker runs ``sagemaker_program`` from the tarball,
+and a module split would need a package layout the container's entry point does not import.
 
 Contract (docs/contracts.md §1 and §7):
 
