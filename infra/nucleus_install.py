@@ -7,6 +7,14 @@ from __future__ import annotations
 #: Where the nucleus installer is downloaded from (the documented release location).
 NUCLEUS_RELEASES = "https://d2s8p88vqu9w66.cloudfront.net/releases"
 
+#: The interpreter the inference component builds its venv with (its recipe's ``VenvPython``):
+#: Amazon Linux 2023's own ``python3.11`` package, by absolute path. The nucleus runs lifecycle
+#: scripts through ``sudo -E``, and sudo's ``secure_path`` (``/sbin:/bin:/usr/sbin:/usr/bin``),
+#: not the service's PATH, decides what a bare ``python3`` finds: the OS's 3.9.
+CORE_PYTHON = "/usr/bin/python3.11"
+#: The AL2023 packages that provide :data:`CORE_PYTHON` with ``venv`` and ``pip``.
+CORE_PYTHON_PACKAGES = ("python3.11", "python3.11-pip")
+
 
 def nucleus_user_data(
     *,
@@ -21,9 +29,10 @@ def nucleus_user_data(
     """The first-boot script: Java + Python 3.11, then the nucleus with automatic provisioning.
 
     Amazon Linux 2023's ``python3`` is 3.9, too old for the inference component's pinned numpy
-    and onnxruntime; ``python3.11`` is put first on the service PATH as ``python3`` (in
-    /usr/local/bin, so dnf keeps its own interpreter). Idempotent: a second run does nothing
-    once the nucleus is installed.
+    and onnxruntime; its ``python3.11`` package installs :data:`CORE_PYTHON`, which the
+    component's recipe names by absolute path, and the script proves it can build a venv before
+    the nucleus is installed. Nothing is put on a PATH: ``sudo`` would not look there. Idempotent:
+    a second run does nothing once the nucleus is installed.
     """
     archive = (
         "greengrass-nucleus-latest.zip"
@@ -38,9 +47,8 @@ def nucleus_user_data(
             "if systemctl list-unit-files greengrass.service >/dev/null 2>&1 && [ -d /greengrass/v2 ]; then",
             "  echo 'Greengrass already installed'; exit 0",
             "fi",
-            "dnf install -y java-17-amazon-corretto-headless python3.11 python3.11-pip unzip",
-            "ln -sf /usr/bin/python3.11 /usr/local/bin/python3",
-            "ln -sf /usr/bin/pip3.11 /usr/local/bin/pip3",
+            f"dnf install -y java-17-amazon-corretto-headless {' '.join(CORE_PYTHON_PACKAGES)} unzip",
+            f"{CORE_PYTHON} -m venv --help >/dev/null",
             "mkdir -p /opt/greengrass-installer",
             f"curl -fsSL --retry 5 -o /opt/greengrass-installer/nucleus.zip {NUCLEUS_RELEASES}/{archive}",
             "unzip -q -o /opt/greengrass-installer/nucleus.zip -d /opt/greengrass-installer/GreengrassInstaller",
