@@ -155,76 +155,83 @@ def _wait_deployed(gg: Any, thing: str, deployment_id: str) -> None:
     raise SystemExit("deployment did not finish")
 
 
-def _measure(
-    client: Any, thing: str, rows: list[list[float]], rate: float, duration: float, warmup: float
-) -> dict[str, Any]:
-    sent: dict[str, float] = {}
-    latencies: dict[str, float] = {}
-    errors: list[dict] = []
-    lock = threading.Lock()
+class _Requester:
+    """Sends requests to one device and times each answer by its id (one subscriber, one lock)."""
 
-    def on_result(_topic: str, payload: bytes) -> None:
+    def __init__(self, client: Any, thing: str, rows: list[list[float]]) -> None:
+        self.client, self.thing, self.rows = client, thing, rows
+        self.sent: dict[str, float] = {}
+        self.latencies: dict[str, float] = {}
+        self.errors: list[dict] = []
+        self.lock = threading.Lock()
+        self.answered = threading.Condition(self.lock)
+        client.subscribe(f"edge/{thing}/inference/result", self._on_result)
+
+    def _on_result(self, _topic: str, payload: bytes) -> None:
         now = time.perf_counter()
         body = json.loads(payload)
-        with lock:
-            start = sent.get(body.get("id"))
-            if start is not None and body.get("id") not in latencies:
-                latencies[body["id"]] = (now - start) * 1000.0
+        with self.lock:
+            start = self.sent.get(body.get("id"))
+            if start is not None and body.get("id") not in self.latencies:
+                self.latencies[body["id"]] = (now - start) * 1000.0
                 if not body.get("ok"):
-                    errors.append(body)
-                answered.notify_all()
+                    self.errors.append(body)
+                self.answered.notify_all()
 
-    answered = threading.Condition(lock)
-    client.subscribe(f"edge/{thing}/inference/result", on_result)
-    # wait until the component answers, then warm up
-    probe = f"probe-{uuid.uuid4().hex}"
-    while probe not in latencies:
-        with lock:
-            sent[probe] = time.perf_counter()
-        probe_body = json.dumps({"id": probe, "instances": [rows[0]]}).encode()
-        client.publish(f"edge/{thing}/inference/request", probe_body, 1)
-        time.sleep(0.5)
+    def send(self, rid: str, row: list[float]) -> None:
+        with self.lock:
+            self.sent[rid] = time.perf_counter()
+        body = json.dumps({"id": rid, "instances": [row]}).encode()
+        self.client.publish(f"edge/{self.thing}/inference/request", body, 1)  # no wait for PUBACK
 
-    def fire(count: int, tag: str) -> list[str]:
-        ids = []
-        period = 1.0 / rate
-        next_t = time.perf_counter()
+    def wait_until_serving(self) -> None:
+        probe = f"probe-{uuid.uuid4().hex}"
+        while probe not in self.latencies:
+            self.send(probe, self.rows[0])
+            time.sleep(0.5)
+
+    def fire(self, count: int, tag: str, rate: float) -> list[str]:
+        """Open loop at ``rate``: requests go out on schedule whether or not answers came back."""
+        ids, period, next_t = [], 1.0 / rate, time.perf_counter()
         for i in range(count):
-            rid = f"{tag}-{i}"
-            payload = json.dumps({"id": rid, "instances": [rows[i % len(rows)]]})
             now = time.perf_counter()
             if next_t > now:
                 time.sleep(next_t - now)
-            with lock:
-                sent[rid] = time.perf_counter()
-            client.publish(f"edge/{thing}/inference/request", payload.encode(), 1)  # no wait for PUBACK
+            rid = f"{tag}-{i}"
+            self.send(rid, self.rows[i % len(self.rows)])
             ids.append(rid)
             next_t += period
         return ids
 
-    def closed_loop(count: int) -> list[float]:
+    def closed_loop(self, count: int) -> list[float]:
         """One request at a time: the round trip without queueing behind earlier requests."""
         out = []
         for i in range(count):
             rid = f"seq-{i}"
-            payload = json.dumps({"id": rid, "instances": [rows[i % len(rows)]]}).encode()
-            with lock:
-                sent[rid] = time.perf_counter()
-            client.publish(f"edge/{thing}/inference/request", payload, 1)
-            with answered:  # block, do not poll: a polling thread delays the others' GIL hand-offs
-                answered.wait_for(lambda rid=rid: rid in latencies, timeout=5)
-            if rid in latencies:
-                out.append(latencies[rid])
+            self.send(rid, self.rows[i % len(self.rows)])
+            with self.answered:  # block, do not poll: a polling thread delays the others' GIL hand-offs
+                self.answered.wait_for(lambda rid=rid: rid in self.latencies, timeout=5)
+            if rid in self.latencies:
+                out.append(self.latencies[rid])
         return out
 
-    sequential = closed_loop(200)
-    fire(int(rate * warmup), "warm")
+    def answered_of(self, ids: list[str]) -> list[float]:
+        with self.lock:
+            return [self.latencies[i] for i in ids if i in self.latencies]
+
+
+def _measure(
+    client: Any, thing: str, rows: list[list[float]], rate: float, duration: float, warmup: float
+) -> dict[str, Any]:
+    requester = _Requester(client, thing, rows)
+    requester.wait_until_serving()
+    sequential = requester.closed_loop(200)
+    requester.fire(int(rate * warmup), "warm", rate)
     started = time.perf_counter()
-    ids = fire(int(rate * duration), "req")
+    ids = requester.fire(int(rate * duration), "req", rate)
     elapsed = time.perf_counter() - started
     time.sleep(2.0)  # stragglers
-    with lock:
-        got = [latencies[i] for i in ids if i in latencies]
+    got = requester.answered_of(ids)
     lost = len(ids) - len(got)
     return {
         "rate_per_s": rate,
@@ -232,7 +239,7 @@ def _measure(
         "sent": len(ids),
         "answered": len(got),
         "lost": lost,
-        "errors": len(errors),
+        "errors": len(requester.errors),
         "throughput_per_s": round(len(got) / elapsed, 1),
         "p50_ms": round(_percentile(got, 50), 3),
         "p90_ms": round(_percentile(got, 90), 3),

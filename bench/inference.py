@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -207,29 +208,8 @@ def measure(name: str, folder: Path, single_n: int) -> dict:
 
     engine_ns, xgb_ns = _interleaved(engine.predict, rows, booster.inplace_predict, xrows, single_n)
     engine_row, native = _percentiles(engine_ns), _percentiles(xgb_ns)
-    gc.disable()
-    try:
-        # One row over and over keeps the visited tree nodes in L1: the best case, reported only to
-        # compare with figures measured that way; the headline uses varied rows, as a device sees.
-        engine_same = _percentiles(_time_calls(engine.predict, rows[:1], single_n // 4))
-        engine_json = _percentiles(_time_calls(engine.predict, records_json, single_n // 4))
-        lock = threading.Lock()
-
-        def locked(r: list) -> dict:
-            with lock:
-                return engine.predict(r)
-
-        engine_locked = _percentiles(_time_calls(locked, rows, single_n // 4))
-    finally:
-        gc.enable()
-
-    batches = {}
-    for size in (1, 32, 1024):
-        batches[str(size)] = {
-            "engine_rows_per_s": _rows_per_s(engine.predict_matrix, x, size),
-            "engine_json_rows_per_s": _rows_per_s(lambda b: engine.predict({"rows": b.tolist()}), x, size),
-            "xgboost_rows_per_s": _rows_per_s(booster.inplace_predict, x, size),
-        }
+    variants = _single_row_variants(engine, rows, records_json, single_n // 4)
+    batches = _batches(engine, booster, x)
 
     def load_engine() -> None:
         Engine.load(folder / "onnx")
@@ -244,9 +224,7 @@ def measure(name: str, folder: Path, single_n: int) -> dict:
         * (len(manifest["classes"]) if manifest["classes"] else 1),
         "features": len(manifest["features"]),
         "engine_single_row": engine_row,
-        "engine_single_record_json": engine_json,
-        "engine_same_row_repeated": engine_same,
-        "engine_single_row_with_lock": engine_locked,
+        **variants,
         "xgboost_single_row": native,
         "ratio": native["p50_us"] / engine_row["p50_us"],
         "batch": batches,
@@ -260,6 +238,42 @@ def measure(name: str, folder: Path, single_n: int) -> dict:
             "xgboost-model.json": (folder / "xgb" / "xgboost-model.json").stat().st_size,
         },
         "parity": manifest["parity"],
+    }
+
+
+def _single_row_variants(engine: Any, rows: list, records_json: list, n: int) -> dict[str, dict]:
+    """The engine on one row in other shapes: a JSON record, one repeated row, behind a lock."""
+    gc.disable()
+    try:
+        # One row over and over keeps the visited tree nodes in L1: the best case, reported only to
+        # compare with figures measured that way; the headline uses varied rows, as a device sees.
+        same = _percentiles(_time_calls(engine.predict, rows[:1], n))
+        as_json = _percentiles(_time_calls(engine.predict, records_json, n))
+        lock = threading.Lock()
+
+        def locked(r: list) -> dict:
+            with lock:
+                return engine.predict(r)
+
+        with_lock = _percentiles(_time_calls(locked, rows, n))
+    finally:
+        gc.enable()
+    return {
+        "engine_single_record_json": as_json,
+        "engine_same_row_repeated": same,
+        "engine_single_row_with_lock": with_lock,
+    }
+
+
+def _batches(engine: Any, booster: Any, x: Any) -> dict[str, dict]:
+    """Rows per second at batch sizes 1, 32 and 1024, engine (matrix and JSON) against xgboost."""
+    return {
+        str(size): {
+            "engine_rows_per_s": _rows_per_s(engine.predict_matrix, x, size),
+            "engine_json_rows_per_s": _rows_per_s(lambda b: engine.predict({"rows": b.tolist()}), x, size),
+            "xgboost_rows_per_s": _rows_per_s(booster.inplace_predict, x, size),
+        }
+        for size in (1, 32, 1024)
     }
 
 
