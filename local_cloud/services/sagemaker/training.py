@@ -1,8 +1,9 @@
 """One training job run under SageMaker's script-mode contract (docs/contracts.md §7).
 
 The job root mirrors ``/opt/ml``: ``input/data/<channel>``, ``input/config/hyperparameters.json``,
-``model``, ``output``, ``code``. The program runs with the endpoint's own Python, so what is
-installed in the environment is importable, as it is in the framework container.
+``model``, ``output``, ``code``. The program runs with the interpreter of the image the job names
+(``images.py``: the framework container's Python and library versions, installed by set-up), so
+what the container has is importable and nothing else is.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tarfile
 import threading
 import time
@@ -23,6 +23,10 @@ from typing import Any
 
 from local_cloud.context import ServerContext
 from local_cloud.services.sagemaker.container import lay_out, script_mode_env
+from local_cloud.services.sagemaker.images import ImageNotFound, Runtime, resolve
+
+#: Variables of the endpoint's own Python that must not leak into the image's interpreter.
+_HOST_PYTHON_VARS = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV")
 
 
 def split_s3(uri: str) -> tuple[str, str]:
@@ -79,7 +83,15 @@ class TrainingRun:
                 count += 1
         return count
 
-    def _prepare(self, s3: Any) -> tuple[list[str], dict[str, str]]:
+    def _image_env(self, runtime: Runtime) -> dict[str, str]:
+        """The machine's environment less the endpoint's Python, plus the image's ENV and PATH."""
+        env = {k: v for k, v in os.environ.items() if k not in _HOST_PYTHON_VARS}
+        env.update(runtime.env)
+        if runtime.environment is not None:
+            env["PATH"] = os.pathsep.join([str(runtime.environment / "bin"), env.get("PATH", "")])
+        return env
+
+    def _prepare(self, s3: Any, runtime: Runtime) -> tuple[list[str], dict[str, str]]:
         hps: dict[str, str] = dict(self.job.get("HyperParameters") or {})
         program = str(_decode(hps.get("sagemaker_program", '"train.py"')))
         submit = hps.get("sagemaker_submit_directory")
@@ -106,7 +118,8 @@ class TrainingRun:
         lay_out(self.root, channels, hps)
         user_hps = {k: _decode(v) for k, v in hps.items() if not k.startswith("sagemaker_")}
         env = {
-            **os.environ,
+            **self._image_env(runtime),
+            **(self.job.get("Environment") or {}),
             **self.ctx.aws_env(),
             **script_mode_env(
                 self.root,
@@ -118,17 +131,23 @@ class TrainingRun:
             ),
         }
         env.pop("MOTO_PORT", None)
-        args = [sys.executable, program]
+        args = [runtime.python, program]
         for key, value in user_hps.items():
             args += [f"--{key}", value if isinstance(value, str) else json.dumps(value)]
         return args, env
 
     def _run(self) -> None:
+        image = (self.job.get("AlgorithmSpecification") or {}).get("TrainingImage", "")
+        try:
+            runtime = resolve(image)
+        except ImageNotFound as exc:
+            self._finish_failed(f"ClientError: {exc}")
+            return
         s3 = self.ctx.client("s3")
         self.update(SecondaryStatus="Downloading", TrainingStartTime=time.time())
         log_path = self.root / "output" / "training.log"
         try:
-            args, env = self._prepare(s3)
+            args, env = self._prepare(s3, runtime)
         except Exception as exc:
             self._finish_failed(f"ClientError: {exc}")
             return
