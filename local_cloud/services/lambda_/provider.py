@@ -3,6 +3,17 @@
 Only the invoke route is served here; CreateFunction, GetFunction, UpdateFunctionCode... fall
 through to moto. Results and errors are shaped as AWS returns them, so callers (boto3, moto's
 Step Functions interpreter) cannot tell the difference.
+
+Payload quotas (Lambda quotas page and the Invoke API reference: 6 MB synchronous, 1 MB
+asynchronous), with AWS's error shapes:
+- a request body over 6,291,456 bytes (``RequestResponse``, ``DryRun``) → 413
+  ``RequestEntityTooLargeException`` "Request must be smaller than 6291456 bytes for the
+  InvokeFunction operation"; over 1,048,576 bytes for ``Event`` → 413 "<n> byte payload is too
+  large for the Event invocation type (limit 1048576 bytes)";
+- a response (result or error document) over 6,291,556 bytes (AWS's figure: 6 MiB + 100, the whole
+  of it usable) → the invoke still answers 200, as a function error: ``X-Amz-Function-Error:
+  Unhandled`` and ``{"errorType": "Function.ResponseSizeTooLarge", "errorMessage": "Response
+  payload size exceeded maximum allowed payload size (6291556 bytes)."}``.
 """
 
 from __future__ import annotations
@@ -29,6 +40,24 @@ from local_cloud.services.lambda_.pool import WorkerDied, WorkerPool, WorkerTime
 
 LOG = logging.getLogger(__name__)
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/invocations/?$")
+MAX_SYNC_REQUEST_BYTES = 6 * 1024 * 1024  # 6,291,456
+MAX_ASYNC_REQUEST_BYTES = 1024 * 1024  # 1,048,576
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # 6,291,556: AWS's own figure in the error below
+RESPONSE_TOO_LARGE = {
+    "errorType": "Function.ResponseSizeTooLarge",
+    "errorMessage": f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes).",
+}
+
+
+def request_too_large(size: int, invocation_type: str) -> str | None:
+    """AWS's refusal message for an Invoke request body of ``size`` bytes, or None if it fits."""
+    if invocation_type == "Event":
+        if size > MAX_ASYNC_REQUEST_BYTES:
+            return f"{size} byte payload is too large for the Event invocation type (limit {MAX_ASYNC_REQUEST_BYTES} bytes)"
+        return None
+    if size > MAX_SYNC_REQUEST_BYTES:
+        return f"Request must be smaller than {MAX_SYNC_REQUEST_BYTES} bytes for the InvokeFunction operation"
+    return None
 
 
 def _handler(fn: Any) -> str:
@@ -73,6 +102,14 @@ class LambdaProvider:
             )
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         payload = request.get_data(cache=True)
+        refusal = request_too_large(len(payload), invocation_type)
+        if refusal is not None:
+            return Response(
+                json.dumps({"Type": "User", "message": refusal}),
+                status=413,
+                headers={"x-amzn-ErrorType": "RequestEntityTooLargeException"},
+                mimetype="application/json",
+            )
         if invocation_type == "DryRun":
             return Response(status=204)
         if invocation_type == "Event":
@@ -211,6 +248,8 @@ class LambdaProvider:
                 }
             )
             error = True
+        if len(body.encode("utf-8")) > MAX_RESPONSE_BYTES:
+            body, error = json.dumps(RESPONSE_TOO_LARGE), True
         duration_ms = (time.monotonic() - started) * 1000
         self._write_logs(fn, worker.log_stream, request_id, logs, duration_ms)
         return {"body": body, "error": error, "logs": logs, "cold": cold, "duration_ms": duration_ms}
