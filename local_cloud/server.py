@@ -103,12 +103,14 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     from local_cloud.services.greengrassv2.provider import GreengrassV2Provider
     from local_cloud.services.lambda_.provider import LambdaProvider
     from local_cloud.services.sagemaker.provider import SageMakerProvider
+    from local_cloud.services.stepfunctions.provider import StepFunctionsProvider
 
     lambda_ = LambdaProvider(ctx)
     sagemaker = SageMakerProvider(ctx)
     greengrass = GreengrassV2Provider(ctx)
     admin = AdminProvider(ctx)
-    providers = [admin, lambda_, sagemaker, greengrass]
+    stepfunctions = StepFunctionsProvider(ctx)  # also patches moto's ASL interpreter limits
+    providers = [admin, lambda_, sagemaker, greengrass, stepfunctions]
     return DispatchLayer([p.handle for p in providers], _moto_app(), [lambda_.observe]), providers
 
 
