@@ -6,6 +6,7 @@ check exactly what the CLI synthesizes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
 
+from infra.cicd import recorded_context
 from infra.cicd_stack import CiCdStack
 from infra.edge_core_stack import EdgeCoreStack
 from infra.nag_suppressions import apply_suppressions
@@ -61,11 +63,16 @@ def build_app(
         description="mlops-edge: EC2 instance running a Greengrass core of the fleet",
     )
     edge.add_stack_dependency(pipeline, "the core joins the pipeline stack's thing group on first boot")
+    # The pipeline's own synth is told what this one has beyond cdk.json: the -c values typed, and
+    # the AMI the edge stack looked up, so it deploys the same AMI without a lookup of its own.
+    recorded = dataclasses.replace(config, ami_id=edge.core.ami_id or config.ami_id)
+    baseline = EdgeConfig.from_context(load_cdk_json_context(REPO_ROOT / "cdk.json").get, {})
     cicd = CiCdStack(
         app,
         f"{config.stack_prefix}CiCd",
         config=config,
         deploy_stacks=[pipeline.stack_name, edge.stack_name],
+        synth_context=recorded_context(recorded, baseline),
         env=env,
         description="mlops-edge: CodePipeline (push -> test -> deploy -> run) and the approval trigger",
     )

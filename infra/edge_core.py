@@ -9,12 +9,63 @@ only needs to *read* those and to create its own thing and certificate.
 
 from __future__ import annotations
 
-from aws_cdk import Aws, Stack
+import re
+
+import jsii
+from aws_cdk import Acknowledgment, Annotations, Aws, Stack, Token, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra.nucleus_install import nucleus_user_data
+
+#: An AMI id as EC2 writes it. A token (an SSM parameter CloudFormation resolves) or CDK's
+#: ``dummy-value-for-...`` placeholder of a lookup not done yet is not one.
+_AMI_ID = re.compile(r"ami-[0-9a-f]{8,17}")
+
+
+@jsii.implements(ec2.IMachineImage)
+class PinnedImage:
+    """One AMI by id, whatever the region (the id must exist in the region deployed to)."""
+
+    def __init__(self, ami_id: str) -> None:
+        self.ami_id = ami_id
+
+    def get_image(self, scope: Construct) -> ec2.MachineImageConfig:
+        return ec2.MachineImageConfig(
+            image_id=self.ami_id, os_type=ec2.OperatingSystemType.LINUX, user_data=ec2.UserData.for_linux()
+        )
+
+
+def core_machine_image(scope: Construct, ami_id: str) -> ec2.IMachineImage:
+    """The core's AMI, fixed in the template so that a new Amazon Linux release never replaces
+    (and re-provisions) the device on an unrelated deploy:
+
+    - ``ami_id`` when set;
+    - otherwise the latest Amazon Linux 2023 AMI, looked up *once* at synth (the CDK CLI reads the
+      public SSM parameter and stores the answer in ``cdk.context.json``; later synths reuse it
+      until ``cdk context --reset`` or a new ``ami_id``). That needs a concrete account and region,
+      which every ``cdk deploy`` has;
+    - an environment-agnostic synth cannot look anything up: it falls back to the SSM parameter
+      CloudFormation resolves at each deploy, with a warning, since that template would move to
+      every new AMI.
+    """
+    if ami_id:
+        return PinnedImage(ami_id)
+    stack = Stack.of(scope)
+    if Token.is_unresolved(stack.account) or Token.is_unresolved(stack.region):
+        Annotations.of(scope).add_warning_v2(
+            "mlops-edge:ami-unpinned",
+            "no account/region and no context 'ami_id': the core's AMI is read from SSM at every deploy, "
+            "and each new Amazon Linux AMI would replace the device (see docs/deploy-aws.md)",
+        )
+        return ec2.MachineImage.latest_amazon_linux2023()
+    return ec2.MachineImage.latest_amazon_linux2023(cached_in_context=True)
+
+
+def pinned_ami_id(image_id: str) -> str:
+    """``image_id`` when it is a literal AMI id fixed at synth, else ``""``."""
+    return image_id if not Token.is_unresolved(image_id) and _AMI_ID.fullmatch(image_id) else ""
 
 
 class CoreDeviceInstance(Construct):
@@ -25,6 +76,7 @@ class CoreDeviceInstance(Construct):
 
     Attributes:
         instance: the EC2 instance.
+        ami_id: its AMI id when fixed at synth (``ami_id`` setting or the cached lookup), else ``""``.
         role: its instance role (provisioning + SSM only; see :func:`provisioning_statements`).
         provisioning_policy: the inline policy holding the provisioning rights.
         security_group: egress-only security group.
@@ -44,6 +96,7 @@ class CoreDeviceInstance(Construct):
         tes_role_alias_name: str,
         tes_cert_policy_name: str,
         nucleus_version: str,
+        ami_id: str = "",
     ) -> None:
         super().__init__(scope, construct_id)
         self.role = iam.Role(
@@ -82,9 +135,19 @@ class CoreDeviceInstance(Construct):
             tes_role_alias_name=tes_role_alias_name,
             nucleus_version=nucleus_version,
         )
-        self.instance = self._instance(vpc, instance_type, user_data)
+        self.instance = self._instance(vpc, instance_type, core_machine_image(self, ami_id), user_data)
+        self.ami_id = pinned_ami_id(self.instance.instance.image_id)
+        if self.ami_id:
+            Validations.of(self.instance).acknowledge(
+                Acknowledgment(
+                    id="CloudFormation-Validate::W9010",
+                    reason="The AMI is pinned on purpose: a new AMI must not replace the provisioned core",
+                )
+            )
 
-    def _instance(self, vpc: ec2.IVpc, instance_type: str, user_data: str) -> ec2.Instance:
+    def _instance(
+        self, vpc: ec2.IVpc, instance_type: str, machine_image: ec2.IMachineImage, user_data: str
+    ) -> ec2.Instance:
         """The instance itself: public subnet (no NAT), IMDSv2, encrypted gp3 root volume, replaced
         when its user data changes (the script only runs on first boot)."""
         return ec2.Instance(
@@ -94,7 +157,7 @@ class CoreDeviceInstance(Construct):
             vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PUBLIC),
             associate_public_ip_address=True,
             instance_type=ec2.InstanceType(instance_type),
-            machine_image=ec2.MachineImage.latest_amazon_linux2023(),
+            machine_image=machine_image,
             role=self.role,
             security_group=self.security_group,
             require_imdsv2=True,

@@ -56,6 +56,7 @@ class EdgeCoreStack(Stack):
             tes_role_alias_name=config.tes_role_alias_name,
             tes_cert_policy_name=f"{TES_CERT_POLICY_PREFIX}{config.tes_role_alias_name}",
             nucleus_version=config.nucleus_version,
+            ami_id=config.ami_id,
         )
         # The installer looks these up by name on first boot: they must exist before it runs.
         for prerequisite in (

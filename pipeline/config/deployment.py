@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -55,6 +56,10 @@ class EdgeConfig:
     state_machine_name: str = STATE_MACHINE_NAME
     #: EC2 instance type of the simulated edge device; t3.small fits nucleus + onnxruntime.
     instance_type: str = "t3.small"
+    #: AMI of the EC2 core (``ami-...``, in the deployment's region). Empty: the latest Amazon
+    #: Linux 2023 AMI, looked up once at synth and kept in ``cdk.context.json`` (see
+    #: docs/deploy-aws.md): a new AMI must never replace, and so re-provision, the device unasked.
+    ami_id: str = ""
     #: Greengrass nucleus release installed on the instance ("latest" or e.g. "2.14.3").
     nucleus_version: str = "latest"
     training_instance_type: str = "ml.m5.large"
@@ -119,6 +124,19 @@ class EdgeConfig:
             )
         if not self.component_prefix or self.component_prefix.endswith("."):
             raise ValueError(f"context 'component_prefix' must be a dotted name: {self.component_prefix!r}")
+        if self.ami_id and not re.fullmatch(r"ami-[0-9a-f]{8,17}", self.ami_id):
+            raise ValueError(
+                f"context 'ami_id' must be an AMI id like 'ami-0123456789abcdef0': {self.ami_id!r}"
+            )
+
+    def to_context(self) -> dict[str, str]:
+        """Every setting as a ``-c key=value`` string, so that :meth:`from_context` reads back this
+        same configuration (the CI/CD stack hands it to its own synth)."""
+        values: dict[str, str] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            values[f.name] = json.dumps(dict(value), sort_keys=True) if f.name == "tags" else str(value)
+        return values
 
 
 def load_cdk_json_context(path: Path) -> dict[str, Any]:

@@ -78,23 +78,45 @@ def test_user_data_is_idempotent_and_pins_the_release() -> None:
     assert "--init-config /opt/greengrass-installer/config.yaml" in latest
 
 
-def test_account_bound_synth_needs_no_context_lookup() -> None:
-    """With an account and region (as in CodeBuild), nothing may need `cdk` lookups (no VPC or AZ
-    lookup, no cached AMI): the build role cannot assume the lookup role, and synth stays offline."""
+def _account_bound_edge_synth(config: EdgeConfig) -> dict:
+    """The manifest of an account-bound synth of the edge stack alone (as in CodeBuild)."""
     import aws_cdk as cdk
     from aws_cdk import aws_s3 as s3
 
     from infra.edge_core_stack import EdgeCoreStack
 
+    env = cdk.Environment(account="123456789012", region="eu-west-1")
     app = cdk.App(context=load_cdk_json_context(REPO_ROOT / "cdk.json"))
-    holder = cdk.Stack(app, "Holder", env=cdk.Environment(account="123456789012", region="eu-west-1"))
-    bucket = s3.Bucket(holder, "Bucket")
-    EdgeCoreStack(
-        app,
-        "Edge",
-        config=EdgeConfig(),
-        artifact_bucket=bucket,
-        env=cdk.Environment(account="123456789012", region="eu-west-1"),
+    holder = cdk.Stack(app, "Holder", env=env)
+    EdgeCoreStack(app, "Edge", config=config, artifact_bucket=s3.Bucket(holder, "Bucket"), env=env)
+    return json.loads((Path(app.synth().directory) / "manifest.json").read_text())
+
+
+def test_account_bound_synth_needs_no_context_lookup_but_the_ami() -> None:
+    """With an account and region (as in CodeBuild), nothing may need `cdk` lookups but the
+    core's AMI, looked up once and then kept in cdk.context.json (no VPC or AZ lookup: the build
+    role cannot assume the lookup role, and synth stays offline); a pinned AMI needs none."""
+    assert not _account_bound_edge_synth(EdgeConfig(ami_id="ami-0123456789abcdef0")).get("missing")
+    (missing,) = _account_bound_edge_synth(EdgeConfig())["missing"]
+    assert missing["provider"] == "ssm"
+    assert missing["props"]["parameterName"].startswith("/aws/service/ami-amazon-linux-latest/al2023-ami-")
+
+
+def test_settings_round_trip_through_cli_context() -> None:
+    """What the CI/CD stack records (``to_context``) reads back as the same settings."""
+    config = EdgeConfig(
+        thing_group_name="plant-7",
+        verifier_certificate_arn="arn:aws:iot:eu-west-1:123456789012:cert/abc",
+        ami_id="ami-0123456789abcdef0",
+        log_retention_days=14,
+        tags={"project": "mlops-edge", "owner": "ops team"},
     )
-    manifest = json.loads((Path(app.synth().directory) / "manifest.json").read_text())
-    assert not manifest.get("missing"), manifest["missing"]
+    context = config.to_context()
+    assert all(isinstance(v, str) for v in context.values())  # what `-c key=value` delivers
+    assert EdgeConfig.from_context(context.get, environ={}) == config
+
+
+@pytest.mark.parametrize("ami_id", ["ami-123", "resolve:ssm:/aws/service/x", "AMI-0123456789ABCDEF0"])
+def test_ami_id_must_be_an_ami_id(ami_id: str) -> None:
+    with pytest.raises(ValueError, match="ami_id"):
+        EdgeConfig.from_context(_getter({"ami_id": ami_id}), environ={})
