@@ -65,11 +65,16 @@ def action_matches(pattern: str, action: str) -> bool:
     return glob(pattern, True).fullmatch(action) is not None
 
 
+def is_arn_pattern(pattern: str) -> bool:
+    """``arn:partition:service:region:account:resource``: six parts (IAM refuses fewer)."""
+    return pattern.startswith("arn:") and len(pattern.split(":", 5)) == 6
+
+
 @lru_cache(maxsize=4096)
-def _arn_regex(pattern: str) -> re.Pattern[str]:
+def _arn_regex(pattern: str) -> re.Pattern[str] | None:
     parts = pattern.split(":", 5)
     if len(parts) < 6:
-        return glob(pattern)
+        return None  # not an ARN: matches nothing (a policy holding it is refused at parse)
     # Segment-bounded wildcards for partition..account; the resource part is free.
     head = ":".join(_glob_body(p, "[^:]*", "[^:]") for p in parts[:5])
     return re.compile(head + ":" + _glob_body(parts[5], ".*", "."), re.DOTALL)
@@ -79,9 +84,10 @@ def arn_matches(pattern: str, arn: str) -> bool:
     """``pattern`` (a policy's Resource entry) covers the request's resource ``arn``."""
     if pattern == "*":
         return True
-    if arn == "*":
+    regex = _arn_regex(pattern)
+    if arn == "*" or regex is None:
         return False
-    return _arn_regex(pattern).fullmatch(arn) is not None
+    return regex.fullmatch(arn) is not None
 
 
 def string_like(pattern: str, value: str) -> bool:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from local_cloud.iam.conditions import Condition, parse_condition
 from local_cloud.iam.exceptions import PolicyError
-from local_cloud.iam.matching import action_matches, arn_matches, check_pattern
+from local_cloud.iam.matching import action_matches, arn_matches, check_pattern, is_arn_pattern
 from local_cloud.iam.principals import PrincipalSpec, parse_principal
 
 VERSIONS = ("2012-10-17", "2008-10-17")
@@ -121,8 +121,8 @@ def _statement(policy: str, kind: PolicyKind, index: int, raw: object) -> Statem
     if not resources and not not_resources:
         resources = ("*",)  # trust policies: the resource is the role the policy belongs to
     for resource in resources:
-        if resource != "*" and not resource.startswith("arn:"):
-            raise PolicyError(f'{where}: resource {resource!r} is neither "*" nor an ARN')
+        if resource != "*" and not is_arn_pattern(resource):
+            raise PolicyError(f'{where}: resource {resource!r} is neither "*" nor an ARN of six parts')
         check_pattern(resource)
     principal, not_principal = _principal(where, kind, raw)
     try:

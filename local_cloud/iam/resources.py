@@ -14,8 +14,9 @@ found in this order:
    the caller-supplied ``facts`` (state only the provider knows: a deployment's job id).
 
 An action without resource types (or whose optional types cannot be filled) is authorized on
-``*``, as in AWS's reference. A required type that cannot be filled raises
-``MissingResourceFact``: guessing would make a scoped policy look wrong or right by accident.
+``*``, as in AWS's reference. When none of an action's required types can be filled,
+``MissingResourceFact`` is raised: guessing would make a scoped policy look wrong or right by
+accident. (The reference flags alternatives as required too, so one filled type suffices.)
 SageMaker puts names into ARNs lower-cased; the fill does the same.
 """
 
@@ -106,15 +107,19 @@ def resources_for(info: ActionInfo, where: Where) -> tuple[str, ...]:
     found: list[str] = []
     for rt in info.scoped_types:
         arn = _from_type(info, rt, where)
-        if arn is None and rt.required:
-            raise MissingResourceFact(
-                f"{info.action}: cannot build the {rt.name} ARN ({rt.arn_format}) from the request; "
-                f"parameters {sorted(where.params)}, facts {sorted(where.facts or {})}"
-            )
         if arn is not None and arn not in found:
             found.append(arn)
     if found:
         return tuple(found)
+    required = [rt for rt in info.scoped_types if rt.required]
+    if required:
+        # The reference marks alternatives as "required" too (a Step Functions execution is
+        # standard or express; iot:CreateJob targets a thing or a group): one must be named.
+        raise MissingResourceFact(
+            f"{info.action}: cannot build a {' or '.join(rt.name for rt in required)} ARN "
+            f"({required[0].arn_format}) from the request; parameters {sorted(where.params)}, "
+            f"facts {sorted(where.facts or {})}"
+        )
     if any(not rt.name for rt in info.resource_types) or not info.resource_types:
         return ("*",)
     raise MissingResourceFact(f"{info.action}: none of its resource types can be built from the request")
