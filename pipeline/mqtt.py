@@ -13,7 +13,7 @@ import ssl
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +21,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
 ENV_PREFIX = "MLOPS_EDGE_MQTT_"
+#: AWS IoT Core's quota of publish requests per second per connection.
+AWS_IOT_PUBLISH_PER_S = 100.0
 
 
 class MqttError(Exception):
@@ -114,12 +116,21 @@ class MqttClient:
             raise MqttError(f"no SUBACK for {topic} within {timeout_s} s")
 
     def publish(
-        self, topic: str, payload: bytes | str | Mapping[str, Any], *, timeout_s: float = 10.0
+        self,
+        topic: str,
+        payload: bytes | str | Mapping[str, Any],
+        *,
+        timeout_s: float = 10.0,
+        wait: bool = True,
     ) -> None:
+        """QoS 1 publish; ``wait=False`` queues it without waiting for PUBACK (many in flight)."""
         if isinstance(payload, Mapping):
             payload = json.dumps(payload)
         info = self._client.publish(topic, payload, qos=1)
-        info.wait_for_publish(timeout_s)
+        if info.rc != paho.MQTT_ERR_SUCCESS:
+            raise MqttError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
+        if wait:
+            info.wait_for_publish(timeout_s)
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -135,19 +146,50 @@ class MqttClient:
                 handler(message.topic, message.payload)
 
 
-def request_response(
-    client: MqttClient,
-    *,
-    request_topic: str,
-    result_topic: str,
-    requests: Iterable[Mapping[str, Any]],
-    timeout_s: float = 10.0,
-) -> dict[str, tuple[dict[str, Any], float]]:
-    """Publish requests (each gets an ``id`` if it has none) and collect answers by id.
+@dataclass(frozen=True)
+class Exchange:
+    """Requests published on ``request_topic`` whose answers come back on ``result_topic``."""
 
-    Returns ``{id: (answer, round_trip_ms)}``; ids with no answer before the deadline are absent.
+    request_topic: str
+    result_topic: str
+    requests: Sequence[Mapping[str, Any]]
+
+
+def request_response_many(
+    client: MqttClient,
+    exchanges: Sequence[Exchange],
+    *,
+    timeout_s: float = 10.0,
+    subscriptions: Sequence[str] | None = None,
+    max_publish_per_s: float | None = None,
+    deadline: float | None = None,
+) -> dict[str, tuple[dict[str, Any], float]]:
+    """Every exchange's requests over one connection, answers collected by request id.
+
+    Requests go out round-robin across the exchanges (every device gets its first request early)
+    at most ``max_publish_per_s`` a second (AWS IoT Core allows :data:`AWS_IOT_PUBLISH_PER_S` per
+    connection), without waiting for each PUBACK. Answers arrive through ``subscriptions``: by
+    default one per distinct result topic; a wildcard filter (``edge/+/inference/result``) serves
+    a whole fleet with one subscription, where AWS IoT allows 50 per connection. An answer counts
+    only when it comes on its own exchange's result topic. Waits until every request has an
+    answer, or ``timeout_s`` after the last publish, and never past ``deadline`` (a
+    ``time.monotonic()`` value). Request ids (given, or generated) must be unique.
+
+    Returns ``{id: (answer, round_trip_ms)}``; ids with no answer in time are absent.
     """
-    pending: dict[str, float] = {}
+    batch: list[tuple[str, dict[str, Any]]] = []
+    route: dict[str, str] = {}
+    rounds = max((len(e.requests) for e in exchanges), default=0)
+    for i in range(rounds):
+        for exchange in exchanges:
+            if i < len(exchange.requests):
+                request = dict(exchange.requests[i])
+                request.setdefault("id", uuid.uuid4().hex)
+                if request["id"] in route:
+                    raise ValueError(f"request id {request['id']!r} is used twice")
+                route[request["id"]] = exchange.result_topic
+                batch.append((exchange.request_topic, request))
+    sent: dict[str, float] = {}
     answers: dict[str, tuple[dict[str, Any], float]] = {}
     done = threading.Event()
     lock = threading.Lock()
@@ -160,23 +202,47 @@ def request_response(
             return
         rid = answer.get("id") if isinstance(answer, dict) else None
         with lock:
-            if rid in pending and rid not in answers:
-                answers[rid] = (answer, (now - pending[rid]) * 1000.0)
+            if rid in sent and rid not in answers and route[rid] == topic:
+                answers[rid] = (answer, (now - sent[rid]) * 1000.0)
                 # the whole batch, not what is sent so far: a fast device answers the first
                 # requests before the last ones are published
-                if len(answers) == expected:
+                if len(answers) == len(batch):
                     done.set()
 
-    batch = [dict(r) for r in requests]
-    for request in batch:
-        request.setdefault("id", uuid.uuid4().hex)
-    expected = len({r["id"] for r in batch})
-    client.subscribe(result_topic, on_result)
-    for request in batch:
+    for subscription in subscriptions or list(dict.fromkeys(e.result_topic for e in exchanges)):
+        client.subscribe(subscription, on_result)
+    interval = 1.0 / max_publish_per_s if max_publish_per_s else 0.0
+    start = time.monotonic()
+    for n, (topic, request) in enumerate(batch):
+        due = start + n * interval
+        now = time.monotonic()
+        if deadline is not None and max(now, due) >= deadline:
+            break
+        if due > now:
+            time.sleep(due - now)
         with lock:
-            pending[request["id"]] = time.perf_counter()
-        client.publish(request_topic, request)
+            sent[request["id"]] = time.perf_counter()
+        client.publish(topic, request, wait=False)
     if batch:
-        done.wait(timeout_s)
+        wait_s = timeout_s
+        if deadline is not None:
+            wait_s = min(wait_s, deadline - time.monotonic())
+        done.wait(max(wait_s, 0.0))
     with lock:
         return dict(answers)
+
+
+def request_response(
+    client: MqttClient,
+    *,
+    request_topic: str,
+    result_topic: str,
+    requests: Iterable[Mapping[str, Any]],
+    timeout_s: float = 10.0,
+) -> dict[str, tuple[dict[str, Any], float]]:
+    """Publish requests (each gets an ``id`` if it has none) and collect answers by id.
+
+    Returns ``{id: (answer, round_trip_ms)}``; ids with no answer before the deadline are absent.
+    """
+    exchange = Exchange(request_topic, result_topic, list(requests))
+    return request_response_many(client, [exchange], timeout_s=timeout_s)
