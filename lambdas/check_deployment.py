@@ -9,7 +9,8 @@ from pipeline.aws import client
 
 GREENGRASS = client("greengrassv2")
 IOT = client("iot")
+S3 = client("s3")
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return check_deployment(event, greengrass=GREENGRASS, iot=IOT)
+    return check_deployment(event, greengrass=GREENGRASS, iot=IOT, s3=S3)

@@ -1,4 +1,4 @@
-"""Lambda handler: Deploy — Greengrass deployment to the thing group (lambdas.core.deployment)."""
+"""Lambda handler: Deploy — Greengrass deployment to the thing group, targets to S3 (lambdas.core.deployment)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from pipeline.aws import client
 
 GREENGRASS = client("greengrassv2")
 IOT = client("iot")
+S3 = client("s3")
 
 
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return deploy(event, greengrass=GREENGRASS, iot=IOT)
+    return deploy(event, greengrass=GREENGRASS, iot=IOT, s3=S3)

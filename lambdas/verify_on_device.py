@@ -7,7 +7,7 @@ from typing import Any
 
 from lambdas.core.verify import mqtt_settings, verify_on_device
 from pipeline.aws import client
-from pipeline.mqtt import MqttClient, request_response
+from pipeline.mqtt import MqttClient, request_response_many
 
 S3 = client("s3")
 
@@ -17,5 +17,16 @@ def _connect() -> MqttClient:
     return MqttClient(settings)
 
 
+def _remaining_s(context: object) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    return remaining() / 1000.0 if callable(remaining) else None
+
+
 def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
-    return verify_on_device(event, s3=S3, connect=_connect, request_response=request_response)
+    return verify_on_device(
+        event,
+        s3=S3,
+        connect=_connect,
+        exchange=request_response_many,
+        time_budget_s=_remaining_s(context),
+    )

@@ -139,3 +139,12 @@ def read_object(s3: Any, uri: str) -> bytes:
     bucket, key = split_s3_uri(uri)
     with transient_errors(f"s3 get {uri}"):
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def write_object(s3: Any, uri: str, data: bytes, *, content_type: str) -> str:
+    """Writes (or replaces) the object at ``uri`` and returns the URI: for state that a later poll
+    rewrites, such as an execution's per-device detail. Artifacts use :func:`put_immutable`."""
+    bucket, key = split_s3_uri(uri)
+    with transient_errors(f"s3 put {uri}"):
+        s3.put_object(Bucket=bucket, Key=key, Body=data, ContentType=content_type)
+    return uri

@@ -2,21 +2,37 @@
 
 Success is each device's own result for *this* deployment id (ListEffectiveDeployments), never the
 job-level status: a device that failed or rolled back fails the step, with its reason.
+
+Per-device records go to S3 (``pipeline.statemachine.detail``), never into the state document:
+Deploy writes the devices it targeted, each CheckDeployment the latest status of every device, and
+both return counts, the detail's URI and at most ``MAX_NAMED`` devices by name. A check asks
+Greengrass only about devices not yet finished (earlier checks' successes are read back from S3),
+several at a time.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from lambdas.core.aws import is_not_found, transient_errors
+from lambdas.core.detail import clip, counted, named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, NoDevices
+from pipeline.statemachine.detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
 
 SUCCEEDED = {"SUCCEEDED", "COMPLETED"}
 FAILED = {"FAILED", "TIMED_OUT", "CANCELED", "REJECTED"}
+#: Devices asked about at once. Each is a ListEffectiveDeployments call; the clients' standard
+#: retry mode absorbs throttling, so this bounds the rate rather than guarding it.
+STATUS_WORKERS = 8
+#: Why a device has no result, in the words the summaries and the report use.
+NEVER_CONNECTED = "never connected: not registered as a Greengrass core device"
+NOT_RECEIVED = "deployment not received yet"
 
 
 def components_spec(config: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
@@ -105,7 +121,8 @@ def create_deployment(
             raise DeploymentFailed(f"CreateDeployment to {target_arn} refused: {exc}") from exc
 
 
-def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any) -> dict[str, Any]:
+def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict[str, Any]:
+    """Deploys to the thing group; the targeted devices go to S3, their number to the document."""
     config, components = event["config"], event["components"]
     group = config["deployment"]["thing_group"]
     arn, devices = thing_group(iot, group)
@@ -120,12 +137,20 @@ def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any) -> dict[str, Any
         deployment=config["deployment"],
         token_seed=config["execution"],
     )
+    versions = {name: c["componentVersion"] for name, c in spec.items()}
+    uri = write_detail(
+        s3,
+        config,
+        DEPLOYMENT_TARGETS,
+        {"deployment_id": deployment_id, "thing_group": group, "components": versions, "devices": devices},
+    )
     return {
         "deployment_id": deployment_id,
         "thing_group": group,
         "target_arn": arn,
-        "devices": devices,
-        "components": {name: c["componentVersion"] for name, c in spec.items()},
+        "device_count": len(devices),
+        "devices_uri": uri,
+        "components": versions,
     }
 
 
@@ -136,6 +161,8 @@ def _reason(effective: dict[str, Any]) -> str:
         parts.append("types " + ",".join(details["errorTypes"]))
     if details.get("errorStack"):
         parts.append("stack " + ",".join(details["errorStack"]))
+    if not any(parts) and effective.get("coreDeviceExecutionStatus") == "TIMED_OUT":
+        return "no result within the IoT job's in-progress timeout (device offline?)"
     return "; ".join(p for p in parts if p) or "no reason reported"
 
 
@@ -152,9 +179,9 @@ def device_status(greengrass: Any, thing: str, deployment_id: str) -> dict[str, 
         except ClientError as exc:
             if not is_not_found(exc):
                 raise
-            return {"thing": thing, "status": "PENDING", "detail": "not known as a core device yet"}
+            return {"thing": thing, "status": "PENDING", "detail": NEVER_CONNECTED}
     if found is None:
-        return {"thing": thing, "status": "PENDING", "detail": "deployment not received yet"}
+        return {"thing": thing, "status": "PENDING", "detail": NOT_RECEIVED}
     status = found.get("coreDeviceExecutionStatus", "QUEUED")
     detailed = (found.get("statusDetails") or {}).get("detailedDeploymentStatus", "")
     if status in FAILED or detailed.startswith("FAILED") or detailed == "REJECTED":
@@ -165,25 +192,87 @@ def device_status(greengrass: Any, thing: str, deployment_id: str) -> dict[str, 
     return {"thing": thing, "status": "IN_PROGRESS", "detail": status}
 
 
-def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any) -> dict[str, Any]:
-    """Every device's result; raises :class:`DeploymentFailed` listing each failed device's reason."""
-    deployment = event["deployment"]
+def device_statuses(
+    greengrass: Any, things: Sequence[str], deployment_id: str, *, workers: int = STATUS_WORKERS
+) -> dict[str, dict[str, str]]:
+    """:func:`device_status` of each thing, ``workers`` at a time (boto3 clients are thread-safe)."""
+    if workers <= 1 or len(things) <= 1:
+        return {thing: device_status(greengrass, thing, deployment_id) for thing in things}
+    with ThreadPoolExecutor(max_workers=min(workers, len(things))) as pool:
+        found = pool.map(lambda thing: device_status(greengrass, thing, deployment_id), things)
+        return dict(zip(things, found, strict=True))
+
+
+def _finished_before(s3: Any, uri: str, deployment_id: str) -> dict[str, dict[str, str]]:
+    """Devices an earlier check of this deployment saw succeed: that result is final."""
+    previous = read_detail(s3, uri) or {}
+    if previous.get("deployment_id") != deployment_id:
+        return {}
+    return {d["thing"]: d for d in previous.get("devices", []) if d.get("status") == "SUCCEEDED"}
+
+
+def _device_line(device: Mapping[str, str]) -> str:
+    """``thing: reason`` for a message; a failed device's detail already starts with its status."""
+    status, detail = device["status"], device["detail"]
+    if device["status"] == "FAILED" or not detail or detail == status:
+        return f"{device['thing']}: {detail or status}"
+    return f"{device['thing']}: {status} ({detail})"
+
+
+def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict[str, Any]:
+    """Every device's result, written to S3; raises :class:`DeploymentFailed` naming failed devices.
+
+    Returns ``status`` (SUCCEEDED once every device succeeded), ``counts``, a ``summary`` that
+    names up to ``MAX_NAMED`` unfinished devices with their reason (the DeploymentTimedOut cause
+    quotes it), those devices as ``unfinished``, and ``devices_uri``, the full per-device record.
+    """
+    config, deployment = event["config"], event["deployment"]
+    deployment_id = deployment["deployment_id"]
     _, things = thing_group(iot, deployment["thing_group"])
     if not things:
         raise NoDevices(f"thing group {deployment['thing_group']!r} has no devices any more")
-    devices = [device_status(greengrass, thing, deployment["deployment_id"]) for thing in things]
-    counts: dict[str, int] = {}
+    uri = detail_uri(config, DEPLOYMENT_STATUS)
+    finished = _finished_before(s3, uri, deployment_id)
+    fresh = device_statuses(greengrass, [t for t in things if t not in finished], deployment_id)
+    devices = [finished.get(thing) or fresh[thing] for thing in things]
+    by_status: dict[str, int] = {}
     for d in devices:
-        counts[d["status"]] = counts.get(d["status"], 0) + 1
-    summary = (
-        ", ".join(f"{n} {status.lower()}" for status, n in sorted(counts.items())) + f" of {len(devices)}"
-    )
+        by_status[d["status"]] = by_status.get(d["status"], 0) + 1
+    status = "SUCCEEDED" if by_status.get("SUCCEEDED", 0) == len(devices) else "IN_PROGRESS"
     failed = [d for d in devices if d["status"] == "FAILED"]
+    unfinished = [d for d in devices if d["status"] not in ("SUCCEEDED", "FAILED")]
+    summary = counted(by_status, len(devices))
+    if unfinished:
+        summary += "; waiting for " + named([_device_line(d) for d in unfinished], uri=uri)
+    write_detail(
+        s3,
+        config,
+        DEPLOYMENT_STATUS,
+        {
+            "deployment_id": deployment_id,
+            "thing_group": deployment["thing_group"],
+            "status": "FAILED" if failed else status,
+            "summary": summary,
+            "counts": by_status,
+            "devices": devices,
+        },
+    )
     if failed:
-        reasons = "; ".join(f"{d['thing']}: {d['detail']}" for d in failed)
         raise DeploymentFailed(
-            f"deployment {deployment['deployment_id']} failed on {len(failed)} of {len(devices)} device(s): "
-            f"{reasons}. Check the Greengrass logs on the device (greengrass.log and the component logs)."
+            f"deployment {deployment_id} failed on {len(failed)} of {len(devices)} device(s): "
+            f"{named([_device_line(d) for d in failed], uri=uri)}. Check the Greengrass logs on the "
+            "device (greengrass.log and the component logs)."
         )
-    status = "SUCCEEDED" if all(d["status"] == "SUCCEEDED" for d in devices) else "IN_PROGRESS"
-    return {"status": status, "devices": devices, "summary": summary}
+    return {
+        "status": status,
+        "summary": summary,
+        "counts": {
+            "targeted": len(devices),
+            "succeeded": by_status.get("SUCCEEDED", 0),
+            "failed": 0,
+            "in_progress": by_status.get("IN_PROGRESS", 0),
+            "pending": by_status.get("PENDING", 0),
+        },
+        "unfinished": [{**d, "detail": clip(d["detail"])} for d in unfinished[:MAX_NAMED]],
+        "devices_uri": uri,
+    }

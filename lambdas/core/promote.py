@@ -44,6 +44,7 @@ def promote(event: dict[str, Any], *, s3: Any, sagemaker: Any) -> dict[str, Any]
         "model_package_arn": registry["model_package_arn"],
         "model_version": event["components"]["model"]["version"],
         "verification": (event.get("verification") or {}).get("summary"),
+        "verification_uri": (event.get("verification") or {}).get("devices_uri"),
     }
     body = json.dumps(record, indent=2, sort_keys=True).encode()
     bucket = config["bucket"]

@@ -5,6 +5,13 @@ device gets the golden rows (correlation id per request) on ``edge/<thing>/infer
 must answer on ``edge/<thing>/inference/result`` with the expected outputs (the ONNX model's own,
 within tolerance) and the deployed model version. Latency p50/p99 is reported per device.
 
+Devices are verified concurrently over one MQTT connection: every device's requests go out
+round-robin (at AWS IoT's publish rate per connection), answers come back through one wildcard
+subscription, and one overall timeout bounds the wait, so a silent device is named ("no answer")
+instead of consuming the function's time. The devices are those the deployment check saw succeed
+(its S3 detail); every device's result goes to S3 (``pipeline.statemachine.detail``) and the state
+document gets counts, the detail's URI and, on failure, at most ``MAX_NAMED`` devices by name.
+
 MQTT settings are configuration: ``MLOPS_EDGE_MQTT_HOST/PORT/CA/CERT/KEY`` (the local broker, or
 files baked into the function), or ``MLOPS_EDGE_MQTT_SECRET_ID`` naming a secret
 ``{"certificate_pem", "private_key_pem", "ca_pem"}`` with the host from
@@ -17,16 +24,23 @@ import hashlib
 import json
 import math
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from edge_runtime.inference.stats import percentile
 from lambdas.core.aws import read_object, transient_errors
+from lambdas.core.detail import named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, VerificationFailed
+from pipeline.statemachine.detail import VERIFICATION, detail_uri
 
 ENV = "MLOPS_EDGE_MQTT_"
+#: One subscription for every device's answers (AWS IoT allows 50 subscriptions per connection).
+RESULT_FILTER = "edge/+/inference/result"
+#: Time kept back from the function's remaining time for writing the results and returning.
+RESERVE_S = 10.0
 
 
 def mqtt_settings(env: Mapping[str, str], *, secrets: Callable[[], Any], iot: Callable[[], Any]) -> Any:
@@ -131,17 +145,23 @@ def check_device(
     *,
     model_version: str,
     tolerance: Mapping[str, float],
+    waited_s: float | None = None,
 ) -> dict[str, Any]:
-    """One device's verdict from its answers (pure: unit-tested without a broker)."""
+    """One device's verdict from its answers (pure: unit-tested without a broker).
+
+    A device that answered nothing gets one problem, ``no answer`` with how long it was waited
+    for; missing answers of a device that did answer are counted, not listed one by one.
+    """
     problems: list[str] = []
     round_trips: list[float] = []
     device_ms: list[float] = []
     matched = 0
+    missing = 0
     versions: set[str] = set()
     for request, want in zip(requests, expected, strict=True):
         rid = request["id"]
         if rid not in answers:
-            problems.append(f"{rid}: no answer")
+            missing += 1
             continue
         answer, rtt = answers[rid]
         round_trips.append(rtt)
@@ -159,6 +179,11 @@ def check_device(
             problems.append(f"{rid}: got {json.dumps(predictions)[:200]}, expected {json.dumps(want)[:200]}")
         else:
             matched += 1
+    within = f" within {waited_s:g} s" if waited_s is not None else ""
+    if missing and missing == len(requests):
+        problems.insert(0, f"no answer{within} to any of {len(requests)} request(s) (offline?)")
+    elif missing:
+        problems.insert(0, f"no answer{within} to {missing} of {len(requests)} request(s)")
     return {
         "thing": thing,
         "passed": not problems,
@@ -182,46 +207,128 @@ def golden_requests(golden: dict[str, Any], count: int, tag: str) -> tuple[list[
     return requests, [expected[i % len(rows)] for i in range(count)]
 
 
+def devices_to_verify(s3: Any, event: Mapping[str, Any]) -> list[str]:
+    """The devices the deployment check saw succeed (its S3 detail): all of them, or there would
+    be no verification."""
+    uri = (event.get("deployment_status") or {}).get("devices_uri")
+    status = read_detail(s3, uri)
+    if status is None:
+        raise VerificationFailed(
+            f"the deployment check's per-device status {uri or '(no URI in $.deployment_status)'} "
+            "cannot be read, so there is no list of devices to verify"
+        )
+    things = [d["thing"] for d in status.get("devices", []) if d.get("status") == "SUCCEEDED"]
+    if not things:
+        raise VerificationFailed(f"no device succeeded in the deployment check ({uri}): nothing to verify")
+    return things
+
+
 def verify_on_device(
     event: dict[str, Any],
     *,
     s3: Any,
     connect: Callable[[], Any],
-    request_response: Callable[..., Mapping[str, tuple[dict[str, Any], float]]],
+    exchange: Callable[..., Mapping[str, tuple[dict[str, Any], float]]],
+    time_budget_s: float | None = None,
+    publish_per_s: float | None = None,
 ) -> dict[str, Any]:
-    """Sends the golden requests to every device of the deployment and checks every answer."""
-    config, deployment = event["config"], event["deployment"]
-    golden = json.loads(read_object(s3, event["registry"]["model"]["golden_uri"]))
+    """Sends the golden requests to every device at once and checks every answer.
+
+    ``exchange`` is ``pipeline.mqtt.request_response_many``'s shape; ``time_budget_s`` is what the
+    function may spend (its remaining time), ``publish_per_s`` the connection's publish rate.
+    """
+    from pipeline.mqtt import AWS_IOT_PUBLISH_PER_S, Exchange
+
+    config = event["config"]
+    golden_uri = event["registry"]["model"]["golden_uri"]
+    golden = json.loads(read_object(s3, golden_uri))
     options = config["verification"]
     tolerance = options.get("tolerance") or golden.get("tolerance") or {}
     tolerance = {"abs": float(tolerance.get("abs", 1e-5)), "rel": float(tolerance.get("rel", 1e-4))}
     model_version = event["components"]["model"]["version"]
-    results = []
+    things = devices_to_verify(s3, event)
+    count, timeout_s = int(options["requests"]), float(options["timeout_s"])
+    rate = publish_per_s or AWS_IOT_PUBLISH_PER_S
+    deadline = _deadline(len(things) * count, rate, timeout_s, time_budget_s)
+    run = uuid.uuid4().hex[:8]
+    plan = {thing: golden_requests(golden, count, f"verify-{thing}-{run}") for thing in things}
+    started = time.monotonic()
     with connect() as client:
-        for thing in deployment["devices"]:
-            tag = f"verify-{thing}-{uuid.uuid4().hex[:8]}"
-            requests, expected = golden_requests(golden, int(options["requests"]), tag)
-            answers = request_response(
-                client,
-                request_topic=f"edge/{thing}/inference/request",
-                result_topic=f"edge/{thing}/inference/result",
-                requests=requests,
-                timeout_s=float(options["timeout_s"]),
-            )
-            results.append(
-                check_device(
-                    thing, requests, expected, answers, model_version=model_version, tolerance=tolerance
-                )
-            )
+        answers = exchange(
+            client,
+            [
+                Exchange(f"edge/{thing}/inference/request", f"edge/{thing}/inference/result", requests)
+                for thing, (requests, _) in plan.items()
+            ],
+            subscriptions=[RESULT_FILTER],
+            timeout_s=timeout_s,
+            max_publish_per_s=rate,
+            deadline=deadline,
+        )
+    waited_s = round(time.monotonic() - started, 1)
+    results = [
+        check_device(
+            thing,
+            requests,
+            expected,
+            answers,
+            model_version=model_version,
+            tolerance=tolerance,
+            waited_s=waited_s,
+        )
+        for thing, (requests, expected) in plan.items()
+    ]
+    return _verdict(s3, config, results, model_version=model_version, golden_uri=golden_uri)
+
+
+def _deadline(requests: int, rate: float, timeout_s: float, budget_s: float | None) -> float | None:
+    """When waiting must stop; a plan that cannot fit the function's time fails before sending."""
+    if budget_s is None:
+        return None
+    usable = budget_s - RESERVE_S
+    needed = requests / rate + timeout_s
+    if needed > usable:
+        raise ConfigurationError(
+            f"verifying takes about {needed:.0f} s ({requests} requests at {rate:g} publishes/s, then "
+            f"verification.timeout_s {timeout_s:g} s), more than the {max(usable, 0):.0f} s this function "
+            "has left: lower verification.requests or verification.timeout_s, or raise VerifyOnDevice's "
+            "timeout"
+        )
+    return time.monotonic() + usable
+
+
+def _verdict(
+    s3: Any,
+    config: Mapping[str, Any],
+    results: Sequence[dict[str, Any]],
+    *,
+    model_version: str,
+    golden_uri: str,
+) -> dict[str, Any]:
+    """Writes every device's result to S3; returns the counts, or raises naming failed devices."""
     failed = [r for r in results if not r["passed"]]
-    summary = f"{len(results) - len(failed)} of {len(results)} device(s) verified with model {model_version}"
+    counts = {
+        "targeted": len(results),
+        "verified": len(results) - len(failed),
+        "failed": len(failed),
+        "requests_sent": sum(r["sent"] for r in results),
+        "requests_matched": sum(r["matched"] for r in results),
+    }
+    summary = f"{counts['verified']} of {len(results)} device(s) verified with model {model_version}"
+    uri = detail_uri(config, VERIFICATION)
+    write_detail(
+        s3,
+        config,
+        VERIFICATION,
+        {"passed": not failed, "summary": summary, "model_version": model_version, "devices": results},
+    )
     if failed:
-        reasons = "; ".join(
+        reasons = [
             f"{r['thing']}: {r['matched']}/{r['sent']} matched ({', '.join(r['problems'][:2])})"
             for r in failed
-        )
+        ]
         raise VerificationFailed(
-            f"{summary}. {reasons}. Compare with the component log on the device and golden.json "
-            f"({event['registry']['model']['golden_uri']})."
+            f"{summary}. {named(reasons, uri=uri)}. Compare with the component log on the device and "
+            f"golden.json ({golden_uri})."
         )
-    return {"passed": True, "devices": results, "summary": summary}
+    return {"passed": True, "summary": summary, "counts": counts, "devices_uri": uri}

@@ -2,7 +2,10 @@
 same data rendered as Markdown for people and as tables on the console.
 
 Everything comes from what the state machine recorded (its output, or on failure the last state
-document it exited with), so the report says what the pipeline saw, not what the CLI assumed.
+document it exited with), so the report says what the pipeline saw, not what the CLI assumed. The
+document carries only counts per fleet; each device's own record is the S3 detail its handlers
+wrote (``pipeline.statemachine.detail``), read from the URI in the document, or from the key the
+execution's ``config`` fixes when the failing state returned none.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlops_edge.report.history import ExecutionProgress
+from pipeline.statemachine.detail import DEPLOYMENT_STATUS, VERIFICATION, detail_uri
 
 REPORT_VERSION = 1
 
@@ -28,9 +32,46 @@ def _get(doc: Any, *path: str) -> Any:
     return doc
 
 
-def _devices(doc: Mapping[str, Any], things: Sequence[str]) -> list[dict[str, Any]]:
-    deployed = {d["thing"]: d for d in _get(doc, "deployment_status", "devices") or [] if "thing" in d}
-    verified = {d["thing"]: d for d in _get(doc, "verification", "devices") or [] if "thing" in d}
+class DetailReader:
+    """Reads the per-device detail objects of an execution from S3 (one client, made when needed)."""
+
+    def __init__(self, s3: Any = None) -> None:
+        self._s3 = s3
+
+    def __call__(self, uri: str) -> Mapping[str, Any] | None:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        if not uri.startswith("s3://"):
+            return None
+        if self._s3 is None:
+            from pipeline.aws import client
+
+            self._s3 = client("s3")
+        bucket, _, key = uri[5:].partition("/")
+        try:
+            doc = json.loads(self._s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        except (BotoCoreError, ClientError, ValueError):
+            return None
+        return doc if isinstance(doc, Mapping) else None
+
+
+def _detail(doc: Mapping[str, Any], section: str, name: str, read: DetailReader) -> list[Mapping[str, Any]]:
+    """A section's per-device list: from its ``devices_uri``, else from the execution's own key
+    (a failing state returns no URI, but its handler wrote the detail before raising)."""
+    uri = _get(doc, section, "devices_uri")
+    config = doc.get("config")
+    if not uri and isinstance(config, Mapping) and {"bucket", "state_prefix", "execution"} <= set(config):
+        uri = detail_uri(config, name)
+    detail = read(uri) if isinstance(uri, str) else None
+    devices = (detail or {}).get("devices")
+    return [d for d in devices if isinstance(d, Mapping)] if isinstance(devices, list) else []
+
+
+def _devices(doc: Mapping[str, Any], things: Sequence[str], read: DetailReader) -> list[dict[str, Any]]:
+    deployed = {
+        d["thing"]: d for d in _detail(doc, "deployment_status", DEPLOYMENT_STATUS, read) if "thing" in d
+    }
+    verified = {d["thing"]: d for d in _detail(doc, "verification", VERIFICATION, read) if "thing" in d}
     names = list(dict.fromkeys([*things, *deployed, *verified]))
     rows = []
     for thing in names:
@@ -70,11 +111,13 @@ def build_report(
     dataset: Mapping[str, Any],
     where_to_look: Mapping[str, str],
     manifest: Mapping[str, Any] | None = None,
+    s3: Any = None,
 ) -> dict[str, Any]:
     """The report dict; ``status`` is SUCCEEDED only when the execution and every device verified.
 
     ``manifest`` (the deployed model's ``model.json``) supplies task, metrics and parity when this
     execution did not export the model itself (``model_package_arn`` given: nothing was trained).
+    ``s3`` reads the per-device detail (default: ``pipeline.aws.client("s3")``, made when needed).
     """
     doc: Mapping[str, Any] = (
         progress.output if isinstance(progress.output, Mapping) else progress.last_output or {}
@@ -83,7 +126,7 @@ def build_report(
         k: v for k, v in (manifest or {}).items() if k in ("task", "metrics", "parity", "sha256")
     }
     registry = doc.get("registry") or {}
-    devices = _devices(doc, things)
+    devices = _devices(doc, things, DetailReader(s3))
     all_verified = bool(devices) and all(d["verified"] for d in devices)
     status = progress.status
     if status == "SUCCEEDED" and not all_verified:

@@ -17,12 +17,15 @@ State document (``$``) as the execution runs::
     model        exported ONNX artifact (ExportOnnx)
     registry     model package + the model artifact it points to (RegisterModel)
     components   component names/versions, reused flags, deployable (PublishComponents/Check)
-    deployment   deployment id, thing group, devices (Deploy)
-    deployment_status  per-device status (CheckDeployment)
-    verification per-device verification results (VerifyOnDevice)
+    deployment   deployment id, thing group, device count and the S3 URI of its targets (Deploy)
+    deployment_status  status, counts, up to ten unfinished devices, S3 URI of all (CheckDeployment)
+    verification passed, counts, S3 URI of every device's result (VerifyOnDevice)
     promotion    last known good record (Promote)
     error        {"Error", "Cause"} from a Catch or a Pass that names the failure
     rollback     {"error", "cause", ...} (Rollback)
+
+Per-device detail never enters the document (``detail``: S3 under the execution's state prefix),
+so its size does not depend on the fleet's (Step Functions' limit is 256 KiB per state).
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 
 A key missing from a handler's result would be a ``States.Runtime`` error, which no Catch can
 handle, so the handlers' unit tests check their results against this table. No CDK import here.
+
+Nothing kept here grows with the fleet: per-device records stay in S3 (``detail``); the deploy,
+check and verify results carry counts, the detail's ``devices_uri`` and at most ``MAX_NAMED``
+devices by name, so the document stays far below Step Functions' 256 KiB at any fleet size.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "register_model": ("model_package_arn", "model_package_version", "approval_status", "deploy", "model"),
     "publish_components": ("model", "inference", "deployable"),
     "check_components": ("model", "inference", "deployable"),
-    "deploy": ("deployment_id", "thing_group", "target_arn", "devices", "components"),
-    "check_deployment": ("status", "devices", "summary"),
-    "verify_on_device": ("passed", "devices", "summary"),
+    "deploy": ("deployment_id", "thing_group", "target_arn", "device_count", "devices_uri", "components"),
+    "check_deployment": ("status", "summary", "counts", "unfinished", "devices_uri"),
+    "verify_on_device": ("passed", "summary", "counts", "devices_uri"),
     "promote": ("last_known_good_uri", "approval_status", "components"),
     "rollback": ("error", "cause", "action", "deployment_id", "components"),
 }

@@ -70,7 +70,12 @@ def test_deploy_verify_promote(deployed: Deployed, fleet: Any, fast_input: dict[
     states = exited_states(deployed.history(execution["executionArn"]))
     assert states[-3:] == ["VerifyOnDevice", "Promote", "PipelineSucceeded"]
     output = json.loads(execution["output"])
-    (device,) = output["verification"]["devices"]
+    # Per-device results are in S3 under the execution's state prefix; the document has counts.
+    assert output["verification"]["counts"]["verified"] == output["deployment"]["device_count"] == 1
+    bucket, key = output["verification"]["devices_uri"][5:].split("/", 1)
+    assert key.startswith("state/executions/")
+    detail = json.loads(deployed.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    (device,) = detail["devices"]
     assert device["matched"] == device["sent"] == 5 and device["latency_ms"]["p99"] is not None
     assert output["deployment_status"]["status"] == "SUCCEEDED"
     assert output["promotion"]["approval_status"] == "Approved"

@@ -27,6 +27,7 @@ class _EffectivePages:
         self.owner = owner
 
     def paginate(self, coreDeviceThingName: str) -> list[dict[str, Any]]:
+        self.owner.asked.append(coreDeviceThingName)
         if coreDeviceThingName in self.owner.unknown:
             raise not_found("ListEffectiveDeployments")
         return [{"effectiveDeployments": self.owner.effective.get(coreDeviceThingName, [])}]
@@ -44,6 +45,8 @@ class FakeGreengrass:
         self.effective: dict[str, list[dict[str, Any]]] = {}
         self.initial_state = initial_state
         self.unknown: set[str] = set()
+        #: Things ListEffectiveDeployments was asked about, in order.
+        self.asked: list[str] = []
 
     def describe_component(self, arn: str) -> dict[str, Any]:
         if arn not in self.components:

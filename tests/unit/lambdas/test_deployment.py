@@ -1,4 +1,5 @@
-"""Deploy / CheckDeployment: the request (validated by botocore's model), per-device verdicts."""
+"""Deploy / CheckDeployment: the request (validated by botocore's model), per-device verdicts in S3,
+bounded summaries in the state document."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import pytest
 from botocore.stub import ANY
 
 from lambdas.core.deployment import check_deployment, deploy
+from lambdas.core.detail import read_detail
 from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, NoDevices
 
-from .conftest import assert_selectable, stubbed
+from .conftest import BUCKET, assert_selectable, stubbed
 from .fakes import FakeGreengrass
 
 COMPONENTS = {
@@ -26,7 +28,9 @@ def add_things(iot: Any, *names: str) -> None:
         iot.add_thing_to_thing_group(thingGroupName="edge-fleet", thingName=name)
 
 
-def test_deploy_targets_the_group_with_rollback_and_job_policies(iot: Any, config: dict[str, Any]) -> None:
+def test_deploy_targets_the_group_with_rollback_and_job_policies(
+    iot: Any, s3: Any, config: dict[str, Any]
+) -> None:
     add_things(iot, "core-b", "core-a")
     config["components"]["inference_configuration"] = {"TelemetryIntervalSeconds": 5}
     greengrass, stub = stubbed("greengrassv2")
@@ -62,22 +66,27 @@ def test_deploy_targets_the_group_with_rollback_and_job_policies(iot: Any, confi
         "clientToken": ANY,
     }
     stub.add_response("create_deployment", {"deploymentId": "d-1"}, expected)
-    out = deploy({"config": config, "components": COMPONENTS}, greengrass=greengrass, iot=iot)
+    out = deploy({"config": config, "components": COMPONENTS}, greengrass=greengrass, iot=iot, s3=s3)
     stub.assert_no_pending_responses()
     assert_selectable("deploy", out)
-    assert out["deployment_id"] == "d-1" and out["devices"] == ["core-a", "core-b"]
+    assert out["deployment_id"] == "d-1" and out["device_count"] == 2
     assert out["components"] == {"com.example.test.Model": "1.0.3", "com.example.test.Inference": "1.0.77"}
+    # The targeted devices are in S3 under the execution's state prefix, not in the document.
+    assert out["devices_uri"] == f"s3://{BUCKET}/state/executions/exec-1/deployment-targets.json"
+    targets = read_detail(s3, out["devices_uri"])
+    assert targets is not None and targets["devices"] == ["core-a", "core-b"]
+    assert targets["deployment_id"] == "d-1"
 
 
-def test_empty_group_is_no_devices(iot: Any, config: dict[str, Any]) -> None:
+def test_empty_group_is_no_devices(iot: Any, s3: Any, config: dict[str, Any]) -> None:
     with pytest.raises(NoDevices, match="edge-fleet"):
-        deploy({"config": config, "components": COMPONENTS}, greengrass=FakeGreengrass(), iot=iot)
+        deploy({"config": config, "components": COMPONENTS}, greengrass=FakeGreengrass(), iot=iot, s3=s3)
 
 
-def test_missing_group_is_a_configuration_error(iot: Any, config: dict[str, Any]) -> None:
+def test_missing_group_is_a_configuration_error(iot: Any, s3: Any, config: dict[str, Any]) -> None:
     config["deployment"]["thing_group"] = "nope"
     with pytest.raises(ConfigurationError, match="nope"):
-        deploy({"config": config, "components": COMPONENTS}, greengrass=FakeGreengrass(), iot=iot)
+        deploy({"config": config, "components": COMPONENTS}, greengrass=FakeGreengrass(), iot=iot, s3=s3)
 
 
 def effective(deployment_id: str, status: str, detailed: str = "", **extra: Any) -> dict[str, Any]:
@@ -86,11 +95,15 @@ def effective(deployment_id: str, status: str, detailed: str = "", **extra: Any)
     return {"deploymentId": deployment_id, "coreDeviceExecutionStatus": status, "statusDetails": details}
 
 
-def event() -> dict[str, Any]:
-    return {"deployment": {"deployment_id": "d-2", "thing_group": "edge-fleet"}}
+@pytest.fixture
+def event(config: dict[str, Any]) -> dict[str, Any]:
+    return {"config": config, "deployment": {"deployment_id": "d-2", "thing_group": "edge-fleet"}}
 
 
-def test_in_progress_until_every_device_succeeded(iot: Any) -> None:
+STATUS_URI = f"s3://{BUCKET}/state/executions/exec-1/deployment-status.json"
+
+
+def test_in_progress_until_every_device_succeeded(iot: Any, s3: Any, event: dict[str, Any]) -> None:
     add_things(iot, "core-a", "core-b", "core-c")
     gg = FakeGreengrass()
     gg.effective = {
@@ -98,18 +111,45 @@ def test_in_progress_until_every_device_succeeded(iot: Any) -> None:
         "core-b": [effective("d-2", "IN_PROGRESS")],
     }
     gg.unknown = {"core-c"}
-    out = check_deployment(event(), greengrass=gg, iot=iot)
+    out = check_deployment(event, greengrass=gg, iot=iot, s3=s3)
     assert_selectable("check_deployment", out)
-    assert out["status"] == "IN_PROGRESS"
-    assert [d["status"] for d in out["devices"]] == ["SUCCEEDED", "IN_PROGRESS", "PENDING"]
-    assert out["summary"] == "1 in_progress, 1 pending, 1 succeeded of 3"
+    assert out["status"] == "IN_PROGRESS" and out["devices_uri"] == STATUS_URI
+    assert out["counts"] == {"targeted": 3, "succeeded": 1, "failed": 0, "in_progress": 1, "pending": 1}
+    # Unfinished devices are named with their reason: the DeploymentTimedOut cause quotes the summary.
+    assert out["summary"] == (
+        "1 in_progress, 1 pending, 1 succeeded of 3; waiting for core-b: IN_PROGRESS; core-c: PENDING "
+        f"(never connected: not registered as a Greengrass core device) (every device: {STATUS_URI})"
+    )
+    assert [d["thing"] for d in out["unfinished"]] == ["core-b", "core-c"]
+    detail = read_detail(s3, STATUS_URI)
+    assert detail is not None and detail["deployment_id"] == "d-2"
+    assert [d["status"] for d in detail["devices"]] == ["SUCCEEDED", "IN_PROGRESS", "PENDING"]
     gg.unknown = set()
     gg.effective["core-b"] = [effective("d-2", "SUCCEEDED")]
     gg.effective["core-c"] = [effective("d-2", "COMPLETED", "SUCCESSFUL")]
-    assert check_deployment(event(), greengrass=gg, iot=iot)["status"] == "SUCCEEDED"
+    out = check_deployment(event, greengrass=gg, iot=iot, s3=s3)
+    assert out["status"] == "SUCCEEDED" and out["unfinished"] == []
+    assert out["summary"] == "3 succeeded of 3"
 
 
-def test_a_device_that_rolled_back_fails_with_its_reason(iot: Any) -> None:
+def test_a_later_check_asks_only_about_devices_not_finished(iot: Any, s3: Any, event: dict[str, Any]) -> None:
+    add_things(iot, "core-a", "core-b")
+    gg = FakeGreengrass()
+    gg.effective = {"core-a": [effective("d-2", "SUCCEEDED")], "core-b": [effective("d-2", "IN_PROGRESS")]}
+    check_deployment(event, greengrass=gg, iot=iot, s3=s3)
+    assert sorted(gg.asked) == ["core-a", "core-b"]
+    gg.asked.clear()
+    gg.effective["core-b"] = [effective("d-2", "SUCCEEDED")]
+    assert check_deployment(event, greengrass=gg, iot=iot, s3=s3)["status"] == "SUCCEEDED"
+    assert gg.asked == ["core-b"]
+    # Another deployment's record is not reused.
+    event["deployment"]["deployment_id"] = "d-3"
+    gg.asked.clear()
+    check_deployment(event, greengrass=gg, iot=iot, s3=s3)
+    assert sorted(gg.asked) == ["core-a", "core-b"]
+
+
+def test_a_device_that_rolled_back_fails_with_its_reason(iot: Any, s3: Any, event: dict[str, Any]) -> None:
     add_things(iot, "core-a", "core-b")
     gg = FakeGreengrass()
     gg.effective = {
@@ -128,9 +168,28 @@ def test_a_device_that_rolled_back_fails_with_its_reason(iot: Any) -> None:
         ],
     }
     with pytest.raises(DeploymentFailed) as info:
-        check_deployment(event(), greengrass=gg, iot=iot)
+        check_deployment(event, greengrass=gg, iot=iot, s3=s3)
     message = str(info.value)
     assert "1 of 2" in message and "core-b" in message and "FAILED_ROLLBACK_COMPLETE" in message
     assert (
         "ARTIFACT_CHECKSUM_MISMATCH" in message and "digest mismatch" in message and "core-a" not in message
     )
+    assert STATUS_URI in message
+    detail = read_detail(s3, STATUS_URI)
+    assert detail is not None and detail["status"] == "FAILED"
+    assert [d["status"] for d in detail["devices"]] == ["SUCCEEDED", "FAILED"]
+
+
+def test_many_failed_devices_are_counted_and_ten_are_named(iot: Any, s3: Any, event: dict[str, Any]) -> None:
+    things = [f"core-{i:02d}" for i in range(25)]
+    add_things(iot, *things)
+    gg = FakeGreengrass()
+    gg.effective = {t: [effective("d-2", "TIMED_OUT")] for t in things}
+    with pytest.raises(DeploymentFailed) as info:
+        check_deployment(event, greengrass=gg, iot=iot, s3=s3)
+    message = str(info.value)
+    assert "failed on 25 of 25 device(s)" in message and "and 15 more" in message
+    assert "core-09: TIMED_OUT: no result within the IoT job's in-progress timeout" in message
+    assert "core-10" not in message and len(message) < 5000
+    detail = read_detail(s3, STATUS_URI)
+    assert detail is not None and len(detail["devices"]) == 25

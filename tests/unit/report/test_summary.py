@@ -1,20 +1,56 @@
-"""The run report: built from the state document, SUCCEEDED only when every device verified."""
+"""The run report: built from the state document and the per-device detail it points to in S3,
+SUCCEEDED only when every device verified."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
 from rich.console import Console
 
 from mlops_edge.report.history import ExecutionProgress
 from mlops_edge.report.summary import build_report, print_summary, to_markdown, write_report
 
+CONFIG = {"bucket": "b", "state_prefix": "state/", "execution": "run-1"}
+STATUS_URI = "s3://b/state/executions/run-1/deployment-status.json"
+VERIFICATION_URI = "s3://b/state/executions/run-1/verification.json"
+
+
+class FakeS3:
+    """``get_object`` over a dict of ``s3://`` URIs to JSON documents; counts the reads."""
+
+    def __init__(self, objects: dict[str, Any]) -> None:
+        self.objects = objects
+        self.reads: list[str] = []
+
+    def get_object(self, Bucket: str, Key: str) -> dict[str, Any]:
+        uri = f"s3://{Bucket}/{Key}"
+        self.reads.append(uri)
+        if uri not in self.objects:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": "no"}}, "GetObject")
+        return {"Body": io.BytesIO(json.dumps(self.objects[uri]).encode())}
+
+
+def _detail(verified: list[bool]) -> FakeS3:
+    things = [f"t{i}" for i in range(len(verified))]
+    return FakeS3({
+        STATUS_URI: {"devices": [{"thing": t, "status": "SUCCEEDED", "detail": ""} for t in things]},
+        VERIFICATION_URI: {
+            "devices": [
+                {"thing": t, "passed": v, "sent": 4, "matched": 4 if v else 1, "failed": 0 if v else 3,
+                 "latency_ms": {"p50": 1.5, "p99": 3.0}}
+                for t, v in zip(things, verified, strict=True)
+            ],
+        },
+    })  # fmt: skip
+
 
 def _doc(verified: list[bool]) -> dict[str, Any]:
-    things = [f"t{i}" for i in range(len(verified))]
     return {
+        "config": CONFIG,
         "model": {"task": "binary", "metrics": {"accuracy": 0.95}, "parity": {"passed": True, "max_abs_diff": 1e-7}},
         "registry": {"model_package_arn": "arn:aws:sagemaker:us-east-1:1:model-package/g/3", "model_package_version": 3},
         "components": {
@@ -22,15 +58,9 @@ def _doc(verified: list[bool]) -> dict[str, Any]:
             "inference": {"name": "p.Inference", "version": "1.0.77", "reused": True},
         },
         "deployment": {"deployment_id": "d-1", "thing_group": "g"},
-        "deployment_status": {"devices": [{"thing": t, "status": "SUCCEEDED", "detail": ""} for t in things]},
-        "verification": {
-            "passed": all(verified),
-            "devices": [
-                {"thing": t, "passed": v, "sent": 4, "matched": 4 if v else 1, "failed": 0 if v else 3,
-                 "latency_ms": {"p50": 1.5, "p99": 3.0}}
-                for t, v in zip(things, verified, strict=True)
-            ],
-        },
+        "deployment_status": {"status": "SUCCEEDED", "summary": f"{len(verified)} succeeded of {len(verified)}",
+                              "devices_uri": STATUS_URI},
+        "verification": {"passed": all(verified), "devices_uri": VERIFICATION_URI},
     }  # fmt: skip
 
 
@@ -49,6 +79,7 @@ def test_succeeded_report_has_the_required_fields() -> None:
         total_s=12.3,
         dataset={"name": "demo"},
         where_to_look={},
+        s3=_detail([True, True]),
     )
     assert report["status"] == "SUCCEEDED" and report["error"] is None
     assert report["model"]["model_package_version"] == 3
@@ -66,6 +97,7 @@ def test_an_unverified_device_fails_the_run_even_if_the_execution_succeeded() ->
         total_s=1,
         dataset={},
         where_to_look={"device t1": "/tmp/t1"},
+        s3=_detail([True, False]),
     )
     assert report["status"] == "FAILED"
     assert report["error"]["where_to_look"] == {"device t1": "/tmp/t1"}
@@ -85,11 +117,53 @@ def test_devices_never_reached_are_listed_as_not_deployed() -> None:
     assert report["status"] == "FAILED"
 
 
+def test_a_failed_check_is_reported_from_the_detail_its_handler_wrote_before_raising() -> None:
+    """CheckDeployment raised, so the document has no URI of its own: the execution's key has it."""
+    doc = _doc([True, True])
+    del doc["deployment_status"], doc["verification"]
+    s3 = FakeS3({
+        STATUS_URI: {"devices": [
+            {"thing": "t0", "status": "SUCCEEDED", "detail": "SUCCESSFUL"},
+            {"thing": "t1", "status": "FAILED", "detail": "FAILED (FAILED_ROLLBACK_COMPLETE): digest mismatch"},
+        ]},
+    })  # fmt: skip
+    progress = _progress("FAILED", doc)
+    progress.error, progress.cause = "DeploymentFailed", "deployment d-1 failed on 1 of 2 device(s)"
+    report = build_report(
+        progress, execution_arn="arn:x", things=["t0", "t1"], total_s=1, dataset={}, where_to_look={}, s3=s3
+    )
+    assert [(d["thing_name"], d["status"], d["verified"]) for d in report["devices"]] == [
+        ("t0", "SUCCEEDED", False),
+        ("t1", "FAILED", False),
+    ]
+    assert s3.reads == [STATUS_URI, VERIFICATION_URI]  # the verification never ran: no object, no error
+    assert "t1: FAILED (FAILED_ROLLBACK_COMPLETE): digest mismatch" in to_markdown(report)
+
+
+def test_without_s3_access_the_devices_are_still_listed() -> None:
+    report = build_report(
+        _progress("SUCCEEDED", _doc([True])),
+        execution_arn="arn:x",
+        things=["t0"],
+        total_s=1,
+        dataset={},
+        where_to_look={},
+        s3=FakeS3({}),
+    )
+    assert [d["thing_name"] for d in report["devices"]] == ["t0"] and report["status"] == "FAILED"
+
+
 def test_markdown_and_console_render_failures_with_reasons(tmp_path: Path) -> None:
     progress = _progress("FAILED", _doc([False]))
     progress.error, progress.cause = "VerificationFailed", "t0 answered 1 of 4 correctly"
     report = build_report(
-        progress, execution_arn="arn:x", things=["t0"], total_s=1, dataset={}, where_to_look={}
+        progress,
+        execution_arn="arn:x",
+        things=["t0"],
+        total_s=1,
+        dataset={},
+        where_to_look={},
+        s3=_detail([False]),
     )
     md = to_markdown(report)
     assert "VerificationFailed" in md and "| t0 |" in md and "## What failed" in md
@@ -132,5 +206,6 @@ def test_a_deploy_only_run_reports_the_registered_models_metrics_from_its_manife
         dataset={},
         where_to_look={},
         manifest=manifest,
+        s3=_detail([True]),
     )
     assert report["model"]["metrics"] == {"onnx:auc": 0.99} and report["model"]["parity"]["passed"]
