@@ -46,8 +46,12 @@ class Caller:
 
     @property
     def principal_arn(self) -> str:
-        """``aws:PrincipalArn``: the role for a session, otherwise the caller's own ARN."""
-        return self.role_arn or self.arn
+        """``aws:PrincipalArn``: the role for a session (path unknown unless ``role_arn`` is
+        given), otherwise the caller's own ARN."""
+        if self.role_arn or not self.role_name:
+            return self.role_arn or self.arn
+        partition = self.arn.split(":")[1]
+        return f"arn:{partition}:iam::{self.account}:role/{self.role_name}"
 
     @property
     def principal_type(self) -> str:
