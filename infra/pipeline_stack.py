@@ -16,6 +16,7 @@ from infra.storage import PREFIXES, ArtifactStore
 from infra.training import TrainingResources
 from infra.verifier import VerifierIdentity
 from pipeline.config.deployment import EdgeConfig
+from pipeline.config.function_env import Settings
 
 if TYPE_CHECKING:
     from pipeline.statemachine import PipelineStateMachine
@@ -80,22 +81,23 @@ class PipelineStack(Stack):
         self._outputs(config)
 
     def _function_environment(self, config: EdgeConfig) -> dict[str, str]:
-        """Names read by ``lambdas/core/settings.py``: the defaults the execution input may override."""
+        """The handlers' :class:`~pipeline.config.function_env.Settings`: the defaults the execution
+        input may override, written by the class the handlers read them with."""
         bucket = self.store.bucket.bucket_name
-        return {
-            "MLOPS_EDGE_BUCKET": bucket,
-            "MLOPS_EDGE_ARTIFACT_PREFIX": PREFIXES["artifacts"],
-            "MLOPS_EDGE_STATE_PREFIX": PREFIXES["state"],
-            "MLOPS_EDGE_DATASET_URI": f"s3://{bucket}/{PREFIXES['datasets']}train/",
-            "MLOPS_EDGE_MODEL_PACKAGE_GROUP": config.model_package_group_name,
-            "MLOPS_EDGE_THING_GROUP": config.thing_group_name,
-            "MLOPS_EDGE_COMPONENT_PREFIX": config.component_prefix,
-            "MLOPS_EDGE_TRAINING_IMAGE": self.training.image_uri,
-            "MLOPS_EDGE_TRAINING_INSTANCE_TYPE": config.training_instance_type,
-            "MLOPS_EDGE_SOURCEDIR_URI": self.training.source.s3_object_url,
+        return Settings(
+            bucket=bucket,
+            artifact_prefix=PREFIXES["artifacts"],
+            state_prefix=PREFIXES["state"],
+            dataset_uri=f"s3://{bucket}/{PREFIXES['datasets']}train/",
+            model_package_group=config.model_package_group_name,
+            thing_group=config.thing_group_name,
+            component_prefix=config.component_prefix,
+            training_image=self.training.image_uri,
+            training_instance_type=config.training_instance_type,
+            sourcedir_uri=self.training.source.s3_object_url,
             # verify_on_device: its MQTT certificate; the broker is found with iot:DescribeEndpoint.
-            "MLOPS_EDGE_MQTT_SECRET_ID": self.verifier.secret.secret_name,
-        }
+            mqtt_secret_id=self.verifier.secret.secret_name,
+        ).to_env()
 
     def _functions(self, config: EdgeConfig, retention: logs.RetentionDays) -> PipelineFunctions:
         """One Lambda per handler, each granted exactly its entry of ``infra/permissions.py``."""
@@ -140,7 +142,7 @@ class PipelineStack(Stack):
         """What the operator's tools and docs/deploy-aws.md read from the stack."""
         CfnOutput(self, "StateMachineArn", value=self.state_machine.state_machine.state_machine_arn)
         CfnOutput(self, "ArtifactBucketName", value=self.store.bucket.bucket_name)
-        CfnOutput(self, "DatasetUri", value=self.function_environment["MLOPS_EDGE_DATASET_URI"])
+        CfnOutput(self, "DatasetUri", value=self.function_environment[Settings.variable("dataset_uri")])
         CfnOutput(self, "ModelPackageGroupName", value=config.model_package_group_name)
         CfnOutput(self, "ThingGroupName", value=config.thing_group_name)
         CfnOutput(self, "VerifierSecretName", value=self.verifier.secret.secret_name)

@@ -12,7 +12,7 @@ from constructs import Construct
 
 #: Key prefixes inside the artifact bucket, shared with the Lambda handlers through their
 #: environment (``MLOPS_EDGE_ARTIFACT_PREFIX``, ``MLOPS_EDGE_STATE_PREFIX``, see
-#: ``lambdas/core/settings.py``). Artifact keys are immutable: a new version gets a new key.
+#: ``pipeline/config/function_env.py``). Artifact keys are immutable: a new version gets a new key.
 PREFIXES: dict[str, str] = {
     "datasets": "datasets/",  # training/validation CSVs uploaded by users
     "artifacts": "artifacts/",  # everything the pipeline writes (MLOPS_EDGE_ARTIFACT_PREFIX)
