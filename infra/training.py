@@ -1,16 +1,19 @@
 """What a SageMaker training job and the model registry need: role, image, source, package group.
 
-The training image URI comes from a static per-region map (the SageMaker Python SDK's own table
-for the XGBoost 1.7-1 framework container), rendered as a ``CfnMapping``: the SDK is about 1 GB
-and is kept out of the synth path.
+The training image URI comes from the SageMaker Python SDK at synth time
+(``sagemaker.core.image_uris.retrieve("xgboost", region, version="1.7-1")``, offline; the
+``sagemaker-core`` package of the ``cdk`` extra), never from a copied table. A stack with a region
+gets that region's URI as a literal; an environment-agnostic stack gets a ``CfnMapping`` of every
+region the SDK knows, resolved by ``Fn::FindInMap`` on ``AWS::Region`` at deploy time.
 """
 
 from __future__ import annotations
 
 import hashlib
+from functools import cache
 from pathlib import Path
 
-from aws_cdk import Aws, CfnMapping, Stack, Stage
+from aws_cdk import Aws, CfnMapping, Stack, Stage, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
@@ -19,52 +22,44 @@ from constructs import Construct
 from infra.permissions import log_group_writer
 from infra.storage import PREFIXES, ArtifactStore
 
+XGBOOST_FRAMEWORK = "xgboost"
 XGBOOST_FRAMEWORK_VERSION = "1.7-1"
-XGBOOST_REPOSITORY = "sagemaker-xgboost"
-
-#: ECR registry account of ``sagemaker-xgboost:1.7-1`` per region, as in the SageMaker Python SDK's
-#: ``image_uri_config/xgboost.json`` (``sagemaker.image_uris.retrieve("xgboost", region, "1.7-1")``).
-#: Isolated (ISO) regions are left out: their ECR domain is not ``Aws.URL_SUFFIX``.
-XGBOOST_IMAGE_ACCOUNTS: dict[str, str] = {
-    "af-south-1": "510948584623",
-    "ap-east-1": "651117190479",
-    "ap-northeast-1": "354813040037",
-    "ap-northeast-2": "366743142698",
-    "ap-northeast-3": "867004704886",
-    "ap-south-1": "720646828776",
-    "ap-south-2": "628508329040",
-    "ap-southeast-1": "121021644041",
-    "ap-southeast-2": "783357654285",
-    "ap-southeast-3": "951798379941",
-    "ap-southeast-4": "106583098589",
-    "ca-central-1": "341280168497",
-    "ca-west-1": "190319476487",
-    "cn-north-1": "450853457545",
-    "cn-northwest-1": "451049120500",
-    "eu-central-1": "492215442770",
-    "eu-central-2": "680994064768",
-    "eu-north-1": "662702820516",
-    "eu-south-1": "978288397137",
-    "eu-south-2": "104374241257",
-    "eu-west-1": "141502667606",
-    "eu-west-2": "764974769150",
-    "eu-west-3": "659782779980",
-    "il-central-1": "898809789911",
-    "me-central-1": "272398656194",
-    "me-south-1": "801668240914",
-    "sa-east-1": "737474898029",
-    "us-east-1": "683313688378",
-    "us-east-2": "257758044811",
-    "us-gov-east-1": "237065988967",
-    "us-gov-west-1": "414596584902",
-    "us-west-1": "746614075791",
-    "us-west-2": "246618743249",
-}
 
 
-def xgboost_image_uri(account: str, region: str, url_suffix: str = "amazonaws.com") -> str:
-    """The training image URI for concrete values (what the mapping resolves to on deploy)."""
-    return f"{account}.dkr.ecr.{region}.{url_suffix}/{XGBOOST_REPOSITORY}:{XGBOOST_FRAMEWORK_VERSION}"
+@cache
+def xgboost_image_uris() -> dict[str, str]:
+    """Region -> ``sagemaker-xgboost:1.7-1`` training image URI, for every region the SDK knows.
+
+    The regions are the SDK's own (the registries of the framework version in its image config,
+    ISO partitions included); each URI is what ``image_uris.retrieve`` answers for that region.
+    Importing the SDK takes a few seconds, so this runs once per process and only at synth.
+    """
+    from sagemaker.core import image_uris
+
+    versions = image_uris.config_for_framework(XGBOOST_FRAMEWORK)["training"]["versions"]
+    regions = sorted(versions[XGBOOST_FRAMEWORK_VERSION]["registries"])
+    return {region: xgboost_image_uri(region) for region in regions}
+
+
+def xgboost_image_uri(region: str) -> str:
+    """The region's training image URI from the SDK; ``ValueError`` for a region it does not know."""
+    from sagemaker.core import image_uris
+
+    return str(
+        image_uris.retrieve(
+            XGBOOST_FRAMEWORK, region, version=XGBOOST_FRAMEWORK_VERSION, image_scope="training"
+        )
+    )
+
+
+def image_registry_account(uri: str) -> str:
+    """The ECR registry account of an image URI (``<account>.dkr.ecr.<region>.<suffix>/...``)."""
+    return uri.split(".", 1)[0]
+
+
+def image_repository(uri: str) -> str:
+    """The repository of an image URI, without registry or tag (``sagemaker-xgboost``)."""
+    return uri.split("/", 1)[1].rsplit(":", 1)[0]
 
 
 class TrainingResources(Construct):
@@ -72,7 +67,8 @@ class TrainingResources(Construct):
 
     Attributes:
         role: the execution role SageMaker training jobs run as (passed by the state machine).
-        image_uri: the region's ``sagemaker-xgboost:1.7-1`` image (a token resolved by CloudFormation).
+        image_uri: the region's ``sagemaker-xgboost:1.7-1`` image: a literal when the stack has a
+            region, else ``Fn::FindInMap`` on the SDK's region map.
         source: the ``sourcedir.tar.gz`` asset (``source.s3_object_url`` is the ``s3://`` URI).
         model_package_group: the registry group models are registered in.
         model_package_group_name / model_package_group_arn: its name and ARN.
@@ -88,11 +84,7 @@ class TrainingResources(Construct):
         source_tarball: bytes,
     ) -> None:
         super().__init__(scope, construct_id)
-        image_account = self._image_account()
-        self.image_uri = (
-            f"{image_account}.dkr.ecr.{Aws.REGION}.{Aws.URL_SUFFIX}/"
-            f"{XGBOOST_REPOSITORY}:{XGBOOST_FRAMEWORK_VERSION}"
-        )
+        self.image_uri, image_account, image_repository_name = self._image()
         self.source = s3_assets.Asset(self, "SourceDir", path=str(_write_source(self, source_tarball)))
         self.model_package_group_name = model_package_group_name
         self.model_package_group = sagemaker.CfnModelPackageGroup(
@@ -113,17 +105,34 @@ class TrainingResources(Construct):
             description="SageMaker training jobs of the mlops-edge pipeline",
         )
         self._grant_data(store)
-        self._grant_image_pull(image_account)
+        self._grant_image_pull(image_account, image_repository_name)
         self._grant_monitoring()
 
-    def _image_account(self) -> str:
-        """The region's SageMaker XGBoost registry account (``Fn::FindInMap`` on the region)."""
-        accounts = CfnMapping(
+    def _image(self) -> tuple[str, str, str]:
+        """The training image URI, its registry account and repository, from the SageMaker Python SDK.
+
+        With a region, that region's URI (a region the SDK does not know fails the synth). Without
+        one, a mapping of every region the SDK knows, looked up with ``Fn::FindInMap`` on deploy.
+        """
+        region = Stack.of(self).region
+        if not Token.is_unresolved(region):
+            try:
+                uri = xgboost_image_uri(region)
+            except ValueError as exc:
+                raise ValueError(
+                    f"the SageMaker Python SDK has no XGBoost {XGBOOST_FRAMEWORK_VERSION} image in {region}: {exc}"
+                ) from exc
+            return uri, image_registry_account(uri), image_repository(uri)
+        uris = xgboost_image_uris()
+        (repository,) = {image_repository(uri) for uri in uris.values()}  # one name in every region
+        images = CfnMapping(
             self,
-            "XgboostImageAccounts",
-            mapping={region: {"account": account} for region, account in XGBOOST_IMAGE_ACCOUNTS.items()},
+            "XgboostImage",
+            mapping={
+                region: {"uri": uri, "account": image_registry_account(uri)} for region, uri in uris.items()
+            },
         )
-        return accounts.find_in_map(Aws.REGION, "account")
+        return images.find_in_map(Aws.REGION, "uri"), images.find_in_map(Aws.REGION, "account"), repository
 
     def _grant_data(self, store: ArtifactStore) -> None:
         """Read the datasets, write the job output, read the one source asset; nothing else."""
@@ -154,7 +163,7 @@ class TrainingResources(Construct):
             )
         )
 
-    def _grant_image_pull(self, image_account: str) -> None:
+    def _grant_image_pull(self, image_account: str, repository: str) -> None:
         """Pull the framework image from SageMaker's registry account for this region."""
         self.role.add_to_policy(iam.PolicyStatement(actions=["ecr:GetAuthorizationToken"], resources=["*"]))
         self.role.add_to_policy(
@@ -169,7 +178,7 @@ class TrainingResources(Construct):
                         service="ecr",
                         account=image_account,
                         resource="repository",
-                        resource_name=XGBOOST_REPOSITORY,
+                        resource_name=repository,
                     )
                 ],
             )

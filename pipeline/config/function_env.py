@@ -14,8 +14,12 @@ from dataclasses import dataclass, fields
 #: Every variable is this prefix plus the field's name in capitals (``bucket`` -> ``MLOPS_EDGE_BUCKET``).
 ENV_PREFIX = "MLOPS_EDGE_"
 
-#: Region's SageMaker XGBoost framework image (script mode); override per region with the env var.
-DEFAULT_TRAINING_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+#: The SageMaker XGBoost framework image (script mode) when ``MLOPS_EDGE_TRAINING_IMAGE`` is unset.
+#: A deployed stack always sets the variable: the region's URI, from the SageMaker Python SDK at
+#: synth time (infra/training.py). Only the local cloud leaves it unset, and it runs an image by
+#: repository and tag with no registry (local_cloud/services/sagemaker/images.py), so no region's
+#: registry account is copied here.
+DEFAULT_TRAINING_IMAGE = "sagemaker-xgboost:1.7-1"
 
 
 @dataclass(frozen=True)

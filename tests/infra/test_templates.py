@@ -109,6 +109,8 @@ def test_one_image_asset_built_from_lambdas_dockerfile(synth) -> None:
 
 
 def test_function_environment_carries_configure_defaults(synth) -> None:
+    from infra.training import xgboost_image_uri
+
     functions = synth.resources("pipeline", "AWS::Lambda::Function").values()
     env = next(iter(functions))["Properties"]["Environment"]["Variables"]
     assert env["MLOPS_EDGE_THING_GROUP"] == "mlops-edge-fleet"
@@ -116,7 +118,8 @@ def test_function_environment_carries_configure_defaults(synth) -> None:
     assert env["MLOPS_EDGE_MODEL_PACKAGE_GROUP"] == "mlops-edge-models"
     assert env["MLOPS_EDGE_ARTIFACT_PREFIX"] == "artifacts/"
     assert env["MLOPS_EDGE_STATE_PREFIX"] == "state/"
-    assert "Fn::FindInMap" in json.dumps(env["MLOPS_EDGE_TRAINING_IMAGE"])
+    # The synth has a region (CDK_DEFAULT_REGION): its image URI from the SDK, as a literal.
+    assert env["MLOPS_EDGE_TRAINING_IMAGE"] == xgboost_image_uri("eu-west-1")
     assert "s3://" in json.dumps(env["MLOPS_EDGE_SOURCEDIR_URI"])
     for name in ("MLOPS_EDGE_BUCKET", "MLOPS_EDGE_DATASET_URI", "MLOPS_EDGE_TRAINING_INSTANCE_TYPE"):
         assert env[name]
@@ -141,18 +144,13 @@ def test_state_machine_logs_all_and_traces(synth) -> None:
     assert props["LoggingConfiguration"]["IncludeExecutionData"] is True
 
 
-def test_sagemaker_registry_image_map_and_thing_group(synth) -> None:
-    from infra.training import XGBOOST_IMAGE_ACCOUNTS
-
+def test_sagemaker_registry_and_thing_group(synth) -> None:
+    # The training image (SDK, per region): tests/infra/test_training_image.py.
     t = _template(synth, "pipeline")
     t.has_resource_properties(
         "AWS::SageMaker::ModelPackageGroup", {"ModelPackageGroupName": "mlops-edge-models"}
     )
     t.has_resource_properties("AWS::IoT::ThingGroup", {"ThingGroupName": "mlops-edge-fleet"})
-    mappings = synth.templates["pipeline"]["Mappings"]
-    (mapping,) = [m for m in mappings.values() if "us-east-1" in m]
-    assert mapping["us-east-1"] == {"account": "683313688378"}
-    assert len(mapping) == len(XGBOOST_IMAGE_ACCOUNTS)
 
 
 def test_sagemaker_role_reads_only_the_sourcedir_asset_and_its_prefixes(synth) -> None:
