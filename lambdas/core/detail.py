@@ -17,7 +17,7 @@ from lambdas.core.aws import is_not_found, read_object, write_object
 from pipeline.statemachine.detail import MAX_NAMED, detail_uri
 
 #: Longest reason kept for one device in a summary or message (the S3 detail keeps it whole).
-REASON_CHARS = 300
+REASON_CHARS = 400
 
 
 def write_detail(s3: Any, config: Mapping[str, Any], name: str, document: Mapping[str, Any]) -> str:
@@ -39,7 +39,13 @@ def read_detail(s3: Any, uri: str | None) -> dict[str, Any] | None:
 
 
 def clip(text: str, limit: int = REASON_CHARS) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` cut in the middle to ``limit`` characters: its start says what failed, its end
+    often the error code (Greengrass puts the error stack last)."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 3
+    head = keep * 2 // 3
+    return f"{text[:head]} … {text[len(text) - (keep - head) :]}"
 
 
 def named(entries: Sequence[str], *, uri: str, total: int | None = None) -> str:

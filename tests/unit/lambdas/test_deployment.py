@@ -175,6 +175,11 @@ def test_a_device_that_rolled_back_fails_with_its_reason(iot: Any, s3: Any, even
         "ARTIFACT_CHECKSUM_MISMATCH" in message and "digest mismatch" in message and "core-a" not in message
     )
     assert STATUS_URI in message
+    # A long reason is cut in its middle: the error stack Greengrass puts last survives.
+    gg.effective["core-b"][0]["reason"] = "artifact s3://b/model.zip has digest " + "x" * 600
+    with pytest.raises(DeploymentFailed) as info:
+        check_deployment(event, greengrass=gg, iot=iot, s3=s3)
+    assert "ARTIFACT_CHECKSUM_MISMATCH" in str(info.value) and "x" * 500 not in str(info.value)
     detail = read_detail(s3, STATUS_URI)
     assert detail is not None and detail["status"] == "FAILED"
     assert [d["status"] for d in detail["devices"]] == ["SUCCEEDED", "FAILED"]
