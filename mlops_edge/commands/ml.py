@@ -8,11 +8,14 @@ errors (message, exit 1); anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
@@ -20,6 +23,12 @@ if TYPE_CHECKING:  # the engine pulls in onnxruntime: only when a command runs
     from edge_runtime.inference import Engine
 
 TASKS = ("auto", "regression", "binary", "multiclass")
+#: The ``#metric validation:<name>`` lines train.py prints (lambdas/core/configure.py METRIC_NAMES).
+METRIC_NAMES = ("rmse", "mae", "r2", "accuracy", "f1", "logloss", "auc")
+#: The submit step of ``train --sagemaker``; it runs in the SageMaker SDK's own environment.
+SUBMIT_SCRIPT = Path(__file__).with_name("sagemaker_submit.py")
+#: Where scripts/setup puts that environment's interpreter (beside the project's, under .venv).
+SDK_PYTHON_VAR = "MLOPS_EDGE_SAGEMAKER_PYTHON"
 
 
 def _console():  # rich is imported lazily like everything heavy
@@ -28,9 +37,12 @@ def _console():  # rich is imported lazily like everything heavy
     return Console(highlight=False)
 
 
-@click.command(help="Train an XGBoost model under the SageMaker script-mode contract.")
-@click.option("--train", "train_csv", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@click.option("--validation", "validation_csv", type=click.Path(dir_okay=False, path_type=Path))
+@click.command(
+    help="Train an XGBoost model under the SageMaker script-mode contract: here, or with --sagemaker "
+    "as a SageMaker training job submitted by the SageMaker Python SDK's ModelTrainer."
+)
+@click.option("--train", "train_csv", required=True, help="CSV file (or, with --sagemaker, s3:// prefix).")
+@click.option("--validation", "validation_csv", help="CSV file (or, with --sagemaker, s3:// prefix).")
 @click.option(
     "--out",
     "out_dir",
@@ -47,9 +59,29 @@ def _console():  # rich is imported lazily like everything heavy
 @click.option("--early-stopping-rounds", type=int, default=10, show_default=True, help="0 disables it.")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--hp", "extra", multiple=True, metavar="KEY=VALUE", help="Any other train.py hyperparameter.")
+@click.option(
+    "--sagemaker",
+    "on_sagemaker",
+    is_flag=True,
+    help="Run it as a SageMaker training job (AWS, or the local cloud when AWS_ENDPOINT_URL is set).",
+)
+@click.option(
+    "--bucket",
+    envvar="MLOPS_EDGE_BUCKET",
+    help="--sagemaker: the artifact bucket (job output under artifacts/training/) "
+    "[default: $MLOPS_EDGE_BUCKET, else the SDK's default bucket].",
+)
+@click.option(
+    "--role",
+    envvar="MLOPS_EDGE_SAGEMAKER_ROLE",
+    default="mlops-edge-sagemaker",
+    show_default=True,
+    help="--sagemaker: the execution role, name or ARN [env: MLOPS_EDGE_SAGEMAKER_ROLE].",
+)
+@click.option("--instance-type", default="ml.m5.large", show_default=True, help="--sagemaker: instance type.")
 def train(
-    train_csv: Path,
-    validation_csv: Path | None,
+    train_csv: str,
+    validation_csv: str | None,
     out_dir: Path,
     target: str,
     task: str,
@@ -59,10 +91,11 @@ def train(
     early_stopping_rounds: int,
     seed: int,
     extra: tuple[str, ...],
+    on_sagemaker: bool,
+    bucket: str | None,
+    role: str,
+    instance_type: str,
 ) -> None:
-    from mlops_edge.training import run_training
-    from pipeline.ml.exceptions import MLError
-
     hps: dict[str, object] = {
         "target": target,
         "task": task,
@@ -77,22 +110,110 @@ def train(
         if not sep or not key:
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--hp")
         hps[key] = value
+    channels = {"train": train_csv, **({"validation": validation_csv} if validation_csv else {})}
+    job: dict[str, Any] = {}
+    if on_sagemaker:
+        spec = {"bucket": bucket, "role": role, "instance_type": instance_type, "hyperparameters": hps}
+        info, metrics, job = train_on_sagemaker(channels, out_dir, spec)
+    else:
+        info, metrics = _train_here(channels, out_dir, hps)
     console = _console()
+    console.print(
+        f"[green]trained[/] {info['task']} model, best iteration {info['best_iteration']}, "
+        f"{len(info['features'])} features -> {out_dir}"
+    )
+    if job:
+        console.print(f"  SageMaker job {job['job_name']}: {job['model_artifact']}", soft_wrap=True)
+    for name, value in sorted(metrics.items()):
+        console.print(f"  {name} = {value:.6g}")
+
+
+def _train_here(channels: dict[str, str], out_dir: Path, hps: dict[str, object]) -> tuple[dict, dict]:
+    """train.py in a subprocess on this machine; returns (training.json, metrics)."""
+    from mlops_edge.training import run_training
+    from pipeline.ml.exceptions import MLError
+
+    for name, location in channels.items():
+        if location.startswith("s3://"):
+            raise click.BadParameter(f"{location}: an s3:// {name} channel needs --sagemaker")
+    validation = channels.get("validation")
     with tempfile.TemporaryDirectory(prefix="mlops-edge-job-") as root:
         try:
-            result = run_training(train_csv, Path(root), validation_csv=validation_csv, hyperparameters=hps)
+            result = run_training(
+                Path(channels["train"]),
+                Path(root),
+                validation_csv=Path(validation) if validation else None,
+                hyperparameters=hps,
+            )
         except MLError as exc:
             raise click.ClickException(str(exc)) from exc
         if out_dir.exists():
             shutil.rmtree(out_dir)
         shutil.copytree(result.model_dir, out_dir)
-    info = result.training
-    console.print(
-        f"[green]trained[/] {info['task']} model, best iteration {info['best_iteration']}, "
-        f"{len(info['features'])} features -> {out_dir}"
-    )
-    for name, value in sorted(result.metrics.items()):
-        console.print(f"  {name} = {value:.6g}")
+    return result.training, result.metrics
+
+
+def sdk_python(environ: dict[str, str] | None = None) -> Path:
+    """The SageMaker SDK environment's interpreter: ``$MLOPS_EDGE_SAGEMAKER_PYTHON`` or set-up's."""
+    environ = dict(os.environ) if environ is None else environ
+    configured = environ.get(SDK_PYTHON_VAR)
+    return Path(configured) if configured else Path(sys.prefix) / "sagemaker-sdk" / "bin" / "python"
+
+
+def train_on_sagemaker(
+    channels: dict[str, str], out_dir: Path, options: dict[str, Any]
+) -> tuple[dict, dict[str, float], dict[str, Any]]:
+    """Submit train.py through ModelTrainer in the SDK's environment, wait, unpack model.tar.gz.
+
+    ``options``: ``bucket`` (or None), ``role``, ``instance_type``, ``hyperparameters``. Returns
+    (training.json, the job's final metrics, the submit step's result).
+    """
+    from pipeline.config.function_env import Settings
+    from pipeline.training import source_tarball
+
+    python = sdk_python()
+    if not python.exists():
+        raise click.ClickException(
+            f"the SageMaker Python SDK's environment is not installed ({python}): run scripts/setup"
+        )
+    for name, location in channels.items():
+        if not location.startswith("s3://") and not Path(location).is_file():
+            raise click.BadParameter(f"{name} data {location}: no such file (nor an s3:// prefix)")
+    with tempfile.TemporaryDirectory(prefix="mlops-edge-submit-") as tmp:
+        root = Path(tmp)
+        (root / "sourcedir.tar.gz").write_bytes(source_tarball())
+        spec = {
+            **options,
+            "prefix": f"{Settings().artifact_prefix}training/",
+            "base_job_name": "mlops-edge-train",
+            "max_runtime_s": 3600,
+            "channels": {
+                k: v if v.startswith("s3://") else str(Path(v).resolve()) for k, v in channels.items()
+            },
+            "sourcedir": str(root / "sourcedir.tar.gz"),
+            "metric_names": list(METRIC_NAMES),
+            "download_to": str(root / "model"),
+            "poll_s": 2,
+            "result": str(root / "result.json"),
+        }
+        (root / "spec.json").write_text(json.dumps(spec))
+        # The SDK's own narration (job name, status, the job's log lines) goes to this terminal.
+        proc = subprocess.run([str(python), str(SUBMIT_SCRIPT), str(root / "spec.json")], check=False)
+        if proc.returncode != 0 or not (root / "result.json").exists():
+            raise click.ClickException(
+                f"the SageMaker submit step failed (exit {proc.returncode}); see above"
+            )
+        job = json.loads((root / "result.json").read_text())
+        if job["status"] != "Completed":
+            raise click.ClickException(
+                f"training job {job['job_name']} {job['status']}: {job.get('failure_reason') or job.get('error')}"
+            )
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        out_dir.mkdir(parents=True)
+        with tarfile.open(job["model_tar"]) as tar:
+            tar.extractall(out_dir, filter="data")
+    return json.loads((out_dir / "training.json").read_text()), job["metrics"], job
 
 
 @click.command(help="Export a trained model to ONNX, prove parity, write manifest + golden set.")
