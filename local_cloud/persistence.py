@@ -30,6 +30,10 @@ SERVICES: dict[str, tuple[str, str]] = {
     "logs": ("moto.logs.models", "logs_backends"),
     "sagemaker": ("moto.sagemaker.models", "sagemaker_backends"),
     "stepfunctions": ("moto.stepfunctions.parser.models", "stepfunctions_parser_backends"),
+    # resources CloudFormation stacks make (the stacks themselves: services/cloudformation)
+    "secretsmanager": ("moto.secretsmanager.models", "secretsmanager_backends"),
+    "events": ("moto.events.models", "events_backends"),
+    "ecr": ("moto.ecr.models", "ecr_backends"),  # images that stand in for a stack's image assets
 }
 
 
@@ -81,6 +85,25 @@ def _dumps(obj: object) -> bytes:
     return buf.getvalue()
 
 
+def dump_backends(backend_dict: object) -> bytes:
+    """One service's backends (every account and region that holds something), pickled."""
+    snapshot = {
+        account: dict(regions.items())
+        for account, regions in backend_dict.items()  # type: ignore[attr-defined]
+        if len(regions)  # untouched accounts have nothing to keep
+    }
+    return _dumps(snapshot)
+
+
+def load_backends(backend_dict: object, data: bytes) -> dict[str, dict[str, object]]:
+    """Put what :func:`dump_backends` wrote back into the service's backends."""
+    snapshot: dict[str, dict[str, object]] = pickle.loads(data)
+    for account, regions in snapshot.items():
+        for region, backend in regions.items():
+            backend_dict[account][region] = backend  # type: ignore[index]
+    return snapshot
+
+
 def _dir(state_dir: Path) -> Path:
     return state_dir / "moto"
 
@@ -94,13 +117,7 @@ def save_moto(state_dir: Path) -> dict[str, str]:
         if module_name not in sys.modules:
             continue  # never imported in this run: it holds no state (an older file stays valid)
         try:
-            backend_dict = getattr(sys.modules[module_name], attr)
-            snapshot = {
-                account: dict(regions.items())
-                for account, regions in backend_dict.items()
-                if len(regions)  # untouched accounts have nothing to keep
-            }
-            data = _dumps(snapshot)
+            data = dump_backends(getattr(sys.modules[module_name], attr))
             (target / f"{service}.pickle").write_bytes(data)
             out[service] = "saved"
         except Exception as exc:  # a service that cannot be pickled is skipped, not fatal
@@ -133,10 +150,7 @@ def restore_moto(state_dir: Path) -> dict[str, str]:
             continue
         try:
             backend_dict = getattr(importlib.import_module(module_name), attr)
-            snapshot = pickle.loads(path.read_bytes())
-            for account, regions in snapshot.items():
-                for region, backend in regions.items():
-                    backend_dict[account][region] = backend
+            snapshot = load_backends(backend_dict, path.read_bytes())
             if service == "s3":
                 _reindex_buckets(backend_dict, snapshot)
             out[service] = "restored"
