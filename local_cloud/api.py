@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from local_cloud.context import ACCESS_KEY, REGION, SECRET_KEY
+from local_cloud.context import ACCESS_KEY, REGION, SECRET_KEY, mqtt_endpoint_env
 
 
 @dataclass(frozen=True)
@@ -168,8 +168,7 @@ class LocalCloud:
             "AWS_DEFAULT_REGION": REGION,
             "AWS_ACCESS_KEY_ID": ACCESS_KEY,
             "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "MLOPS_EDGE_MQTT_HOST": self.mqtt.host,
-            "MLOPS_EDGE_MQTT_PORT": str(self.mqtt.port),
+            **mqtt_endpoint_env(self.mqtt.host, self.mqtt.port),
             "MLOPS_EDGE_MQTT_CA": str(ident.ca_path),
             "MLOPS_EDGE_MQTT_CERT": str(ident.cert_path),
             "MLOPS_EDGE_MQTT_KEY": str(ident.key_path),

@@ -14,6 +14,14 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 REGION = "us-east-1"
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
+#: Where a client finds the MQTT broker (the local IoT data endpoint, on a port chosen at start):
+#: ``LocalCloud.env()`` gives these to the operator's shell and the local Lambda runtime to every
+#: function, as AWS gives ``AWS_REGION``.
+MQTT_HOST_ENV, MQTT_PORT_ENV = "MLOPS_EDGE_MQTT_HOST", "MLOPS_EDGE_MQTT_PORT"
+
+
+def mqtt_endpoint_env(host: str, port: int) -> dict[str, str]:
+    return {MQTT_HOST_ENV: host, MQTT_PORT_ENV: str(port)}
 
 
 @dataclass

@@ -35,7 +35,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from local_cloud.context import ServerContext
+from local_cloud.context import ServerContext, mqtt_endpoint_env
 from local_cloud.services.lambda_.pool import WorkerDied, WorkerPool, WorkerTimeout
 
 LOG = logging.getLogger(__name__)
@@ -187,6 +187,9 @@ class LambdaProvider:
         env.pop("MOTO_PORT", None)
         env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
         env.update(self.ctx.aws_env())
+        broker = self.ctx.extras.get("broker")
+        if broker is not None:  # the local IoT data endpoint (a port the template cannot know)
+            env.update(mqtt_endpoint_env("127.0.0.1", broker.port))
         existing = os.environ.get("PYTHONPATH")
         env.update(
             {
