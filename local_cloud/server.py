@@ -94,12 +94,28 @@ def _moto_app() -> WsgiApp:
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     default_user_config["lambda"] = {"use_docker": False}
     default_user_config["batch"] = {"use_docker": False}
+    _store_bucket_policies_only()
     return DomainDispatcherApplication(create_backend_app)
+
+
+def _store_bucket_policies_only() -> None:
+    """moto applies a bucket policy to object requests without its conditions, so the
+    ``aws:SecureTransport`` Deny that every CDK bucket carries would deny every object (DESIGN.md,
+    "IAM in moto"). Bucket policies are kept as deployed (GetBucketPolicy returns them, for the
+    local IAM evaluator), and moto does not evaluate them."""
+    from moto.iam.access_control import PermissionResult
+    from moto.s3.models import FakeBucket
+
+    def get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
+        return PermissionResult.NEUTRAL
+
+    FakeBucket.get_permission = get_permission  # type: ignore[method-assign]
 
 
 def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     """Create the providers (each may own background workers) and the dispatch layer."""
     from local_cloud.admin import AdminProvider
+    from local_cloud.services.cloudformation.provider import CloudFormationProvider
     from local_cloud.services.greengrassv2.provider import GreengrassV2Provider
     from local_cloud.services.lambda_.provider import LambdaProvider
     from local_cloud.services.sagemaker.provider import SageMakerProvider
@@ -110,7 +126,8 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     greengrass = GreengrassV2Provider(ctx)
     admin = AdminProvider(ctx)
     stepfunctions = StepFunctionsProvider(ctx)  # also patches moto's ASL interpreter limits
-    providers = [admin, lambda_, sagemaker, greengrass, stepfunctions]
+    cloudformation = CloudFormationProvider(ctx)  # moto's engine with local resource handlers
+    providers = [admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation]
     return DispatchLayer([p.handle for p in providers], _moto_app(), [lambda_.observe]), providers
 
 
