@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.fixtures.paths",
     "tests.fixtures.local_cloud",
     "tests.fixtures.devices",
+    "tests.fixtures.assembly",
 ]

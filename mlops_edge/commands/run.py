@@ -56,6 +56,11 @@ def _hyperparameters(values: tuple[str, ...]) -> dict[str, object]:
     help="Local cloud, devices and run reports live here; reused by the next run.",
 )
 @click.option(
+    "--cdk-out",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Deploy this synthesized cloud assembly as it is (e.g. CI's cdk.out) instead of synthesizing the app.",
+)
+@click.option(
     "--report", type=click.Path(dir_okay=False, path_type=Path), help="Report JSON path (+ .md beside)."
 )
 @click.option("--keep", is_flag=True, help="Leave the environment running after the run (Ctrl-C stops it).")
@@ -70,6 +75,7 @@ def run(
     hps: tuple[str, ...],
     model_package_arn: str | None,
     state_dir: Path,
+    cdk_out: Path | None,
     report: Path | None,
     keep: bool,
     name: str | None,
@@ -92,6 +98,7 @@ def run(
         model_package_arn=model_package_arn,
         hyperparameters=_hyperparameters(hps),
         state_dir=state_dir,
+        cdk_out=cdk_out,
         report=report,
         keep=keep,
         name=name,

@@ -1,229 +1,120 @@
-"""Create (or update) the pipeline's resources on the local cloud through the ordinary AWS APIs.
+"""The pipeline on the local cloud: the CDK app's pipeline stack, deployed from its cloud assembly.
 
-Idempotent, so a second `mlops-edge run` against the same state directory reuses the bucket,
-registry and components of the first and only updates code and definition.
+What ``cdk deploy`` would create is what the local run creates: the assembly is synthesized (or
+given, ``--cdk-out``), its pipeline stack deployed through the local cloud's CloudFormation
+(:mod:`mlops_edge.environment.cdk_deploy`), and everything the run needs is read back from the
+stack: its outputs (state machine, bucket, thing group, verifier secret) and its resources (the
+functions and their roles). No name is written here.
+
+Two things the template cannot know are put where AWS keeps them: the verifier's certificate goes
+into the stack's secret with PutSecretValue, as docs/deploy-aws.md tells a person to, and the
+broker's endpoint is given to every function by the local Lambda runtime.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from pipeline.archive import deterministic_zip
+from mlops_edge.environment.assembly import Assembly, synthesize
+from mlops_edge.environment.cdk_deploy import Deployed, Target, deploy_stack
 from pipeline.aws import client
-from pipeline.config.deployment import LAMBDA_CODE_FOLDERS
-from pipeline.config.function_env import Settings
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Packages the handlers import; the local Lambda runtime puts the zip first on PYTHONPATH.
-CODE_PACKAGES = LAMBDA_CODE_FOLDERS
-#: Per-function timeouts (s); the others get DEFAULT_TIMEOUT_S.
-TIMEOUTS_S = {"export_onnx": 300, "publish_components": 120, "verify_on_device": 180, "configure": 60}
-DEFAULT_TIMEOUT_S = 60
-_ASSUME = {
-    "lambda": "lambda.amazonaws.com",
-    "sagemaker": "sagemaker.amazonaws.com",
-    "states": "states.amazonaws.com",
-}
-
-
-@dataclass(frozen=True)
-class PipelineNames:
-    """Names the pipeline is deployed under: the CDK app's own settings (``cdk.json`` context), so a
-    local run and a ``cdk deploy`` name the thing group, registry, components and state machine alike."""
-
-    thing_group: str
-    model_package_group: str
-    component_prefix: str
-    state_machine: str
-    bucket: str = "mlops-edge-artifacts"
-
-    @property
-    def function_prefix(self) -> str:
-        """Function names as the CDK app gives them: ``<state machine name>-<handler>``."""
-        return f"{self.state_machine}-"
-
-    @classmethod
-    def from_cdk_app(cls) -> PipelineNames:
-        from pipeline.config.deployment import EdgeConfig, load_cdk_json_context
-
-        cdk_json = REPO_ROOT / "cdk.json"
-        context = load_cdk_json_context(cdk_json) if cdk_json.exists() else {}
-        config = EdgeConfig.from_context(context.get)
-        return cls(
-            thing_group=config.thing_group_name,
-            model_package_group=config.model_package_group_name,
-            component_prefix=config.component_prefix,
-            state_machine=config.state_machine_name,
-        )
+#: The pipeline stack is the one that declares this output (its state machine).
+STATE_MACHINE_OUTPUT = "StateMachineArn"
+FUNCTION_TYPE = "AWS::Lambda::Function"
 
 
 @dataclass(frozen=True)
 class LocalPipeline:
-    names: PipelineNames
-    state_machine_arn: str
-    function_arns: dict[str, str]
-    sagemaker_role_arn: str
+    """The deployed pipeline stack, as the run uses it."""
+
+    stack: Deployed
+    #: function name -> its execution role's ARN, as deployed from the template
+    function_roles: dict[str, str]
+    assembly: Path
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.stack.outputs[STATE_MACHINE_OUTPUT]
+
+    @property
+    def bucket(self) -> str:
+        return self.stack.outputs["ArtifactBucketName"]
+
+    @property
+    def thing_group(self) -> str:
+        return self.stack.outputs["ThingGroupName"]
+
+    @property
+    def verifier_secret(self) -> str:
+        return self.stack.outputs["VerifierSecretName"]
 
     def function_names(self) -> list[str]:
-        return [arn.rsplit(":", 1)[-1] for arn in self.function_arns.values()]
+        return sorted(self.function_roles)
 
 
-def _ignore(codes: set[str], call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in codes:
-            return None
-        raise
-
-
-def _role(iam: Any, name: str, service: str) -> str:
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}],
-    }
-    _ignore(
-        {"EntityAlreadyExists"},
-        lambda: iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust)),
+def put_verifier_certificate(secret_id: str, *, cert: Path, key: Path, ca: Path) -> bool:
+    """The verifier's MQTT certificate into its secret (``aws secretsmanager put-secret-value``, as
+    docs/deploy-aws.md says); only when it differs, so re-runs add no version. True if put."""
+    value = json.dumps(
+        {"certificate_pem": cert.read_text(), "private_key_pem": key.read_text(), "ca_pem": ca.read_text()}
     )
-    return iam.get_role(RoleName=name)["Role"]["Arn"]
+    secrets = client("secretsmanager")
+    if secrets.get_secret_value(SecretId=secret_id).get("SecretString") == value:
+        return False
+    secrets.put_secret_value(SecretId=secret_id, SecretString=value)
+    return True
 
 
-def code_zip() -> bytes:
-    """A deterministic zip of the handler packages (sources only), as a zip-packaged Lambda has."""
-    return deterministic_zip(
-        (str(path.relative_to(REPO_ROOT)), path.read_bytes())
-        for package in CODE_PACKAGES
-        for path in (REPO_ROOT / package).rglob("*")
-        if path.is_file()
-        and "__pycache__" not in path.parts
-        and path.suffix in {".py", ".json", ".yaml", ".txt"}
-    )
-
-
-def _function(
-    lam: Any, name: str, *, role: str, handler: str, code: bytes, env: Mapping[str, str], timeout: int
-) -> str:
-    """Create the function, or update only what changed (an update replaces the warm workers)."""
-    config = {
-        "Role": role,
-        "Handler": handler,
-        "Runtime": "python3.11",
-        "Timeout": timeout,
-        "MemorySize": 1024,
-        "Environment": {"Variables": dict(env)},
+def function_roles(stack: Deployed) -> dict[str, str]:
+    lam = client("lambda")
+    return {
+        name: lam.get_function_configuration(FunctionName=name)["Role"]
+        for name in stack.physical_ids(FUNCTION_TYPE)
     }
-    try:
-        existing = lam.get_function(FunctionName=name)["Configuration"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
-        return lam.create_function(FunctionName=name, Code={"ZipFile": code}, Publish=False, **config)[
-            "FunctionArn"
-        ]
-    if existing.get("CodeSha256") != base64.b64encode(hashlib.sha256(code).digest()).decode():
-        lam.update_function_code(FunctionName=name, ZipFile=code)
-    current = {key: existing.get(key) for key in ("Role", "Handler", "Runtime", "Timeout", "MemorySize")}
-    current["Environment"] = {"Variables": (existing.get("Environment") or {}).get("Variables", {})}
-    if current != config:
-        lam.update_function_configuration(FunctionName=name, **config)
-    return existing["FunctionArn"]
-
-
-def _cached_asl(cache_dir: Path, function_arns: Mapping[str, str], sagemaker_role_arn: str) -> str:
-    """The ASL from the constructs, cached by the definition's source: building it costs seconds (jsii)."""
-    source = hashlib.sha256()
-    for path in sorted((REPO_ROOT / "pipeline" / "statemachine").glob("*.py")):
-        source.update(path.read_bytes())
-    source.update(json.dumps([sorted(function_arns.items()), sagemaker_role_arn]).encode())
-    cached = cache_dir / f"asl-{source.hexdigest()[:16]}.json"
-    if cached.exists():
-        return cached.read_text()
-    from pipeline.statemachine import plain_asl
-
-    text = json.dumps(plain_asl(function_arns, sagemaker_role_arn=sagemaker_role_arn))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    cached.write_text(text)
-    return text
 
 
 def deploy_pipeline(
-    names: PipelineNames,
     *,
-    function_env: Mapping[str, str],
     cache_dir: Path,
+    verifier: Any,
+    cdk_out: Path | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> LocalPipeline:
-    """Bucket, roles, registry group, thing group, the functions and the state machine."""
-    from pipeline.statemachine import FUNCTION_NAMES
+    """Synthesize (cached) or take ``cdk_out``, deploy its pipeline stack, fill in the verifier's
+    certificate (``verifier``: an identity with ``cert_path``, ``key_path``, ``ca_path``)."""
+    from local_cloud.context import ACCOUNT_ID, REGION
 
-    s3, iam, sm, iot, lam, sfn = (
-        client(s) for s in ("s3", "iam", "sagemaker", "iot", "lambda", "stepfunctions")
-    )
-    _ignore({"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}, lambda: s3.create_bucket(Bucket=names.bucket))
-    s3.put_bucket_versioning(Bucket=names.bucket, VersioningConfiguration={"Status": "Enabled"})
-    lambda_role = _role(iam, "mlops-edge-lambda", _ASSUME["lambda"])
-    sagemaker_role = _role(iam, "mlops-edge-sagemaker", _ASSUME["sagemaker"])
-    states_role = _role(iam, "mlops-edge-states", _ASSUME["states"])
-    _ignore(
-        {"ValidationException", "ConflictException", "ResourceInUse"},
-        lambda: sm.create_model_package_group(
-            ModelPackageGroupName=names.model_package_group,
-            ModelPackageGroupDescription="mlops-edge models (ONNX for Greengrass devices)",
-        ),
-    )
-    _ignore(
-        {"ResourceAlreadyExistsException"}, lambda: iot.create_thing_group(thingGroupName=names.thing_group)
-    )
-    log("resources: bucket, roles, model package group, thing group")
-
-    env = {
-        **Settings(
-            bucket=names.bucket,
-            model_package_group=names.model_package_group,
-            thing_group=names.thing_group,
-            component_prefix=names.component_prefix,
-        ).to_env(),
-        **function_env,
-    }
-    code = code_zip()
-    arns = {
-        name: _function(
-            lam,
-            f"{names.function_prefix}{name.replace('_', '-')}",
-            role=lambda_role,
-            handler=f"lambdas.{name}.handler",
-            code=code,
-            env=env,
-            timeout=TIMEOUTS_S.get(name, DEFAULT_TIMEOUT_S),
+    if cdk_out is None:
+        synth = synthesize(cache_dir, log=log)
+        log(
+            f"assembly {synth.directory.name} ({'cached' if synth.cached else 'synthesized'} in {synth.seconds:.1f} s)"
         )
-        for name in FUNCTION_NAMES
-    }
-    log(f"functions: {len(arns)} handlers registered through the Lambda API")
-
-    definition = _cached_asl(cache_dir, arns, sagemaker_role)
-    machines = [m for p in sfn.get_paginator("list_state_machines").paginate() for m in p["stateMachines"]]
-    existing = [m["stateMachineArn"] for m in machines if m["name"] == names.state_machine]
-    if existing:
-        arn = existing[0]
-        sfn.update_state_machine(stateMachineArn=arn, definition=definition, roleArn=states_role)
+        directory = synth.directory
     else:
-        arn = sfn.create_state_machine(name=names.state_machine, definition=definition, roleArn=states_role)[
-            "stateMachineArn"
-        ]
-    log("state machine: the ASL from the CDK constructs")
-    return LocalPipeline(
-        names=names, state_machine_arn=arn, function_arns=arns, sagemaker_role_arn=sagemaker_role
-    )
+        directory = cdk_out
+        log(f"assembly {directory} (given, deployed as it is)")
+    assembly = Assembly.read(directory)
+    artifact = assembly.stack_with_output(STATE_MACHINE_OUTPUT)
+    stack = deploy_stack(client, assembly, artifact, Target(ACCOUNT_ID, REGION), log=log)
+    counts: dict[str, int] = {}
+    for kind, _ in stack.resources.values():
+        counts[kind] = counts.get(kind, 0) + 1
+    summary = ", ".join(f"{n} {kind.split('::', 1)[1]}" for kind, n in sorted(counts.items()))
+    log(f"stack {stack.stack_name} {stack.status if stack.changed else 'unchanged'}: {summary}")
+    if put_verifier_certificate(
+        stack.outputs["VerifierSecretName"],
+        cert=verifier.cert_path,
+        key=verifier.key_path,
+        ca=verifier.ca_path,
+    ):
+        log("verifier certificate put in its secret (put-secret-value)")
+    return LocalPipeline(stack=stack, function_roles=function_roles(stack), assembly=assembly.directory)
 
 
 def python_for_devices() -> str:

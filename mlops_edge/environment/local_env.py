@@ -16,7 +16,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from mlops_edge.environment.deploy import LocalPipeline, PipelineNames, deploy_pipeline
+from mlops_edge.environment.assembly import AssemblyError
+from mlops_edge.environment.cdk_deploy import DeployFailed
+from mlops_edge.environment.deploy import LocalPipeline, deploy_pipeline
 from mlops_edge.environment.envfile import CLOUD_SUBDIR, STATE_MACHINE_ENV, write_env_file
 from mlops_edge.environment.fleet import Device, Fleet, FleetError
 
@@ -48,13 +50,26 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 class LocalEnvironment:
-    """Local cloud + devices + the pipeline deployed onto them, under one state directory."""
+    """Local cloud + the pipeline stack deployed on it + devices in its thing group, under one
+    state directory.
 
-    def __init__(self, state_dir: Path, *, log: Callable[[str], None] = print) -> None:
+    ``cdk_out`` deploys that cloud assembly as it is (what CI built); without it the CDK app is
+    synthesized, cached under ``assembly_cache`` (default ``<state dir>/cache``) by its inputs.
+    """
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        cdk_out: Path | None = None,
+        assembly_cache: Path | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
         from local_cloud import LocalCloud
 
         self.state_dir = state_dir
-        self.names = PipelineNames.from_cdk_app()
+        self.cdk_out = cdk_out
+        self.assembly_cache = assembly_cache or state_dir / "cache"
         self.cloud = LocalCloud(state_dir / CLOUD_SUBDIR)
         self.fleet: Fleet | None = None
         self.devices: list[Device] = []
@@ -89,10 +104,13 @@ class LocalEnvironment:
         return self.env
 
     def start_devices(self, count: int) -> list[Device]:
-        """Start ``count`` cores without waiting: they connect while the pipeline deploys."""
+        """Start ``count`` cores in the stack's thing group without waiting (they connect while the
+        dataset uploads); the stack must be deployed first, as on AWS the group exists before a
+        device provisions itself into it."""
         from pipeline.aws import client
 
-        group = self.names.thing_group
+        assert self.pipeline is not None, "deploy first: the stack creates the thing group"
+        group = self.pipeline.thing_group
         self.fleet = Fleet(self.cloud, root=self.state_dir / "devices", thing_group=group, env=self.env)
         self.devices = self.fleet.start(count, wait=False)
         self._log(f"devices: {', '.join(d.thing_name for d in self.devices)} starting in {group}")
@@ -102,13 +120,18 @@ class LocalEnvironment:
         return self.devices
 
     def deploy(self) -> LocalPipeline:
-        """Deploy the pipeline and write env.sh, so another shell can follow what runs next."""
-        self.pipeline = deploy_pipeline(
-            self.names,
-            function_env=self.env,
-            cache_dir=self.state_dir / "cache",
-            log=lambda m: self._log(f"deployed {m}"),
-        )
+        """Deploy the pipeline stack and write env.sh, so another shell can follow what runs next."""
+        try:
+            self.pipeline = deploy_pipeline(
+                cache_dir=self.assembly_cache,
+                verifier=self.cloud.pipeline_identity,
+                cdk_out=self.cdk_out,
+                log=lambda m: self._log(f"deploy: {m}"),
+            )
+        except (AssemblyError, DeployFailed) as exc:
+            raise EnvironmentFailed(
+                f"{exc}\n(the local cloud's log: {self.state_dir / CLOUD_SUBDIR / 'endpoint.log'})"
+            ) from exc
         write_env_file(self.state_dir, {**self.env, STATE_MACHINE_ENV: self.pipeline.state_machine_arn})
         return self.pipeline
 

@@ -43,6 +43,8 @@ class RunOptions:
     model_package_arn: str | None = None
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     state_dir: Path = Path(".local")
+    #: A synthesized cloud assembly to deploy as it is (None: synthesize the CDK app, cached).
+    cdk_out: Path | None = None
     report: Path | None = None
     keep: bool = False
     name: str | None = None
@@ -56,6 +58,10 @@ class RunOptions:
             raise RunError("--data needs --target: the name of the column to predict")
         if self.data is not None and not self.data.is_file():
             raise RunError(f"--data {self.data}: no such file")
+        if self.cdk_out is not None and not (self.cdk_out / "manifest.json").is_file():
+            raise RunError(
+                f"--cdk-out {self.cdk_out}: not a cloud assembly (no manifest.json); run cdk synth"
+            )
         if self.model_package_arn and not MODEL_PACKAGE_ARN.match(self.model_package_arn):
             raise RunError(
                 f"--model-package {self.model_package_arn!r} is not a model package version ARN "
@@ -128,12 +134,13 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
     if data is not None:
         console.print(f"dataset: {data.name} ({data.task}, target {data.target!r})")
 
-    with sigterm_as_interrupt(), LocalEnvironment(state_dir, log=console.print) as local:
+    cdk_out = options.cdk_out.resolve() if options.cdk_out else None
+    with sigterm_as_interrupt(), LocalEnvironment(state_dir, cdk_out=cdk_out, log=console.print) as local:
         try:
             try:
                 local.start_cloud()
+                local.deploy()  # the stack makes the thing group the devices join
                 local.start_devices(options.devices)
-                local.deploy()
                 dataset = None if data is None else upload_dataset(local, data)
                 local.wait_devices()
             except EnvironmentFailed as exc:
@@ -163,7 +170,8 @@ def upload_dataset(local: LocalEnvironment, data: RunData) -> dict[str, Any]:
     from mlops_edge.environment.run_data import upload
     from pipeline.aws import client
 
-    return upload(client("s3"), local.names.bucket, data)
+    assert local.pipeline is not None
+    return upload(client("s3"), local.pipeline.bucket, data)
 
 
 def _execute(

@@ -30,7 +30,7 @@ _first: dict[str, Any] = {}
 
 
 def _start(stage: Stage, name: str, *, components_poll_s: int = 1) -> str:
-    dataset = upload(stage.client("s3"), stage.pipeline.names.bucket, stage.data)
+    dataset = upload(stage.client("s3"), stage.pipeline.bucket, stage.data)
     document = execution_input(RunOptions(hyperparameters=HPS), dataset, python=sys.executable)
     document["poll"]["components"]["interval_s"] = components_poll_s
     sfn = stage.client("stepfunctions")
