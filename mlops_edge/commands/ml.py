@@ -199,11 +199,13 @@ def train_on_sagemaker(
         (root / "spec.json").write_text(json.dumps(spec))
         # The SDK's own narration (job name, status, the job's log lines) goes to this terminal.
         proc = subprocess.run([str(python), str(SUBMIT_SCRIPT), str(root / "spec.json")], check=False)
-        if proc.returncode != 0 or not (root / "result.json").exists():
+        if not (root / "result.json").exists():
             raise click.ClickException(
                 f"the SageMaker submit step failed (exit {proc.returncode}); see above"
             )
         job = json.loads((root / "result.json").read_text())
+        if job["status"] == "NotSubmitted":
+            raise click.ClickException(f"no training job was submitted: {job['error']}")
         if job["status"] != "Completed":
             raise click.ClickException(
                 f"training job {job['job_name']} {job['status']}: {job.get('failure_reason') or job.get('error')}"

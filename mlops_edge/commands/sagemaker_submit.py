@@ -57,17 +57,19 @@ def endpoint_session(region: str | None = None) -> Any:
     return EndpointSession(region_name=region) if region else EndpointSession()
 
 
-def local_cloud_switches(environ: dict[str, str]) -> dict[str, str]:
-    """SDK switches for an endpoint that is not AWS (``AWS_ENDPOINT_URL`` set), else none.
+def sdk_switches(environ: dict[str, str]) -> dict[str, str]:
+    """The SDK's environment switches this submit sets (a value the user set is kept).
 
-    ModelTrainer validates the execution role client-side with ``iam:SimulatePrincipalPolicy``,
-    which the local cloud does not serve (moto: "not implemented", HTTP 500), and any error but
-    AccessDenied fails the submit. ``SAGEMAKER_VALIDATE_ROLE=false`` is the SDK's own switch for
-    skipping that check; the role is still resolved (``iam:GetRole``) and the job still runs as it.
+    ``SAGEMAKER_VALIDATE_ROLE=false``: ModelTrainer checks the execution role client-side with
+    ``iam:SimulatePrincipalPolicy`` on a fixed list of actions, and refuses a role that lacks one.
+    That list holds the VPC network-interface actions (``ec2:CreateNetworkInterface``, ...) and an
+    unconditioned ``cloudwatch:PutMetricData``, which the pipeline stack's least-privilege role
+    does not have (its jobs run without a VPC, and its metrics only in SageMaker's namespace), and
+    the local cloud does not serve SimulatePrincipalPolicy at all (moto: not implemented, HTTP 500;
+    the SDK treats only AccessDenied as "cannot tell"). The role is still resolved (``iam:GetRole``:
+    an unknown role fails here), and SageMaker checks it when it creates the job.
     """
-    if not environ.get("AWS_ENDPOINT_URL") or "SAGEMAKER_VALIDATE_ROLE" in environ:
-        return {}
-    return {"SAGEMAKER_VALIDATE_ROLE": "false"}
+    return {} if "SAGEMAKER_VALIDATE_ROLE" in environ else {"SAGEMAKER_VALIDATE_ROLE": "false"}
 
 
 def _upload(session: Any, bucket: str, key_prefix: str, path: str) -> str:
@@ -149,15 +151,19 @@ def main(argv: list[str]) -> int:
         print("usage: sagemaker_submit.py SPEC.json", file=sys.stderr)
         return 2
     spec = json.loads(Path(argv[0]).read_text())
-    os.environ.update(local_cloud_switches(dict(os.environ)))
+    os.environ.update(sdk_switches(dict(os.environ)))
     # The SDK's narration (job name, status, the job's CloudWatch log lines) on stderr, plainly.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
     logging.getLogger("sagemaker.core").setLevel(logging.INFO)
     started = time.monotonic()
-    result = submit(spec)
+    try:
+        result = submit(spec)
+    except Exception as exc:  # before or while submitting: no job, or none to report on
+        logging.getLogger(__name__).debug("submit failed", exc_info=True)
+        result = {"status": "NotSubmitted", "error": f"{type(exc).__name__}: {exc}"}
     result["seconds"] = round(time.monotonic() - started, 1)
     Path(spec["result"]).write_text(json.dumps(result, indent=2))
-    return 0
+    return 0 if result["status"] == "Completed" else 1
 
 
 if __name__ == "__main__":

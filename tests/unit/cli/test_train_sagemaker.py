@@ -38,11 +38,9 @@ def test_without_an_endpoint_the_sdks_sts_endpoint_stands(monkeypatch: pytest.Mo
     assert sts.meta.endpoint_url == "https://sts.eu-west-1.amazonaws.com"
 
 
-def test_role_validation_is_skipped_only_against_a_local_endpoint() -> None:
-    switches = sagemaker_submit.local_cloud_switches
-    assert switches({"AWS_ENDPOINT_URL": ENDPOINT}) == {"SAGEMAKER_VALIDATE_ROLE": "false"}
-    assert switches({}) == {}
-    assert switches({"AWS_ENDPOINT_URL": ENDPOINT, "SAGEMAKER_VALIDATE_ROLE": "true"}) == {}
+def test_the_sdks_role_smoke_test_is_off_unless_the_user_asks_for_it() -> None:
+    assert sagemaker_submit.sdk_switches({}) == {"SAGEMAKER_VALIDATE_ROLE": "false"}
+    assert sagemaker_submit.sdk_switches({"SAGEMAKER_VALIDATE_ROLE": "true"}) == {}
 
 
 def test_the_sdk_environment_is_set_ups_unless_named() -> None:
