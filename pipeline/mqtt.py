@@ -7,8 +7,10 @@ Connection settings come from the environment, so the same code reaches the loca
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import socket
 import ssl
 import threading
 import time
@@ -85,6 +87,7 @@ class MqttClient:
             self._client.connect(settings.host, settings.port, keepalive=30)
         except (OSError, ssl.SSLError) as exc:
             raise MqttError(f"cannot connect to MQTT broker {settings.host}:{settings.port}: {exc}") from exc
+        _no_delay(self._client.socket())
         self._client.loop_start()
         if not self._connected.wait(connect_timeout_s) or self._connect_error:
             self.close()
@@ -153,6 +156,14 @@ class Exchange:
     request_topic: str
     result_topic: str
     requests: Sequence[Mapping[str, Any]]
+
+
+def _no_delay(sock: Any) -> None:
+    """TCP_NODELAY (paho leaves Nagle on). Requests sent without waiting for each PUBACK, ~10 ms
+    apart, otherwise wait for the broker's delayed ACK of our previous PUBACK: measured 20-40 ms
+    round trips instead of 2 ms against the local broker."""
+    with contextlib.suppress(AttributeError, OSError):  # not a TCP socket (a test double, Unix)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def request_response_many(
@@ -242,7 +253,11 @@ def request_response(
 ) -> dict[str, tuple[dict[str, Any], float]]:
     """Publish requests (each gets an ``id`` if it has none) and collect answers by id.
 
-    Returns ``{id: (answer, round_trip_ms)}``; ids with no answer before the deadline are absent.
+    Requests go out at AWS IoT's per-connection rate, so a round trip is the device's, not time
+    spent queued behind the requests sent with it. Returns ``{id: (answer, round_trip_ms)}``;
+    ids with no answer before the deadline are absent.
     """
     exchange = Exchange(request_topic, result_topic, list(requests))
-    return request_response_many(client, [exchange], timeout_s=timeout_s)
+    return request_response_many(
+        client, [exchange], timeout_s=timeout_s, max_publish_per_s=AWS_IOT_PUBLISH_PER_S
+    )
