@@ -131,7 +131,7 @@ class Operator:
             ca_path=str(ident.ca_path),
             cert_path=str(ident.cert_path),
             key_path=str(ident.key_path),
-            client_id=f"device-tests-{uuid.uuid4().hex[:8]}",
+            client_id=f"mlops-edge-tool-device-tests-{uuid.uuid4().hex[:8]}",
         )
         self.client = MqttClient(settings)
         self._cond = threading.Condition()
