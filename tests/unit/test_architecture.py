@@ -36,6 +36,9 @@ FLOORS: dict[str, tuple[int, frozenset[str]]] = {
     "mlops_edge.report": (6, frozenset({"pipeline"})),
     "mlops_edge.training": (6, frozenset({"pipeline", "local_cloud"})),
     "mlops_edge.demo": (7, frozenset({"mlops_edge.training", "pipeline", "edge_runtime.inference"})),
+    # The local web console: it reads executions through report's history fold; the commands
+    # start it (it sits beside the environment, which starts it as a child process by its CLI).
+    "mlops_edge.console": (7, frozenset({"mlops_edge.report", "pipeline"})),
     "mlops_edge.environment": (
         7,
         frozenset({"mlops_edge.report", "pipeline", "local_cloud", "edge_runtime.core", "infra", "lambdas"}),
@@ -45,6 +48,7 @@ FLOORS: dict[str, tuple[int, frozenset[str]]] = {
         frozenset(
             {
                 "mlops_edge.environment",
+                "mlops_edge.console",
                 "mlops_edge.report",
                 "mlops_edge.training",
                 "mlops_edge.demo",
