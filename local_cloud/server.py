@@ -116,6 +116,7 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     """Create the providers (each may own background workers) and the dispatch layer."""
     from local_cloud.admin import AdminProvider
     from local_cloud.services.cloudformation.provider import CloudFormationProvider
+    from local_cloud.services.events.provider import EventsProvider
     from local_cloud.services.greengrassv2.provider import GreengrassV2Provider
     from local_cloud.services.lambda_.provider import LambdaProvider
     from local_cloud.services.sagemaker.provider import SageMakerProvider
@@ -127,8 +128,10 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     admin = AdminProvider(ctx)
     stepfunctions = StepFunctionsProvider(ctx)  # also patches moto's ASL interpreter limits
     cloudformation = CloudFormationProvider(ctx)  # moto's engine with local resource handlers
-    providers = [admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation]
-    return DispatchLayer([p.handle for p in providers], _moto_app(), [lambda_.observe]), providers
+    events = EventsProvider(ctx)  # AWS service events; rules that start state machines
+    providers = [admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation, events]
+    observers = [lambda_.observe, events.observe]
+    return DispatchLayer([p.handle for p in providers], _moto_app(), observers), providers
 
 
 def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:
