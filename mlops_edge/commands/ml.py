@@ -66,17 +66,21 @@ def _console():  # rich is imported lazily like everything heavy
     help="Run it as a SageMaker training job (AWS, or the local cloud when AWS_ENDPOINT_URL is set).",
 )
 @click.option(
+    "--stack",
+    help="--sagemaker: the deployed pipeline stack whose bucket and role are the defaults "
+    "[default: cdk.json's stack_prefix + 'Pipeline'].",
+)
+@click.option(
     "--bucket",
     envvar="MLOPS_EDGE_BUCKET",
     help="--sagemaker: the artifact bucket (job output under artifacts/training/) "
-    "[default: $MLOPS_EDGE_BUCKET, else the SDK's default bucket].",
+    "[default: $MLOPS_EDGE_BUCKET, else the stack's ArtifactBucketName, else the SDK's default bucket].",
 )
 @click.option(
     "--role",
     envvar="MLOPS_EDGE_SAGEMAKER_ROLE",
-    default="mlops-edge-sagemaker",
-    show_default=True,
-    help="--sagemaker: the execution role, name or ARN [env: MLOPS_EDGE_SAGEMAKER_ROLE].",
+    help="--sagemaker: the execution role, name or ARN "
+    "[default: $MLOPS_EDGE_SAGEMAKER_ROLE, else the stack's SageMaker execution role].",
 )
 @click.option("--instance-type", default="ml.m5.large", show_default=True, help="--sagemaker: instance type.")
 def train(
@@ -92,8 +96,9 @@ def train(
     seed: int,
     extra: tuple[str, ...],
     on_sagemaker: bool,
+    stack: str | None,
     bucket: str | None,
-    role: str,
+    role: str | None,
     instance_type: str,
 ) -> None:
     hps: dict[str, object] = {
@@ -113,6 +118,15 @@ def train(
     channels = {"train": train_csv, **({"validation": validation_csv} if validation_csv else {})}
     job: dict[str, Any] = {}
     if on_sagemaker:
+        _require_sdk_python()
+        if not (bucket and role):
+            deployed = deployed_training_defaults(stack or _pipeline_stack_name())
+            bucket, role = bucket or deployed.get("bucket"), role or deployed.get("role")
+        if not role:
+            raise click.UsageError(
+                "no execution role: pass --role (or MLOPS_EDGE_SAGEMAKER_ROLE), or deploy the pipeline "
+                "stack (`mlops-edge run --keep` locally, `cdk deploy` on AWS) whose role is the default"
+            )
         spec = {"bucket": bucket, "role": role, "instance_type": instance_type, "hyperparameters": hps}
         info, metrics, job = train_on_sagemaker(channels, out_dir, spec)
     else:
@@ -153,11 +167,52 @@ def _train_here(channels: dict[str, str], out_dir: Path, hps: dict[str, object])
     return result.training, result.metrics
 
 
+def _pipeline_stack_name() -> str:
+    from mlops_edge.environment.assembly import REPO_ROOT
+    from pipeline.config.deployment import EdgeConfig, load_cdk_json_context
+
+    context = load_cdk_json_context(REPO_ROOT / "cdk.json")
+    return f"{EdgeConfig.from_context(context.get).stack_prefix}Pipeline"
+
+
+def deployed_training_defaults(stack: str) -> dict[str, str]:
+    """The deployed pipeline stack's artifact bucket and SageMaker execution role (the same on AWS
+    and on the local cloud, where `mlops-edge run` deploys that stack); {} when there is none."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from pipeline.aws import client
+
+    cfn = client("cloudformation")
+    try:
+        (found,) = cfn.describe_stacks(StackName=stack)["Stacks"]
+        resources = cfn.describe_stack_resources(StackName=stack)["StackResources"]
+    except (BotoCoreError, ClientError):
+        return {}
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+    roles = [
+        r["PhysicalResourceId"]
+        for r in resources
+        if r["ResourceType"] == "AWS::IAM::Role"
+        and r["LogicalResourceId"].startswith("TrainingExecutionRole")
+    ]
+    defaults = {"bucket": outputs.get("ArtifactBucketName", ""), "role": roles[0] if len(roles) == 1 else ""}
+    return {k: v for k, v in defaults.items() if v}
+
+
 def sdk_python(environ: dict[str, str] | None = None) -> Path:
     """The SageMaker SDK environment's interpreter: ``$MLOPS_EDGE_SAGEMAKER_PYTHON`` or set-up's."""
     environ = dict(os.environ) if environ is None else environ
     configured = environ.get(SDK_PYTHON_VAR)
     return Path(configured) if configured else Path(sys.prefix) / "sagemaker-sdk" / "bin" / "python"
+
+
+def _require_sdk_python() -> Path:
+    python = sdk_python()
+    if not python.exists():
+        raise click.ClickException(
+            f"the SageMaker Python SDK's environment is not installed ({python}): run scripts/setup"
+        )
+    return python
 
 
 def train_on_sagemaker(
@@ -171,11 +226,7 @@ def train_on_sagemaker(
     from pipeline.config.function_env import Settings
     from pipeline.training import source_tarball
 
-    python = sdk_python()
-    if not python.exists():
-        raise click.ClickException(
-            f"the SageMaker Python SDK's environment is not installed ({python}): run scripts/setup"
-        )
+    python = _require_sdk_python()
     for name, location in channels.items():
         if not location.startswith("s3://") and not Path(location).is_file():
             raise click.BadParameter(f"{name} data {location}: no such file (nor an s3:// prefix)")

@@ -94,19 +94,54 @@ def test_aws_cli_reaches_the_local_endpoint(local_cloud, tmp_path) -> None:  # t
     assert bucket in listed.stdout
 
 
-def test_train_sagemaker_runs_a_job_through_model_trainer(local_cloud, sagemaker_role, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _pipeline_like_stack(local_cloud: Any, name: str) -> tuple[str, str]:
+    """A stack shaped like the pipeline's where `train --sagemaker` looks: the artifact bucket's
+    output and the SageMaker execution role. Returns (bucket, role ARN)."""
+    cfn, iam = local_cloud.client("cloudformation"), local_cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sagemaker.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    template = {
+        "Resources": {
+            "Artifacts": {"Type": "AWS::S3::Bucket"},
+            "TrainingExecutionRole0CBEB7FB": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {"AssumeRolePolicyDocument": trust},
+            },
+        },
+        "Outputs": {"ArtifactBucketName": {"Value": {"Ref": "Artifacts"}}},
+    }
+    cfn.create_stack(StackName=name, TemplateBody=json.dumps(template), Capabilities=["CAPABILITY_IAM"])
+    cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    (stack,) = cfn.describe_stacks(StackName=name)["Stacks"]
+    bucket = next(o["OutputValue"] for o in stack["Outputs"] if o["OutputKey"] == "ArtifactBucketName")
+    role = cfn.describe_stack_resource(StackName=name, LogicalResourceId="TrainingExecutionRole0CBEB7FB")
+    role_name = role["StackResourceDetail"]["PhysicalResourceId"]
+    return bucket, str(iam.get_role(RoleName=role_name)["Role"]["Arn"])
+
+
+def test_train_sagemaker_runs_a_job_through_model_trainer(local_cloud, tmp_path) -> None:  # type: ignore[no-untyped-def]
     s3, sm = local_cloud.client("s3"), local_cloud.client("sagemaker")
-    bucket = f"artifacts-{uuid.uuid4().hex[:8]}"
-    s3.create_bucket(Bucket=bucket)
+    stack = f"Pipeline{uuid.uuid4().hex[:8]}"
+    bucket, role_arn = _pipeline_like_stack(local_cloud, stack)
     (tmp_path / "train.csv").write_bytes(regression_csv(200))
     s3.put_object(Bucket=bucket, Key="datasets/v/validation.csv", Body=regression_csv(60))
     out = tmp_path / "model"
-    env = {**_env(local_cloud, tmp_path), "MLOPS_EDGE_BUCKET": bucket}
-    # A local train file (the SDK's session uploads it) and an s3:// validation prefix.
+    env = _env(local_cloud, tmp_path)
+    env.pop("MLOPS_EDGE_BUCKET", None)
+    # Bucket and role from the deployed stack; a local train file (the SDK's session uploads it)
+    # and an s3:// validation prefix.
     proc = _train(
         env,
-        *("--train", str(tmp_path / "train.csv"), "--validation", f"s3://{bucket}/datasets/v/"),
-        *("--out", str(out)),
+        *("--stack", stack, "--train", str(tmp_path / "train.csv")),
+        *("--validation", f"s3://{bucket}/datasets/v/", "--out", str(out)),
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert sorted(p.name for p in out.iterdir()) == ["training.json", "xgboost-model.json"]
@@ -118,7 +153,7 @@ def test_train_sagemaker_runs_a_job_through_model_trainer(local_cloud, sagemaker
     assert job["TrainingJobStatus"] == "Completed"
     spec = job["AlgorithmSpecification"]
     assert spec["TrainingImage"] == US_EAST_1_IMAGE  # image_uris.retrieve for the endpoint's region
-    assert job["RoleArn"] == sagemaker_role  # the role name, resolved by the SDK (iam GetRole)
+    assert job["RoleArn"] == role_arn  # the stack's role name, resolved by the SDK (iam GetRole)
     assert job["HyperParameters"]["sagemaker_program"] == "train.py"
     assert job["HyperParameters"]["sagemaker_submit_directory"].startswith(
         f"s3://{bucket}/artifacts/training/source/"
@@ -160,7 +195,9 @@ def test_train_sagemaker_failure_names_the_reason(local_cloud, sagemaker_role, t
     env.pop("MLOPS_EDGE_BUCKET", None)
     # No bucket: the SDK's default bucket (sts GetCallerIdentity, s3 CreateBucket) takes the output.
     proc = _train(
-        env, "--train", f"s3://{data}/train/", "--target", "no_such_column", "--out", str(tmp_path / "m")
+        env,
+        *("--role", ROLE, "--train", f"s3://{data}/train/"),
+        *("--target", "no_such_column", "--out", str(tmp_path / "m")),
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Failed" in proc.stderr and "no_such_column" in proc.stderr, proc.stderr

@@ -52,7 +52,7 @@ def test_a_missing_sdk_environment_says_to_run_setup(tmp_path: Path) -> None:
     (tmp_path / "train.csv").write_text("x,target\n1,2\n")
     result = CliRunner().invoke(
         ml.train,
-        ["--sagemaker", "--train", str(tmp_path / "train.csv")],
+        ["--sagemaker", "--train", str(tmp_path / "train.csv"), "--role", "r", "--bucket", "b"],
         env={ml.SDK_PYTHON_VAR: str(tmp_path / "no-python")},
     )
     assert result.exit_code == 1
