@@ -298,10 +298,12 @@ def _check_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 def _deploy(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _deployments(role, scope, node)
+    _s3_write(role, scope, "state")  # the execution's per-device targets (pipeline/statemachine/detail.py)
 
 
 def _check_deployment(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _device_status(role, scope, node)
+    _s3_write(role, scope, "state")  # per-device statuses, rewritten on every poll and read back
 
 
 def _verify_on_device(role: iam.IRole, scope: Scope, node: Construct) -> None:
@@ -319,6 +321,7 @@ def _verify_on_device(role: iam.IRole, scope: Scope, node: Construct) -> None:
             )
         )
     _s3_read(role, scope, "models")  # golden.json
+    _s3_write(role, scope, "state")  # per-device verification results; reads the deployment's
 
 
 def _promote(role: iam.IRole, scope: Scope, node: Construct) -> None:

@@ -108,3 +108,16 @@ def test_dependent_action_table_covers_what_the_handlers_call() -> None:
         name = f"greengrass:{action}"
         assert (name in GREENGRASS_DEPENDENT_ACTIONS) != (name in GREENGRASS_WITHOUT_DEPENDENT_ACTIONS), name
     assert "iot:DescribeJobExecution" in GREENGRASS_DEPENDENT_ACTIONS["greengrass:ListEffectiveDeployments"]
+
+
+@pytest.mark.parametrize("handler", ["deploy", "check_deployment", "verify_on_device"])
+def test_handlers_that_keep_per_device_detail_may_write_it_under_the_state_prefix(
+    synth, handler: str
+) -> None:
+    """Per-device detail lives in S3 under ``state/executions/<execution>/`` (the state document
+    only carries its URI), so these handlers write and read back there, and list the prefix (a
+    missing key answers 403 instead of 404 without ListBucket)."""
+    grants = grants_by_role(synth.templates["pipeline"])[_role(synth, handler)]
+    for action in ("s3:PutObject", "s3:GetObject"):
+        assert any("state/*" in r for r in grants[action]), f"{handler} lacks {action} on state/*"
+    assert "s3:ListBucket" in grants
