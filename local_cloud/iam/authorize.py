@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from local_cloud.iam.errors import ErrorResponse, access_denied_message, render_access_denied
 from local_cloud.iam.evaluate import Decision, decide, request_for
-from local_cloud.iam.operations import Access, Check, required_access
+from local_cloud.iam.operations import Access, Check, own_access, required_access
 from local_cloud.iam.policy import Policy
 from local_cloud.iam.principals import Caller
 
@@ -64,6 +64,7 @@ def authorize(
     facts: Mapping[str, object] | None = None,
     context: Mapping[str, object] | None = None,
     now: float | None = None,
+    dependent: bool = True,
 ) -> Verdict:
     """Decide one API call.
 
@@ -72,10 +73,16 @@ def authorize(
     parameters. ``policies``: the caller's identity policies and the target's resource-based
     ones. ``facts``: provider state a resource ARN needs (``dependencies.FACTS``). ``context``:
     request-wide keys the dispatcher knows (``aws:SecureTransport``, ``aws:ResourceTag/…``).
-    Raises the ``exceptions`` errors for anything it cannot decide as AWS would.
+    ``dependent=False`` decides the operation's own action only: for a call whose target does not
+    exist (no provider facts), AWS authorizes the action, then answers "not found" before any
+    dependent action is used. Raises the ``exceptions`` errors for anything it cannot decide as
+    AWS would.
     """
     caller = principal if isinstance(principal, Caller) else Caller(principal)
-    access = required_access(service, operation, params, account=account, region=region, facts=facts)
+    if dependent:
+        access = required_access(service, operation, params, account=account, region=region, facts=facts)
+    else:
+        access = own_access(service, operation, params, account=account, region=region, facts=facts)
     results: list[tuple[Check, Decision]] = []
     for check in access.checks:
         merged = {**(context or {}), **check.context}

@@ -101,6 +101,11 @@ class IamDataset:
             raise UnknownOperation(f"the IAM dataset has no action {action!r}")
         return info
 
+    def actions(self, prefix: str) -> tuple[str, ...]:
+        """Every action of a service prefix, as ``prefix:Name`` in the reference's spelling."""
+        service = self._raw.get(prefix.lower(), {})
+        return tuple(f"{prefix.lower()}:{name}" for name in service.get("privileges", {}))
+
     def prefixes(self) -> frozenset[str]:
         return frozenset(self._raw)
 

@@ -163,6 +163,28 @@ def required_access(
     return Access(service, operation, action, tuple(checks), not_enforced)
 
 
+def own_access(
+    service: str,
+    operation: str,
+    params: Mapping[str, object],
+    *,
+    account: str,
+    region: str,
+    facts: Mapping[str, object] | None = None,
+    partition: str = "aws",
+) -> Access:
+    """The operation's own action on its own resources, without dependent or implied actions
+    (``not_enforced`` lists those the dataset names, with why)."""
+    action = iam_action(service, operation, params)
+    if action is None:
+        return Access(service, operation, None, ())
+    info = dataset().action(action)
+    where = Where(params=params, account=account, region=region, partition=partition, facts=facts)
+    check = Check(action, resources_for(info, where), request_context(service, operation, params))
+    skipped = "the target does not exist: the call ends before any dependent action is used"
+    return Access(service, operation, action, (check,), {a: skipped for a in info.dependent_actions})
+
+
 def _applies(dep: Dependency, where: Where) -> bool:
     if not dep.when:
         return True
