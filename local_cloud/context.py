@@ -38,6 +38,9 @@ class ServerContext:
     account_id: str = ACCOUNT_ID
     stopping: threading.Event = field(default_factory=threading.Event)
     extras: dict[str, Any] = field(default_factory=dict)
+    #: the dispatch layer's IAM authorizer (``local_cloud.iam.enforce.Authorizer``), which also
+    #: mints the role credentials functions and the state machine run with; None: no IAM at all
+    iam: Any = None
 
     @property
     def endpoint_url(self) -> str:

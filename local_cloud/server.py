@@ -1,8 +1,10 @@
 """The endpoint process: moto's WSGI app behind a thin dispatch layer, on one loopback port.
 
-Requests are routed, in order, to the local providers (what moto lacks or does not run: Lambda
-invoke, SageMaker training jobs, the greengrassv2 API, the local admin API) and everything else
-falls through to moto's ``DomainDispatcherApplication`` unchanged. ``MOTO_PORT`` is set to our own
+Every request signed by a role session is first decided by the IAM authorizer
+(``local_cloud.iam.enforce``; ``MLOPS_EDGE_IAM=enforce|audit|off``), which in enforce mode answers
+a refusal itself. Requests are then routed, in order, to the local providers (what moto lacks or
+does not run: Lambda invoke, SageMaker training jobs, the greengrassv2 API, the local admin API)
+and everything else falls through to moto's ``DomainDispatcherApplication`` unchanged. ``MOTO_PORT`` is set to our own
 port before moto is imported, so moto's Step Functions interpreter calls services through us too.
 """
 
@@ -32,20 +34,31 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Provider = Callable[[Request], Response | None]
 # An observer sees each request moto served and its status (e.g. to pre-warm a new function).
 Observer = Callable[[Request, int], None]
+# The authorizer answers a request it refuses (an AWS AccessDenied), None to let it through.
+Authorizer = Callable[[Request], Response | None]
 
 
 class DispatchLayer:
-    """WSGI app: ask each provider in turn; fall through to moto."""
+    """WSGI app: authorize; ask each provider in turn; fall through to moto."""
 
     def __init__(
-        self, providers: list[Provider], fallback: WsgiApp, observers: list[Observer] | None = None
+        self,
+        providers: list[Provider],
+        fallback: WsgiApp,
+        observers: list[Observer] | None = None,
+        authorizer: Authorizer | None = None,
     ) -> None:
         self.providers = providers
         self.fallback = fallback
         self.observers = observers or []
+        self.authorizer = authorizer
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
+        if self.authorizer is not None:
+            refusal = self.authorizer(request)  # before any provider or moto: one place for IAM
+            if refusal is not None:
+                return refusal(environ, start_response)
         for provider in self.providers:
             try:
                 response = provider(request)
@@ -130,8 +143,29 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     cloudformation = CloudFormationProvider(ctx)  # moto's engine with local resource handlers
     events = EventsProvider(ctx)  # AWS service events; rules that start state machines
     providers = [admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation, events]
-    observers = [lambda_.observe, events.observe]
-    return DispatchLayer([p.handle for p in providers], _moto_app(), observers), providers
+    iam = _iam(ctx, greengrass)
+    app = DispatchLayer(
+        [p.handle for p in providers],
+        _moto_app(),
+        [lambda_.observe, events.observe, iam.observe],
+        authorizer=iam.check,
+    )
+    return app, [*providers, iam]
+
+
+def _iam(ctx: ServerContext, greengrass: Any) -> Any:
+    """The IAM authorizer (``MLOPS_EDGE_IAM``), the credentials it mints for functions and for
+    the state machine's integrations (moto's interpreter patched to sign with them), and the
+    provider facts its dependent-action checks need."""
+    from local_cloud.iam.enforce import Authorizer
+    from local_cloud.services.stepfunctions import credentials
+
+    iam = Authorizer.from_context(ctx)
+    ctx.iam = iam
+    iam.facts["greengrassv2"] = greengrass.backend.iam_facts
+    credentials.apply(iam.state_machine_credentials)
+    LOG.info("IAM: %s (decision log %s)", iam.mode.value, iam.log_path)
+    return iam
 
 
 def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:

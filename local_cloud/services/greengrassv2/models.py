@@ -23,11 +23,11 @@ import copy
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from local_cloud.services.greengrassv2 import components as comp
-from local_cloud.services.greengrassv2.arns import Arns, Target, parse_component_arn
+from local_cloud.services.greengrassv2.arns import Arns, Target, TargetKind, parse_component_arn
 from local_cloud.services.greengrassv2.components import ComponentState, ComponentVersion
 from local_cloud.services.greengrassv2.deployments import (
     Deployment,
@@ -406,6 +406,37 @@ class GreengrassBackend:
                 if e.deployment_id in self.deployments
             ]
         return sorted(found, key=lambda e: e["creationTimestamp"], reverse=True)
+
+    # -- what IAM needs to know --------------------------------------------------------------
+    def iam_facts(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The IoT resources an operation touches besides the ones its parameters name, for the
+        authorizer's dependent-action checks (``local_cloud.iam.dependencies.FACTS``): a
+        deployment's job and target; the jobs and target groups effective on a core device; the
+        jobs a new deployment supersedes. ``{}`` for other operations; None when the deployment
+        named does not exist (the call ends in ResourceNotFound before any dependent action)."""
+        if operation in ("GetDeployment", "CancelDeployment"):
+            with self.lock:
+                deployment = self.deployments.get(str(params.get("deploymentId") or ""))
+                if deployment is None:
+                    return None
+                return {"jobId": deployment.job_id, "targetArn": deployment.target.arn}
+        if operation == "ListEffectiveDeployments":
+            thing = str(params.get("coreDeviceThingName") or "")
+            self.reconcile(thing)  # the executions the answer will list
+            with self.lock:
+                found = [
+                    self.deployments[e.deployment_id]
+                    for e in self.executions.of_thing(thing)
+                    if e.deployment_id in self.deployments
+                ]
+            groups = {d.target.name for d in found if d.target.kind is TargetKind.THING_GROUP}
+            return {"jobIds": sorted({d.job_id for d in found}), "thingGroupNames": sorted(groups)}
+        if operation == "CreateDeployment":
+            target = str(params.get("targetArn") or "")
+            with self.lock:
+                live = [d.job_id for d in self.deployments.values() if d.target.arn == target and d.live]
+            return {"previousJobIds": sorted(live)}
+        return {}
 
     # -- tags ----------------------------------------------------------------------------------
     def tags_of(self, arn: str) -> dict[str, str]:

@@ -14,6 +14,15 @@ asynchronous), with AWS's error shapes:
   of it usable) → the invoke still answers 200, as a function error: ``X-Amz-Function-Error:
   Unhandled`` and ``{"errorType": "Function.ResponseSizeTooLarge", "errorMessage": "Response
   payload size exceeded maximum allowed payload size (6291556 bytes)."}``.
+
+Credentials: a function runs with a session of its own execution role, as Lambda gives it
+(``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN``, session name = function
+name), minted by the IAM authorizer (``ServerContext.iam``) after the role's trust policy let
+``lambda.amazonaws.com`` assume it for this function (``aws:SourceArn``). A worker is keyed by its
+session, so a refreshed session (before expiry) starts fresh workers. With ``MLOPS_EDGE_IAM=enforce``
+a role that does not trust Lambda refuses CreateFunction, UpdateFunctionConfiguration and Invoke
+with 400 ``InvalidParameterValueException`` "The role defined for the function cannot be assumed
+by Lambda."; in audit and off mode the function runs with the admin keys instead.
 """
 
 from __future__ import annotations
@@ -36,10 +45,16 @@ from urllib.parse import unquote
 from werkzeug.wrappers import Request, Response
 
 from local_cloud.context import ServerContext, mqtt_endpoint_env
+from local_cloud.iam.enforce.sessions import RoleNotAssumable, SessionCredentials
 from local_cloud.services.lambda_.pool import WorkerDied, WorkerPool, WorkerTimeout
 
 LOG = logging.getLogger(__name__)
 _INVOKE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/invocations/?$")
+_CREATE = re.compile(r"^/2015-03-31/functions/?$")
+_CONFIGURE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/configuration/?$")
+#: variables of the endpoint's own environment a function must not inherit (its role's session
+#: replaces them)
+_CREDENTIAL_VARS = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE")
 MAX_SYNC_REQUEST_BYTES = 6 * 1024 * 1024  # 6,291,456
 MAX_ASYNC_REQUEST_BYTES = 1024 * 1024  # 1,048,576
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # 6,291,556: AWS's own figure in the error below
@@ -58,6 +73,15 @@ def request_too_large(size: int, invocation_type: str) -> str | None:
     if size > MAX_SYNC_REQUEST_BYTES:
         return f"Request must be smaller than {MAX_SYNC_REQUEST_BYTES} bytes for the InvokeFunction operation"
     return None
+
+
+def _invalid_parameter(message: str) -> Response:
+    return Response(
+        json.dumps({"Type": "User", "message": message}),
+        status=400,
+        headers={"x-amzn-ErrorType": "InvalidParameterValueException"},
+        mimetype="application/json",
+    )
 
 
 def _handler(fn: Any) -> str:
@@ -85,7 +109,7 @@ class LambdaProvider:
     def handle(self, request: Request) -> Response | None:
         match = _INVOKE.match(request.path)
         if not match or request.method != "POST":
-            return None
+            return self._check_role(request)
         fn = self._function(unquote(match["fn"]), request.args.get("Qualifier"))
         if fn is None:
             name = unquote(match["fn"])
@@ -100,6 +124,10 @@ class LambdaProvider:
                 headers={"x-amzn-ErrorType": "ResourceNotFoundException"},
                 mimetype="application/json",
             )
+        try:
+            self._credentials(fn)
+        except RoleNotAssumable as exc:
+            return _invalid_parameter(str(exc))
         invocation_type = request.headers.get("X-Amz-Invocation-Type", "RequestResponse")
         payload = request.get_data(cache=True)
         refusal = request_too_large(len(payload), invocation_type)
@@ -123,6 +151,38 @@ class LambdaProvider:
             headers["X-Amz-Log-Result"] = base64.b64encode(result["logs"].encode()[-4096:]).decode()
         return Response(result["body"], status=200, headers=headers, mimetype="application/json")
 
+    def _check_role(self, request: Request) -> Response | None:
+        """CreateFunction / UpdateFunctionConfiguration naming a role Lambda may not assume."""
+        iam = self.ctx.iam
+        if iam is None or request.method not in ("POST", "PUT"):
+            return None
+        if request.method == "POST" and _CREATE.match(request.path):
+            body = request.get_json(force=True, silent=True) or {}
+            name = str(body.get("FunctionName") or "")
+        elif request.method == "PUT" and (found := _CONFIGURE.match(request.path)):
+            body = request.get_json(force=True, silent=True) or {}
+            name = unquote(found["fn"])
+        else:
+            return None
+        role = body.get("Role") if isinstance(body, dict) else None
+        if not role or not name:
+            return None
+        refusal = iam.lambda_trust_refusal(str(role), self._function_arn(name))
+        return _invalid_parameter(refusal) if refusal else None
+
+    def _function_arn(self, name: str) -> str:
+        if name.startswith("arn:"):
+            return ":".join(name.split(":")[:7])
+        return f"arn:aws:lambda:{self.ctx.region}:{self.ctx.account_id}:function:{name}"
+
+    def _credentials(self, fn: Any) -> SessionCredentials | None:
+        """The function's role session (None: the admin keys). ``RoleNotAssumable`` in enforce
+        mode when Lambda may not assume the role."""
+        iam = self.ctx.iam
+        if iam is None:
+            return None
+        return iam.function_credentials(str(fn.role), self._function_arn(fn.function_arn), fn.function_name)
+
     def observe(self, request: Request, status: int) -> None:
         """After moto created or updated a function, start its worker in the background, so the
         first invoke finds the handler already imported (Lambda's provisioned concurrency, sort of)."""
@@ -140,7 +200,11 @@ class LambdaProvider:
             threading.Thread(target=self.prewarm, args=(fn,), daemon=True).start()
 
     def prewarm(self, fn: Any) -> None:
-        key, env, code_dir = self._worker_spec(fn)
+        try:
+            key, env, code_dir = self._worker_spec(fn)
+        except RoleNotAssumable:
+            LOG.info("not pre-warming %s: Lambda may not assume its role", fn.function_name)
+            return
         self.pool.retire_others(f"{fn.function_name}\0", key)
         if not self.pool.has_idle(key):
             stream = time.strftime("%Y/%m/%d/") + f"[{fn.version}]" + uuid.uuid4().hex
@@ -175,18 +239,25 @@ class LambdaProvider:
     def _worker_spec(self, fn: Any) -> tuple[str, dict[str, str], Path]:
         """Pool key (changes with code or configuration), environment and code directory."""
         code_dir = self._code_dir(fn)
-        env = self._env(fn, code_dir)
+        credentials = self._credentials(fn)
+        env = self._env(fn, code_dir, credentials)
         config = json.dumps(
             [fn.handler, fn.environment_vars, fn.timeout, fn.memory_size], sort_keys=True, default=str
         )
-        key = f"{fn.function_name}\0{code_dir.name}\0{hashlib.sha256(config.encode()).hexdigest()[:12]}"
+        # a new session (refreshed before expiry, or another role) starts new workers
+        session = credentials.access_key_id if credentials else "admin"
+        key = f"{fn.function_name}\0{code_dir.name}\0{hashlib.sha256(config.encode()).hexdigest()[:12]}\0{session}"
         return key, env, code_dir
 
-    def _env(self, fn: Any, code_dir: Path) -> dict[str, str]:
+    def _env(self, fn: Any, code_dir: Path, credentials: SessionCredentials | None = None) -> dict[str, str]:
         env = dict(os.environ)
         env.pop("MOTO_PORT", None)
+        for name in _CREDENTIAL_VARS:
+            env.pop(name, None)
         env.update({str(k): str(v) for k, v in (fn.environment_vars or {}).items()})
         env.update(self.ctx.aws_env())
+        if credentials is not None:  # the function's role, as Lambda gives it
+            env.update(credentials.env())
         broker = self.ctx.extras.get("broker")
         if broker is not None:  # the local IoT data endpoint (a port the template cannot know)
             env.update(mqtt_endpoint_env("127.0.0.1", broker.port))
