@@ -1,17 +1,16 @@
-"""The pipeline deployed on the session's local cloud through the ordinary APIs, once per module.
-
-Functions are registered with CreateFunction (handlers ``lambdas.<name>.handler`` from the
-installed project), the state machine from ``plain_asl`` — the same ASL the CDK app synthesizes.
-Names carry a random suffix because the session's cloud is shared with other tests.
+"""The pipeline stack deployed on the session's local cloud from the CDK app's cloud assembly,
+once per session, exactly as `mlops-edge run` deploys it (:func:`deploy_pipeline`): the functions,
+roles, environment and state machine are the template's. Its names are the template's too, so no
+other test of the session uses them.
 """
 
 from __future__ import annotations
 
-import io
+import contextlib
 import json
+import os
 import time
 import uuid
-import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,22 +24,22 @@ from local_cloud import LocalCloud
 @dataclass
 class Deployed:
     cloud: LocalCloud
-    suffix: str
     bucket: str
     model_package_group: str
     thing_group: str
     component_prefix: str
     state_machine_arn: str
-    sagemaker_role_arn: str
-    function_arns: dict[str, str] = field(default_factory=dict)
+    #: the execution input's ``dataset`` section: the session's demo CSVs
+    dataset: dict[str, str] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
         return self.cloud.client(service)
 
     def run(self, document: dict[str, Any], *, timeout_s: float = 240) -> dict[str, Any]:
-        """Starts an execution (always with a name) and waits for it to end."""
+        """Starts an execution (always with a name, on the session's dataset) and waits for it to end."""
         sfn = self.client("stepfunctions")
         name = f"it-{uuid.uuid4().hex[:12]}"
+        document = {"dataset": dict(self.dataset), **document}
         arn = sfn.start_execution(
             stateMachineArn=self.state_machine_arn, name=name, input=json.dumps(document)
         )["executionArn"]
@@ -63,88 +62,50 @@ def exited_states(events: list[dict[str, Any]]) -> list[str]:
     return [e["stateExitedEventDetails"]["name"] for e in events if "stateExitedEventDetails" in e]
 
 
-def _placeholder_zip() -> bytes:
-    """Code for CreateFunction: the handlers come from the installed project, as in a layer."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        zf.writestr("README.txt", "handlers are imported from the installed mlops-edge project\n")
-    return buf.getvalue()
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
 def deployed(
-    local_cloud: LocalCloud, lambda_role_arn: str, tmp_path_factory: pytest.TempPathFactory
+    local_cloud: LocalCloud, cdk_assembly: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployed]:
+    from mlops_edge.environment.deploy import deploy_pipeline
+    from pipeline.config.function_env import Settings
     from pipeline.ml.datasets import write_demo
-    from pipeline.statemachine import FUNCTION_NAMES
-    from pipeline.statemachine.node import use_bundled_node
 
-    suffix = uuid.uuid4().hex[:8]
-    bucket, group, things = f"mlops-it-{suffix}", f"mlops-it-models-{suffix}", f"mlops-it-fleet-{suffix}"
-    prefix = f"com.example.it{suffix}"
-    s3, sm, iot, lam, iam, sfn = (
-        local_cloud.client(s) for s in ("s3", "sagemaker", "iot", "lambda", "iam", "stepfunctions")
-    )
-    s3.create_bucket(Bucket=bucket)
-    sm.create_model_package_group(ModelPackageGroupName=group)
-    iot.create_thing_group(thingGroupName=things)
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    sm_role = iam.create_role(RoleName=f"mlops-it-sm-{suffix}", AssumeRolePolicyDocument=json.dumps(trust))[
-        "Role"
-    ]["Arn"]
-    states_role = iam.create_role(
-        RoleName=f"mlops-it-sfn-{suffix}", AssumeRolePolicyDocument=json.dumps(trust)
-    )["Role"]["Arn"]
-
+    with _environment(local_cloud.env()):
+        pipeline = deploy_pipeline(
+            cache_dir=tmp_path_factory.mktemp("assemblies"),
+            verifier=local_cloud.pipeline_identity,
+            cdk_out=cdk_assembly.directory,
+        )
+    bucket = pipeline.bucket
+    s3, lam = local_cloud.client("s3"), local_cloud.client("lambda")
     data = write_demo("diabetes", tmp_path_factory.mktemp("data"))
     s3.upload_file(str(data.train_csv), bucket, "datasets/train/train.csv")
     s3.upload_file(str(data.validation_csv), bucket, "datasets/validation/validation.csv")
-
-    env = {
-        "MLOPS_EDGE_BUCKET": bucket,
-        "MLOPS_EDGE_MODEL_PACKAGE_GROUP": group,
-        "MLOPS_EDGE_THING_GROUP": things,
-        "MLOPS_EDGE_COMPONENT_PREFIX": prefix,
-        "MLOPS_EDGE_VALIDATION_URI": f"s3://{bucket}/datasets/validation/",
-        # VerifyOnDevice's MQTT identity: configuration, as the IoT endpoint + secret are on AWS.
-        **{k: v for k, v in local_cloud.env().items() if k.startswith("MLOPS_EDGE_MQTT_")},
-    }
-    code = _placeholder_zip()
-    arns = {
-        name: lam.create_function(
-            FunctionName=f"mlops-it-{suffix}-{name.replace('_', '-')}",
-            Runtime="python3.11",
-            Role=lambda_role_arn,
-            Handler=f"lambdas.{name}.handler",
-            Code={"ZipFile": code},
-            Timeout=300,
-            MemorySize=1024,
-            Environment={"Variables": env},
-        )["FunctionArn"]
-        for name in FUNCTION_NAMES
-    }
-    use_bundled_node()
-    from pipeline.statemachine import plain_asl
-
-    definition = plain_asl(arns, sagemaker_role_arn=sm_role)
-    arn = sfn.create_state_machine(
-        name=f"mlops-it-{suffix}", definition=json.dumps(definition), roleArn=states_role
-    )["stateMachineArn"]
+    env = lam.get_function_configuration(FunctionName=pipeline.function_names()[0])["Environment"][
+        "Variables"
+    ]
     yield Deployed(
         cloud=local_cloud,
-        suffix=suffix,
         bucket=bucket,
-        model_package_group=group,
-        thing_group=things,
-        component_prefix=prefix,
-        state_machine_arn=arn,
-        sagemaker_role_arn=sm_role,
-        function_arns=arns,
+        model_package_group=pipeline.stack.outputs["ModelPackageGroupName"],
+        thing_group=pipeline.thing_group,
+        component_prefix=env[Settings.variable("component_prefix")],
+        state_machine_arn=pipeline.state_machine_arn,
+        dataset={
+            "train": f"s3://{bucket}/datasets/train/",
+            "validation": f"s3://{bucket}/datasets/validation/",
+        },
     )
 
 
