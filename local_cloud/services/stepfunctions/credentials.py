@@ -19,7 +19,7 @@ signs every integration call with the fixed keys ``ak``/``sk``
 The client is otherwise built exactly as moto builds it (endpoint, no parameter validation, no
 retries, moto's timeouts). :func:`verify` refuses another moto version, a changed source of the
 patched functions, or a module of the interpreter that creates clients and is not in
-``BOTO_CLIENT_USERS``; tests/integration/local_cloud/test_iam_moto_pin.py runs it.
+``BOTO_CLIENT_USERS``; tests/unit/iam/test_moto_hook.py runs it.
 """
 
 from __future__ import annotations
