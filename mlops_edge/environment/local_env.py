@@ -129,8 +129,15 @@ class LocalEnvironment:
                 log=lambda m: self._log(f"deploy: {m}"),
             )
         except (AssemblyError, DeployFailed) as exc:
+            hint = ""
+            if "already exist" in str(exc):
+                hint = (
+                    f"\n{self.state_dir} holds resources of the stack's names that no stack of it "
+                    "owns (made by an older mlops-edge, or by hand): use a new --state-dir, or "
+                    f"remove {self.state_dir / CLOUD_SUBDIR}"
+                )
             raise EnvironmentFailed(
-                f"{exc}\n(the local cloud's log: {self.state_dir / CLOUD_SUBDIR / 'endpoint.log'})"
+                f"{exc}{hint}\n(the local cloud's log: {self.state_dir / CLOUD_SUBDIR / 'endpoint.log'})"
             ) from exc
         write_env_file(self.state_dir, {**self.env, STATE_MACHINE_ENV: self.pipeline.state_machine_arn})
         return self.pipeline

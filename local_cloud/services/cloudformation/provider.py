@@ -296,6 +296,7 @@ class CloudFormationProvider:
         reason = _reason(exc)
         LOG.warning("creating stack %s failed: %s", stack.name, reason)
         stack.stack_status_reason = reason
+        self._freeze(stack)
         if keep:
             stack.status = "CREATE_FAILED"
             stack._add_stack_event("CREATE_FAILED", resource_status_reason=reason)
@@ -316,8 +317,25 @@ class CloudFormationProvider:
                 failed = True
             else:
                 parsed.pop(logical_id, None)
+                stack.resource_map._resource_json_map.pop(logical_id, None)
         stack.status = "ROLLBACK_FAILED" if failed else "ROLLBACK_COMPLETE"
         stack._add_stack_event(stack.status)
+
+    def _freeze(self, stack: Any) -> None:
+        """A stack whose create failed keeps only what was made: moto's resource map creates a
+        missing resource whenever something reads it (DescribeStacks evaluating the outputs,
+        ListStackResources), so the rest of the template, the outputs and the exports go."""
+        from moto.cloudformation.parsing import OutputMap
+
+        resource_map = stack.resource_map
+        made = resource_map._parsed_resources
+        resource_map._resource_json_map = {
+            k: v for k, v in resource_map._resource_json_map.items() if k in made
+        }
+        stack.output_map = OutputMap(resource_map, {}, stack.stack_id)
+        for name, export in list(self.backend.exports.items()):
+            if export.exporting_stack_id == stack.stack_id:
+                self.backend.exports.pop(name)
 
     def _roll_back_update(
         self, stack: Any, exc: BaseException, previous_text: str, previous_parameters: dict[str, Any]

@@ -267,7 +267,10 @@ def test_a_failed_resource_rolls_the_stack_back(local_cloud: LocalCloud) -> None
                     "Role": {"Fn::GetAtt": ["Role", "Arn"]},
                 },
             },
-        }
+            "Later": {**_role(suffix), "DependsOn": "Function"},
+        },
+        # reading a failed stack must not create what it never made (moto's map is lazy)
+        "Outputs": {"LaterArn": {"Value": {"Fn::GetAtt": ["Later", "Arn"]}}},
     }
     name = f"it-rollback-{suffix}"
     stack = _create(local_cloud, name, template, Capabilities=["CAPABILITY_IAM"])
@@ -282,6 +285,11 @@ def test_a_failed_resource_rolls_the_stack_back(local_cloud: LocalCloud) -> None
         local_cloud.client("iam").get_role(RoleName=role_events[-1]["PhysicalResourceId"])
     with pytest.raises(ClientError, match="ROLLBACK_COMPLETE state and can not be updated"):
         local_cloud.client("cloudformation").update_stack(StackName=name, TemplateBody=json.dumps(template))
+    cfn = local_cloud.client("cloudformation")
+    assert "Outputs" not in cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert cfn.list_stack_resources(StackName=name)["StackResourceSummaries"] == []
+    roles = local_cloud.client("iam").list_roles()["Roles"]
+    assert not [r["RoleName"] for r in roles if r["RoleName"].startswith(f"{name}-")]
 
 
 def test_a_property_the_local_cloud_does_not_apply_fails_the_resource_by_name(

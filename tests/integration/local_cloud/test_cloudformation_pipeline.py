@@ -18,6 +18,7 @@ import pytest
 from local_cloud import LocalCloud
 from mlops_edge.environment.assembly import Assembly
 from mlops_edge.environment.deploy import STATE_MACHINE_OUTPUT, LocalPipeline, deploy_pipeline
+from pipeline.config.function_env import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -121,10 +122,11 @@ def test_functions_are_the_templates(deployment: Deployment, template: dict[str,
         for key, value in props["Environment"]["Variables"].items():
             if isinstance(value, str):
                 assert env[key] == value, key
-        assert env["MLOPS_EDGE_BUCKET"] == bucket
-        assert env["MLOPS_EDGE_DATASET_URI"] == f"s3://{bucket}/datasets/train/"
-        assert env["MLOPS_EDGE_MQTT_SECRET_ID"] == deployment.pipeline.verifier_secret
-        assert env["MLOPS_EDGE_SOURCEDIR_URI"].startswith("s3://cdk-hnb659fds-assets-123456789012-us-east-1/")
+        var = Settings.variable
+        assert env[var("bucket")] == bucket
+        assert env[var("dataset_uri")] == f"s3://{bucket}/datasets/train/"
+        assert env[var("mqtt_secret_id")] == deployment.pipeline.verifier_secret
+        assert env[var("sourcedir_uri")].startswith("s3://cdk-hnb659fds-assets-123456789012-us-east-1/")
 
 
 def test_roles_hold_the_templates_policies(deployment: Deployment, template: dict[str, Any]) -> None:
