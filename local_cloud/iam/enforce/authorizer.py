@@ -39,7 +39,7 @@ from local_cloud.iam.enforce.log import DecisionLog
 from local_cloud.iam.enforce.sessions import RoleNotAssumable, RoleSessions, SessionCredentials, session_name
 from local_cloud.iam.enforce.store import PolicyStore, RolePolicies
 from local_cloud.iam.evaluate import ImplicitlyDenied
-from local_cloud.iam.exceptions import IamError, MissingResourceFact, PolicyError
+from local_cloud.iam.exceptions import IamError, MissingResourceFact, PolicyError, UnsupportedConditionKey
 from local_cloud.iam.operations import iam_action
 from local_cloud.iam.policy import Policy
 from local_cloud.iam.principals import Caller
@@ -65,6 +65,11 @@ STATES = "states.amazonaws.com"
 LAMBDA_TRUST_REFUSED = "The role defined for the function cannot be assumed by Lambda."
 #: AWS SDKs reach AWS over HTTPS only; the local endpoint is plain HTTP on loopback.
 CONTEXT: Mapping[str, object] = {"aws:SecureTransport": True}
+
+#: Condition keys the evaluator knows (``keys.KNOWN_KEYS``) but this dispatcher never fills: the
+#: target resource's tags, the resource a role is passed for. A statement conditioned on one that
+#: could apply to the call is not decided (read as "absent", it would flip the statement).
+UNFILLED_KEYS = ("aws:resourcetag/", "iam:associatedresourcearn")
 
 #: ``(operation, params) -> facts`` for one service; None when the target does not exist.
 FactSource = Callable[[str, Mapping[str, Any]], Mapping[str, Any] | None]
@@ -322,6 +327,7 @@ class Authorizer:
             dependent=found,
         )
         self._check_resolved(role, verdict)
+        _check_filled(policies, verdict)
         return verdict
 
     @staticmethod
@@ -445,6 +451,21 @@ class Authorizer:
         from werkzeug.wrappers import Response
 
         return Response(error.body, status=error.status, headers=error.headers)
+
+
+def _check_filled(policies: list[Policy], verdict: Verdict) -> None:
+    """``UnsupportedConditionKey`` when a statement whose action covers a checked action has a
+    condition on a key the dispatcher does not fill (``UNFILLED_KEYS``)."""
+    actions = [check.action for check, _ in verdict.results]
+    for policy in policies:
+        for st in policy.statements:
+            for clause in st.condition.clauses:
+                if clause.key.startswith(UNFILLED_KEYS) and any(st.matches_action(a) for a in actions):
+                    raise UnsupportedConditionKey(
+                        f"policy {policy.name}: condition {clause.text} on {clause.key!r}: the local "
+                        "cloud's dispatcher does not fill this key, so it cannot evaluate the "
+                        "statement as AWS would"
+                    )
 
 
 def _who(caller: Caller) -> dict[str, str]:

@@ -191,6 +191,38 @@ def test_what_cannot_be_decided_is_a_server_error_in_enforce_and_logged_in_audit
     assert log(tmp_path / "a")[0]["type"] == "error"
 
 
+@pytest.mark.parametrize(
+    ("key", "action"),
+    [("aws:ResourceTag/team", "lambda:InvokeFunction"), ("iam:AssociatedResourceArn", "lambda:Invoke*")],
+)
+def test_a_condition_on_a_key_the_dispatcher_does_not_fill_is_not_decided(
+    tmp_path: Path, key: str, action: str
+) -> None:
+    policy = parse_policy(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": "lambda:InvokeFunction", "Resource": "*"},
+                {
+                    "Effect": "Deny",
+                    "Action": action,
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {key: "x"}},
+                },
+            ],
+        },
+        name="Tagged",
+    )
+    auth = authorizer(tmp_path, Mode.ENFORCE, policy)
+    answer = auth.check(request("lambda", "invoke", {"FunctionName": "target"}))
+    assert answer is not None and answer.status_code == 500
+    assert key.lower().encode() in answer.get_data()
+    # a statement about other actions does not stand in the way
+    other = authorizer(tmp_path / "other", Mode.ENFORCE, policy)
+    assert other.check(request("s3", "list_objects_v2", {"Bucket": "b"})) is not None  # plain refusal
+    assert log(tmp_path / "other")[0]["type"] == "decision"
+
+
 def test_a_refusal_with_unreadable_managed_policies_is_not_decided(tmp_path: Path) -> None:
     managed = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
     auth = authorizer(tmp_path, Mode.ENFORCE, unresolved=(managed,))
