@@ -106,3 +106,10 @@ def test_a_failing_app_says_why(app: Path, tmp_path: Path) -> None:
 def test_a_directory_that_is_not_an_assembly_is_refused(tmp_path: Path) -> None:
     with pytest.raises(AssemblyError, match="not a cloud assembly"):
         Assembly.read(tmp_path)
+
+
+def test_run_refuses_a_cdk_out_that_is_not_an_assembly(tmp_path: Path) -> None:
+    from mlops_edge.environment.runner import RunError, RunOptions
+
+    with pytest.raises(RunError, match="not a cloud assembly"):
+        RunOptions(cdk_out=tmp_path).check()

@@ -30,12 +30,6 @@ _PENDING_LOGGING: dict[str, dict[str, dict[str, Any]]] = {}
 _PENDING_LOCK = threading.Lock()
 
 
-def pending_logging() -> dict[str, list[str]]:
-    """Target bucket -> source buckets whose logging still waits (for a stack's final check)."""
-    with _PENDING_LOCK:
-        return {target: sorted(sources) for target, sources in _PENDING_LOGGING.items() if sources}
-
-
 def _lifecycle_rule(rule: dict[str, Any], index: int) -> dict[str, Any]:
     """One ``LifecycleConfiguration.Rules`` entry of the template as PutBucketLifecycleConfiguration's."""
     out: dict[str, Any] = {"ID": rule.get("Id") or f"rule-{index}", "Status": rule["Status"]}
