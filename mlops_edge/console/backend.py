@@ -257,8 +257,16 @@ class Backend:
         request: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
         if description:
             request["ApprovalDescription"] = description[:1024]
+        sagemaker = self.client("sagemaker")
         with aws_errors():
-            self.client("sagemaker").update_model_package(**request)
+            # The package's metadata goes back with the update, as Promote sends it: AWS merges it,
+            # moto replaces the whole map with what the request carries (none: the ONNX links gone).
+            metadata = sagemaker.describe_model_package(ModelPackageName=arn).get(
+                "CustomerMetadataProperties"
+            )
+            if metadata:
+                request["CustomerMetadataProperties"] = metadata
+            sagemaker.update_model_package(**request)
         return {"arn": arn, "approval": status}
 
     # -- fleet -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import webbrowser
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -120,10 +120,18 @@ def serve(
 class ConsoleProcess:
     """``mlops-edge console`` as a child process of a tool that keeps an environment running."""
 
-    def __init__(self, runtime_file: Path, *, env: Mapping[str, str] | None = None, port: int = 0) -> None:
+    def __init__(
+        self,
+        runtime_file: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        port: int = 0,
+        args: Sequence[str] = (),
+    ) -> None:
         self.runtime_file = runtime_file
         self.env = dict(os.environ if env is None else env)
         self.port = port
+        self.args = list(args)  # more `mlops-edge console` options (--example-input, --state-machine)
         self.process: subprocess.Popen[bytes] | None = None
         self.url = ""
 
@@ -132,7 +140,7 @@ class ConsoleProcess:
         self.runtime_file.unlink(missing_ok=True)
         out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
         command = [sys.executable, "-m", "mlops_edge.main", "console", "--no-browser"]
-        command += ["--port", str(self.port), "--runtime-file", str(self.runtime_file)]
+        command += ["--port", str(self.port), "--runtime-file", str(self.runtime_file), *self.args]
         self.process = subprocess.Popen(
             command, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
         )

@@ -74,6 +74,15 @@ function pretty(value) {
   return JSON.stringify(value, null, 2);
 }
 
+/* A Lambda error's cause is its error document as JSON: the message is what a person reads first. */
+function causeMessage(cause) {
+  try {
+    const parsed = JSON.parse(cause);
+    if (parsed && typeof parsed === "object" && parsed.errorMessage) return parsed.errorMessage;
+  } catch (e) { /* a plain-text cause */ }
+  return cause;
+}
+
 function notice(text, kind) {
   return h("p", { class: `notice notice-${kind || "info"}`, role: kind === "error" ? "alert" : "status" }, text);
 }
@@ -263,7 +272,7 @@ async function executionPage(arn) {
     detail.replaceChildren(
       h("h2", {}, selected),
       h("dl", {}, rows.map(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])),
-      state && state.cause ? [h("h3", {}, "Cause"), h("pre", { class: "json", id: "state-cause" }, pretty(state.cause))] : "",
+      ...(state && state.cause ? [h("h3", {}, "Cause"), h("pre", { class: "json", id: "state-cause" }, pretty(state.cause))] : []),
       h("h3", {}, "Input"), h("pre", { class: "json", id: "state-input" }, entered ? pretty(entered.stateEnteredEventDetails.input) : "(not entered)"),
       h("h3", {}, "Output"), h("pre", { class: "json", id: "state-output" }, exited ? pretty(exited.stateExitedEventDetails.output) : "(no output yet)"));
   }
@@ -277,7 +286,8 @@ async function executionPage(arn) {
     banner.replaceChildren(h("div", { class: "banner-failed", role: "alert" },
       h("strong", {}, `Execution ${progress.status.toLowerCase().replace("_", " ")} ${where}`),
       progress.error ? h("div", {}, h("code", {}, progress.error)) : "",
-      progress.cause ? h("pre", { class: "cause" }, pretty(progress.cause)) : ""));
+      progress.cause ? h("p", { class: "cause-message" }, causeMessage(progress.cause)) : "",
+      progress.cause ? h("details", {}, h("summary", {}, "Full cause"), h("pre", { class: "cause" }, pretty(progress.cause))) : ""));
   }
 
   function showHistory() {
