@@ -17,8 +17,9 @@ class Identity:
     ca_path: Path | None
     host: str
     port: int = 8883
-    #: "aws-iot-core": the client throttles itself to IoT Core's per-connection limits (100
-    #: publishes/s, 512 KB/s); "none": no client-side throttle, for a broker without those limits.
+    #: "aws-iot-core": what the core publishes is held to IoT Core's per-connection limits (100
+    #: publishes/s, 512 KiB/s; ``mqtt.PublishThrottle``); "none": no client-side throttle, for a
+    #: broker without those limits.
     flow_control: str = "aws-iot-core"
 
     @classmethod

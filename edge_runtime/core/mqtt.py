@@ -2,6 +2,15 @@
 
 Subscriptions are reference-counted per topic filter, so many IPC streams on one filter cost one
 broker subscription; they are restored after a reconnect (the session is clean).
+
+Flow control ("aws-iot-core", as ``mlops-edge run`` starts devices): what the device *publishes*
+is held to AWS IoT Core's per-connection limits, 100 PUBLISH/s and 512 KiB/s, by
+:class:`PublishThrottle` (token buckets with a second of burst), and what waits for it is bounded
+like the nucleus's spooler (2.5 MiB; past it a publish fails at once instead of queueing). It is
+not awscrt's ``AWS_IOT_CORE_DEFAULTS``: measured, that throttle also holds back the PUBACKs the
+device owes for the requests it receives, so a device receiving 90 requests/s could publish only
+~10/s more, its unacknowledged requests queued in the broker (which drops QoS 1 messages beyond
+its queue: the silent losses of issue 13), and it answered ~63 requests/s at best.
 """
 
 from __future__ import annotations
@@ -11,10 +20,12 @@ import logging
 import os
 import socket
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from itertools import count
-from typing import Any
+from typing import Any, NamedTuple
 
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
@@ -25,6 +36,139 @@ from .topics import matches
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str, bytes], None]
+
+#: AWS IoT Core's per-connection limits on what a client publishes.
+IOT_CORE_PUBLISH_PER_S = 100.0
+IOT_CORE_BYTES_PER_S = 512 * 1024
+#: The nucleus's default spooler size (``mqtt.spooler.maxSizeInBytes``).
+SPOOL_BYTES = 2_621_440
+
+
+class SpoolFull(RuntimeError):
+    """The publish spool is full: the device is publishing faster than IoT Core accepts."""
+
+
+class _TokenBucket:
+    """``rate`` tokens a second, at most ``rate`` banked (a second of burst)."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.tokens = rate
+        self.updated = time.monotonic()
+
+    def wait_for(self, tokens: float) -> float:
+        """Seconds until ``tokens`` are there (0: take them now)."""
+        now = time.monotonic()
+        self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        needed = min(tokens, self.rate)  # one message bigger than a second's budget still goes
+        return 0.0 if self.tokens >= needed else (needed - self.tokens) / self.rate
+
+    def take(self, tokens: float) -> None:
+        self.tokens -= min(tokens, self.rate)
+
+
+class _Spooled(NamedTuple):
+    topic: str
+    payload: bytes
+    qos: int
+    future: Future
+
+
+class PublishThrottle:
+    """Sends publishes no faster than IoT Core's limits, in order, from a bounded spool.
+
+    ``send(topic, payload, qos)`` does the real publish and returns its future; ``submit`` returns
+    a future of the same result, or one failed with :class:`SpoolFull` when the spool is full.
+    """
+
+    def __init__(
+        self,
+        send: Callable[[str, bytes, int], Future],
+        *,
+        publish_per_s: float = IOT_CORE_PUBLISH_PER_S,
+        bytes_per_s: float = IOT_CORE_BYTES_PER_S,
+        spool_bytes: int = SPOOL_BYTES,
+    ) -> None:
+        self._send = send
+        self._publishes = _TokenBucket(publish_per_s)
+        self._bytes = _TokenBucket(bytes_per_s)
+        self._spool_bytes = spool_bytes
+        self._queue: deque[_Spooled] = deque()
+        self._queued_bytes = 0
+        self._cond = threading.Condition()
+        self._stopped = False
+        self._thread = threading.Thread(target=self._run, name="iot-publish-throttle", daemon=True)
+        self._thread.start()
+
+    @property
+    def queued(self) -> int:
+        with self._cond:
+            return len(self._queue)
+
+    def submit(self, topic: str, payload: bytes, qos: int) -> Future:
+        future: Future = Future()
+        with self._cond:
+            if self._stopped:
+                future.set_exception(ConnectionError("the IoT Core connection is stopped"))
+            elif self._queue and self._queued_bytes + len(payload) > self._spool_bytes:
+                future.set_exception(
+                    SpoolFull(
+                        f"publish to {topic} refused: {self._queued_bytes} bytes already wait for "
+                        f"IoT Core's limit of {self._publishes.rate:g} publishes/s (spool {self._spool_bytes} bytes)"
+                    )
+                )
+            else:
+                self._queue.append(_Spooled(topic, payload, qos, future))
+                self._queued_bytes += len(payload)
+                self._cond.notify_all()
+        return future
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            pending = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._cond.notify_all()
+        for item in pending:
+            if not item.future.done():
+                item.future.set_exception(ConnectionError("the IoT Core connection stopped"))
+        self._thread.join(timeout=2)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopped:
+                    self._cond.wait()
+                if self._stopped:
+                    return
+                item = self._queue[0]
+                delay = max(self._publishes.wait_for(1), self._bytes.wait_for(len(item.payload)))
+                if delay > 0:
+                    self._cond.wait(delay)  # woken early only to stop; then look again
+                    continue
+                self._publishes.take(1)
+                self._bytes.take(len(item.payload))
+                self._queue.popleft()
+                self._queued_bytes -= len(item.payload)
+            self._forward(item)
+
+    def _forward(self, item: _Spooled) -> None:
+        try:
+            sent = self._send(item.topic, item.payload, item.qos)
+        except Exception as exc:
+            item.future.set_exception(exc)
+            return
+
+        def _relay(done: Future) -> None:
+            exc = done.exception()
+            if exc is not None:
+                item.future.set_exception(exc)
+            else:
+                item.future.set_result(done.result())
+
+        sent.add_done_callback(_relay)
 
 
 class IotConnection:
@@ -51,15 +195,13 @@ class IotConnection:
             "on_lifecycle_disconnection": lambda _d: self._connected.clear(),
             "min_reconnect_delay_ms": 200,
             "max_reconnect_delay_ms": 5000,
-            "extended_validation_and_flow_control_options": (
-                mqtt5.ExtendedValidationAndFlowControlOptions.NONE
-                if identity.flow_control == "none"
-                else mqtt5.ExtendedValidationAndFlowControlOptions.AWS_IOT_CORE_DEFAULTS
-            ),
+            # IoT Core's limits are applied by PublishThrottle (see the module's docstring)
+            "extended_validation_and_flow_control_options": mqtt5.ExtendedValidationAndFlowControlOptions.NONE,
         }
         if identity.ca_path:
             kwargs["ca_filepath"] = str(identity.ca_path)
         self._client = mqtt5_client_builder.mtls_from_path(**kwargs)
+        self._throttle = PublishThrottle(self._send) if identity.flow_control != "none" else None
 
     def on_connect(self, callback: Callable[[], None]) -> None:
         """Run ``callback`` after every (re)connection, e.g. to ask for pending jobs."""
@@ -73,6 +215,8 @@ class IotConnection:
             )
 
     def stop(self) -> None:
+        if self._throttle is not None:
+            self._throttle.stop()
         with contextlib.suppress(Exception):
             self._client.stop()
 
@@ -150,8 +294,15 @@ class IotConnection:
         qos: int = 1,
         on_done: Callable[[Exception | None], None] | None = None,
     ) -> Future:
-        """Publish; ``on_done(error or None)`` runs when the broker acknowledged (QoS 1)."""
-        future = self._client.publish(mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS(qos)))
+        """Publish; ``on_done(error or None)`` runs when the broker acknowledged (QoS 1).
+
+        With flow control the publish first waits its turn under IoT Core's limits; a full spool
+        fails it at once (:class:`SpoolFull`).
+        """
+        if self._throttle is not None:
+            future = self._throttle.submit(topic, payload, qos)
+        else:
+            future = self._send(topic, payload, qos)
         if on_done is not None:
 
             def _done(f: Future) -> None:
@@ -165,6 +316,9 @@ class IotConnection:
 
             future.add_done_callback(_done)
         return future
+
+    def _send(self, topic: str, payload: bytes, qos: int) -> Future:
+        return self._client.publish(mqtt5.PublishPacket(topic=topic, payload=payload, qos=mqtt5.QoS(qos)))
 
 
 def _set_nodelay(host: str, port: int) -> None:
