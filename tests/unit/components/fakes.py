@@ -6,11 +6,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from inference_component.messaging import Handler, Messaging
+from inference_component.messaging import Done, Handler, Messaging
 
 
 class FakeMessaging(Messaging):
-    """In-memory messaging for unit tests: records publishes, lets tests inject messages."""
+    """In-memory messaging for unit tests: records publishes, lets tests inject messages.
+
+    IoT publishes are acknowledged at once, unless ``hold_iot`` is set: then their ``on_done``
+    waits for :meth:`release`, as results wait in a nucleus's throttle.
+    """
 
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = dict(config or {})
@@ -18,6 +22,8 @@ class FakeMessaging(Messaging):
         self.local_handlers: dict[str, list[Handler]] = {}
         self.published: list[tuple[str, str, bytes]] = []  # (channel, topic, payload)
         self.running = False
+        self.hold_iot = False
+        self._held: list[Done] = []
         self._cond = threading.Condition()
 
     def subscribe_iot(self, topic: str, handler: Handler) -> None:
@@ -26,10 +32,24 @@ class FakeMessaging(Messaging):
     def subscribe_local(self, topic: str, handler: Handler) -> None:
         self.local_handlers.setdefault(topic, []).append(handler)
 
-    def publish_iot(self, topic: str, payload: bytes) -> None:
+    def publish_iot(self, topic: str, payload: bytes, on_done: Done | None = None) -> None:
         with self._cond:
             self.published.append(("iot", topic, payload))
             self._cond.notify_all()
+            if on_done is not None and self.hold_iot:
+                self._held.append(on_done)
+                return
+        if on_done is not None:
+            on_done(None)
+
+    def release(self) -> int:
+        """Acknowledge every held IoT publish (and stop holding); returns how many there were."""
+        with self._cond:
+            held, self._held = self._held, []
+            self.hold_iot = False
+        for on_done in held:
+            on_done(None)
+        return len(held)
 
     def publish_local(self, topic: str, payload: bytes) -> None:
         with self._cond:

@@ -16,11 +16,20 @@ from typing import Any
 from .model_dir import find_model_dir
 
 
-def load_engine(model_root: Path) -> Any:
-    """Load the engine from the model component's artifacts (raises on any problem)."""
+def load_engine(model_root: Path, *, max_rows: int | None = None, max_bytes: int | None = None) -> Any:
+    """Load the engine from the model component's artifacts (raises on any problem).
+
+    ``max_rows``/``max_bytes`` are the component's ``MaxRows``/``MaxRequestBytes``: the engine
+    enforces the row limit itself, so a request over it gets one error whatever its shape.
+    """
     from edge_runtime.inference import Engine
 
-    return Engine.load(find_model_dir(model_root))
+    limits: dict[str, int] = {}
+    if max_rows is not None:
+        limits["max_batch"] = max_rows
+    if max_bytes is not None:
+        limits["max_payload_bytes"] = max_bytes
+    return Engine.load(find_model_dir(model_root), **limits)
 
 
 def check(model_root: Path) -> int:
@@ -42,13 +51,14 @@ def serve(model_root: Path) -> int:
     from .messaging import IpcMessaging
     from .service import InferenceService, Settings, thing_name
 
-    try:
-        engine = load_engine(model_root)
-    except Exception as exc:
-        print(f"cannot serve, model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 2
     messaging = IpcMessaging()
     settings = Settings.from_config(messaging.configuration(), thing_name())
+    try:
+        engine = load_engine(model_root, max_rows=settings.max_rows, max_bytes=settings.max_request_bytes)
+    except Exception as exc:
+        print(f"cannot serve, model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr)
+        messaging.close()
+        return 2
     service = InferenceService(engine, messaging, settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
