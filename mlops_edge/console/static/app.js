@@ -646,6 +646,7 @@ async function route() {
     else if (path === "/mqtt") await mqttPage();
     else await executionsPage();
   } finally {
+    document.body.dataset.readyMs = String(Math.round(performance.now()));
     document.body.dataset.ready = "true";
   }
 }
