@@ -345,3 +345,86 @@ def test_update_changes_in_place_refuses_no_op_and_rolls_back_a_failure(local_cl
     assert retention() == 14
     cfn.delete_stack(StackName=name)
     assert not logs.describe_log_groups(logGroupNamePrefix=group)["logGroups"]
+
+
+def test_an_eventbridge_rule_with_its_targets_and_a_policy_attachment(local_cloud: LocalCloud) -> None:
+    """The CI/CD stack's approval rule, as synthesized (pattern with $or, input transformer, retry
+    policy, role), and an IoT policy attached to a certificate."""
+    suffix = _suffix()
+    iot = local_cloud.client("iot")
+    certificate = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
+    pattern = {
+        "detail": {
+            "ModelPackageGroupName": ["mlops-edge-models"],
+            "ModelApprovalStatus": ["Approved"],
+            "$or": [
+                {"ApprovalDescription": [{"exists": False}]},
+                {"ApprovalDescription": [{"anything-but": {"prefix": "verified on every device"}}]},
+            ],
+        },
+        "detail-type": ["SageMaker Model Package State Change"],
+        "source": ["aws.sagemaker"],
+    }
+    target = {
+        "Arn": {"Fn::Sub": "arn:${AWS::Partition}:states:${AWS::Region}:${AWS::AccountId}:stateMachine:x"},
+        "Id": "Target0",
+        "InputTransformer": {
+            "InputPathsMap": {"detail-ModelPackageArn": "$.detail.ModelPackageArn"},
+            "InputTemplate": '{"model_package_arn":<detail-ModelPackageArn>}',
+        },
+        "RetryPolicy": {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3},
+        "RoleArn": {"Fn::GetAtt": ["Role", "Arn"]},
+    }
+    statement = {"Effect": "Allow", "Action": "iot:Connect", "Resource": "*"}
+    template = {
+        "Resources": {
+            "Role": _role(suffix),
+            "Rule": {
+                "Type": "AWS::Events::Rule",
+                "Properties": {
+                    "EventPattern": pattern,
+                    "State": "ENABLED",
+                    "Targets": [target],
+                    "Tags": [{"Key": "project", "Value": "mlops-edge"}],
+                },
+            },
+            "Policy": {
+                "Type": "AWS::IoT::Policy",
+                "Properties": {
+                    "PolicyName": f"it-policy-{suffix}",
+                    "PolicyDocument": {"Version": "2012-10-17", "Statement": [statement]},
+                },
+            },
+            "Attachment": {
+                "Type": "AWS::IoT::PolicyPrincipalAttachment",
+                "Properties": {"PolicyName": {"Ref": "Policy"}, "Principal": certificate},
+            },
+        }
+    }
+    name = f"it-events-{suffix}"
+    assert (
+        _create(local_cloud, name, template, Capabilities=["CAPABILITY_IAM"])["StackStatus"]
+        == "CREATE_COMPLETE"
+    )
+    cfn = local_cloud.client("cloudformation")
+    resources = {
+        r["LogicalResourceId"]: r["PhysicalResourceId"]
+        for r in cfn.list_stack_resources(StackName=name)["StackResourceSummaries"]
+    }
+    events = local_cloud.client("events")
+    rule = events.describe_rule(Name=resources["Rule"])
+    assert json.loads(rule["EventPattern"]) == pattern and rule["State"] == "ENABLED"
+    (deployed,) = events.list_targets_by_rule(Rule=resources["Rule"])["Targets"]
+    assert deployed["Arn"] == f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:x"
+    assert deployed["InputTransformer"]["InputPathsMap"] == target["InputTransformer"]["InputPathsMap"]
+    assert deployed["RoleArn"].endswith(f"/{resources['Role']}")
+    assert events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"] == [
+        {"Key": "project", "Value": "mlops-edge"}
+    ]
+    assert (
+        iot.list_attached_policies(target=certificate)["policies"][0]["policyName"] == f"it-policy-{suffix}"
+    )
+    cfn.delete_stack(StackName=name)
+    assert not iot.list_attached_policies(target=certificate)["policies"]
+    with pytest.raises(ClientError):
+        events.describe_rule(Name=resources["Rule"])

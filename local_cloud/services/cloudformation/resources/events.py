@@ -12,6 +12,8 @@ from local_cloud.services.cloudformation.resources.base import (
     Handler,
     ResourceRequest,
     client,
+    tag_dict,
+    tag_list,
 )
 
 _TARGET_KEYS = (
@@ -59,6 +61,7 @@ class Rule(Handler, CloudFormationModel):
             "State",
             "RoleArn",
             "Targets",
+            "Tags",
         }
     )
 
@@ -70,7 +73,7 @@ class Rule(Handler, CloudFormationModel):
     def create(cls, request: ResourceRequest) -> Deployed:
         props = request.properties
         events = client("events")
-        arn = events.put_rule(**_rule(request.name, props))["RuleArn"]
+        arn = events.put_rule(**_rule(request.name, props), Tags=tag_list(props))["RuleArn"]
         if props.get("Targets"):
             events.put_targets(Rule=request.name, Targets=_targets(props), **cls._bus(props))
         return Deployed(request.name, {"Arn": arn})
@@ -86,6 +89,13 @@ class Rule(Handler, CloudFormationModel):
             events.remove_targets(Rule=name, Ids=sorted(gone), **cls._bus(props))
         if props.get("Targets"):
             events.put_targets(Rule=name, Targets=_targets(props), **cls._bus(props))
+        new_tags, old_tags = tag_dict(props), tag_dict(old)
+        if new_tags != old_tags:
+            arn = previous.attributes["Arn"]
+            if set(old_tags) - set(new_tags):
+                events.untag_resource(ResourceARN=arn, TagKeys=sorted(set(old_tags) - set(new_tags)))
+            if new_tags:
+                events.tag_resource(ResourceARN=arn, Tags=tag_list(props))
         return Deployed(name, previous.attributes)
 
     @classmethod
