@@ -6,6 +6,7 @@ gives the rest of the pipeline the same checks with ``InvalidDataset`` errors a 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pandas as pd
 
 from pipeline.ml.exceptions import InvalidDataset
 
-__all__ = ["MIN_ROWS", "Dataset", "load_csv", "load_dataset"]
+__all__ = ["MIN_ROWS", "Dataset", "check_target", "load_csv", "load_dataset"]
 
 MIN_ROWS = 2
 
@@ -72,6 +73,50 @@ def load_dataset(
         raise InvalidDataset(f"{path}: target column {target!r} has {int(y_raw.isna().sum())} missing values")
     x = df[features].astype("float64").to_numpy().astype(np.float32)
     return Dataset(x=x, y=_encode(y_raw, classes, path), features=list(features), classes=classes)
+
+
+def check_target(y: pd.Series, *, task: str = "auto", source: str | Path = "dataset") -> str:
+    """Refuse up front a target no model can be trained on; returns the task training will use.
+
+    train.py refuses these too, but only once a training job runs (20-30 s into ``mlops-edge run``):
+    a target with one value in every row (constant, or a single class), a ``binary`` task without
+    exactly two classes, and a class with a single row (the seeded, stratified split needs one row
+    for training and one for validation). ``task="auto"`` is resolved as train.py resolves it.
+    """
+    from pipeline.training.train import infer_task  # the training job's own rule for task=auto
+
+    name = y.name
+    present = y.dropna()
+    if present.empty:
+        raise InvalidDataset(f"{source}: target column {name!r} has no values")
+    counts = Counter(_plain(v) for v in present.tolist())  # labels as train.py reads them
+    distinct = list(counts)
+    if len(distinct) == 1:
+        raise InvalidDataset(
+            f"{source}: target column {name!r} is {distinct[0]!r} in every row: there is nothing to "
+            "learn (a model needs at least two different target values; for a classifier, two classes)"
+        )
+    resolved = infer_task(present) if task == "auto" else task
+    if resolved == "regression":
+        if not pd.api.types.is_numeric_dtype(present):
+            raise InvalidDataset(
+                f"{source}: regression needs a numeric target, got values like {present.iloc[0]!r}"
+            )
+        return resolved
+    if resolved == "binary" and len(counts) != 2:
+        shown = ", ".join(map(repr, distinct[:10]))
+        raise InvalidDataset(
+            f"{source}: task binary needs exactly two classes, target column {name!r} has "
+            f"{len(counts)}: {shown}; use --task multiclass"
+        )
+    single = [label for label, n in counts.items() if n < 2]
+    if single:
+        shown = ", ".join(map(repr, single[:10]))
+        raise InvalidDataset(
+            f"{source}: class {shown} of target column {name!r} has a single row; every class needs "
+            "at least two (one to train on, one to validate with)"
+        )
+    return resolved
 
 
 def _numeric(col: pd.Series) -> bool:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from pipeline.ml.data import load_csv, load_dataset
+from pipeline.ml.data import check_target, load_csv, load_dataset
 from pipeline.ml.exceptions import InvalidDataset
 
 
@@ -64,3 +65,56 @@ def test_columns_in_any_order_missing_values_and_labels(tmp_path: Path) -> None:
 def test_integer_labels_read_as_floats_still_match(tmp_path: Path) -> None:
     path = _csv(tmp_path, "a,target\n1,1.0\n2,0.0\n")
     assert load_dataset(path, target="target", features=["a"], classes=[0, 1]).y.tolist() == [1, 0]
+
+
+def _target(values: list) -> pd.Series:
+    return pd.Series(values, name="target")
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "message"),
+    [
+        ([3.5] * 30, "auto", r"target column 'target' is 3.5 in every row: there is nothing to learn"),
+        ([3.5] * 30, "regression", "is 3.5 in every row"),
+        ([1] * 30, "binary", "is 1 in every row"),
+        (["yes"] * 30, "auto", "is 'yes' in every row"),
+        ([1.0, 1] * 15, "binary", "is 1 in every row"),  # 1.0 and 1 are one class, as train.py reads them
+        ([None] * 29 + [2.0], "auto", "is 2 in every row"),
+        ([None] * 30, "auto", "has no values"),
+        ([0, 1, 2] * 10, "binary", "task binary needs exactly two classes, target column 'target' has 3"),
+        ([0] * 29 + [1], "binary", "class 1 of target column 'target' has a single row"),
+        (["a"] * 20 + ["b"] * 9 + ["c"], "auto", "class 'c' of target column 'target' has a single row"),
+        (["x", "y"] * 15, "regression", "regression needs a numeric target"),
+    ],
+)
+def test_targets_no_model_can_learn_are_refused_up_front(values: list, task: str, message: str) -> None:
+    with pytest.raises(InvalidDataset, match=message):
+        check_target(_target(values), task=task, source="d.csv")
+
+
+@pytest.mark.parametrize(
+    ("values", "task", "resolved"),
+    [
+        ([0.5, 1.5, 2.25] * 10, "auto", "regression"),
+        ([0, 1] * 15, "auto", "binary"),
+        (["a", "b", "c"] * 10, "auto", "multiclass"),
+        ([0, 1] * 15, "regression", "regression"),
+        ([0, 1, None] * 10, "binary", "binary"),
+    ],
+)
+def test_learnable_targets_pass_and_the_task_is_resolved_as_training_does(
+    values: list, task: str, resolved: str
+) -> None:
+    assert check_target(_target(values), task=task) == resolved
+
+
+def test_the_classes_training_refuses_are_the_ones_refused_up_front() -> None:
+    """train.py keeps its own copy of the rules (SageMaker runs it alone): the two agree."""
+    from pipeline.training import train as train_py
+
+    for values in ([1] * 30, [0, 1, 2] * 10):
+        y = _target(values)
+        with pytest.raises(InvalidDataset):
+            check_target(y, task="binary")
+        with pytest.raises(train_py.TrainingError):
+            train_py.encode_labels(y, "binary")
