@@ -1,26 +1,32 @@
-"""The default mode, audit: functions still run as their role and every decision is logged,
-but nothing is refused (the shared session endpoint runs in it)."""
+"""Audit mode (the default until the flip to enforce): functions still run as their role and
+every decision is logged, but nothing is refused."""
 
 from __future__ import annotations
 
 import json
-import os
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from local_cloud import LocalCloud
-from local_cloud.iam.enforce import DEFAULT_MODE, IAM_MODE_ENV, Mode
+from local_cloud.iam.enforce import IAM_MODE_ENV
 from tests.integration.local_cloud.test_iam_enforce import decisions, make_function, make_role, run
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        os.environ.get(IAM_MODE_ENV, DEFAULT_MODE.value) != Mode.AUDIT.value,
-        reason=f"the shared endpoint runs with {IAM_MODE_ENV}={os.environ.get(IAM_MODE_ENV, DEFAULT_MODE.value)}",
-    ),
-]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def local_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+    """Its own endpoint in audit mode, whatever the default or the caller's environment says."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(IAM_MODE_ENV, "audit")
+        cloud = LocalCloud(state_dir=tmp_path_factory.mktemp("iam-audit")).start()
+    try:
+        yield cloud
+    finally:
+        cloud.stop()
 
 
 def test_audit_logs_what_enforce_would_refuse_and_lets_it_through(local_cloud: LocalCloud) -> None:

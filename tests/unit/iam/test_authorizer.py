@@ -13,7 +13,7 @@ from botocore.parsers import create_parser
 from werkzeug.wrappers import Request
 
 from local_cloud.iam import Caller, parse_policy
-from local_cloud.iam.enforce import Authorizer, Mode, mode_from_env
+from local_cloud.iam.enforce import DEFAULT_MODE, Authorizer, Mode, mode_from_env
 from local_cloud.iam.enforce.store import RolePolicies
 from tests.unit.iam.wire import signed
 
@@ -77,8 +77,10 @@ def parsed_error(service: str, operation: str, response: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("environ", "expected"),
     [
-        ({}, Mode.AUDIT),
+        ({}, DEFAULT_MODE),
+        ({"MLOPS_EDGE_IAM": ""}, DEFAULT_MODE),
         ({"MLOPS_EDGE_IAM": "enforce"}, Mode.ENFORCE),
+        ({"MLOPS_EDGE_IAM": "audit"}, Mode.AUDIT),
         ({"MLOPS_EDGE_IAM": " OFF "}, Mode.OFF),
     ],
 )
