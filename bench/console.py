@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from local_cloud import LocalCloud
-from mlops_edge.console.server import ConsoleProcess
+from mlops_edge.environment.console_process import ConsoleProcess
 from tests.console.browser import LAUNCH_ARGS, find_chromium
 
 WAITS = 12  # Wait states of one second; each followed by a Pass state

@@ -14,10 +14,15 @@ from typing import Any
 import click
 
 
-def run_local_up(state_dir: Path, *, echo: Any = click.echo, stop: threading.Event | None = None) -> float:
-    """Start the local cloud, print how to use it, block until ``stop`` is set or SIGINT/SIGTERM;
-    stop everything by PID. Returns the measured start-up time in seconds."""
+def run_local_up(
+    state_dir: Path, *, echo: Any = click.echo, stop: threading.Event | None = None, console: bool = True
+) -> float:
+    """Start the local cloud (and the web console beside it), print how to use them, block until
+    ``stop`` is set or SIGINT/SIGTERM; stop everything by PID. Returns the cloud's start-up time."""
+    import os
+
     from local_cloud import LocalCloud, LocalCloudError
+    from mlops_edge.environment.console_process import start_console
     from mlops_edge.environment.envfile import CLOUD_SUBDIR, exports, write_env_file
 
     stop = stop or threading.Event()
@@ -25,6 +30,7 @@ def run_local_up(state_dir: Path, *, echo: Any = click.echo, stop: threading.Eve
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     cloud = LocalCloud(state_dir=state_dir / CLOUD_SUBDIR)
+    web = None
     try:
         cloud.start()
     except LocalCloudError as exc:
@@ -45,12 +51,15 @@ def run_local_up(state_dir: Path, *, echo: Any = click.echo, stop: threading.Eve
         echo(f"# in another shell: source {env_file}")
         echo(exports(env))
         echo("")
+        web = start_console(state_dir, env={**os.environ, **env}, log=echo) if console else None
         echo("Ctrl-C stops everything.")
         while not stop.wait(0.5):
             if cloud.process is None or cloud.process.poll() is not None:
                 raise click.ClickException(f"the endpoint exited; see {cloud.state_dir / 'endpoint.log'}")
         return cloud.startup_seconds
     finally:
+        if web is not None:
+            web.stop()
         cloud.stop()
         echo("local cloud stopped")
 
@@ -68,6 +77,7 @@ def local() -> None:
     show_default=True,
     help="Where the local cloud keeps its state (survives restarts).",
 )
-def up(state_dir: Path) -> None:
-    """Run the local cloud in the foreground: AWS endpoint + MQTT broker, until Ctrl-C."""
-    run_local_up(state_dir)
+@click.option("--console/--no-console", default=True, show_default=True, help="Serve the web console too.")
+def up(state_dir: Path, console: bool) -> None:
+    """Run the local cloud in the foreground: AWS endpoint + MQTT broker (+ web console), until Ctrl-C."""
+    run_local_up(state_dir, console=console)

@@ -1,8 +1,7 @@
 """Serving the console: uvicorn on 127.0.0.1, the URL printed and written to a 0600 runtime file.
 
-``serve`` runs in the foreground until SIGINT/SIGTERM. ``ConsoleProcess`` starts ``mlops-edge
-console`` as a child (what `mlops-edge run --keep` and `mlops-edge local up` do), waits for its
-runtime file, and stops it by PID.
+``serve`` runs in the foreground until SIGINT/SIGTERM. (`mlops-edge run --keep` and `mlops-edge
+local up` start the CLI as a child: ``mlops_edge.environment.console_process``.)
 """
 
 from __future__ import annotations
@@ -11,18 +10,14 @@ import contextlib
 import errno
 import json
 import os
-import signal
 import socket
-import subprocess
-import sys
-import time
 import webbrowser
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["DEFAULT_PORT", "ConsoleProcess", "ConsoleSettings", "bind", "serve"]
+__all__ = ["DEFAULT_PORT", "ConsoleSettings", "bind", "serve"]
 
 #: The port asked for first; when it is taken, any free one.
 DEFAULT_PORT = 8350
@@ -115,53 +110,3 @@ def serve(
         if settings.runtime_file is not None:
             with contextlib.suppress(FileNotFoundError):
                 settings.runtime_file.unlink()
-
-
-class ConsoleProcess:
-    """``mlops-edge console`` as a child process of a tool that keeps an environment running."""
-
-    def __init__(
-        self,
-        runtime_file: Path,
-        *,
-        env: Mapping[str, str] | None = None,
-        port: int = 0,
-        args: Sequence[str] = (),
-    ) -> None:
-        self.runtime_file = runtime_file
-        self.env = dict(os.environ if env is None else env)
-        self.port = port
-        self.args = list(args)  # more `mlops-edge console` options (--example-input, --state-machine)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.url = ""
-
-    def start(self, *, timeout_s: float = 20.0, log: Path | None = None) -> str:
-        """Start it and return its URL once it listens."""
-        self.runtime_file.unlink(missing_ok=True)
-        out = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
-        command = [sys.executable, "-m", "mlops_edge.main", "console", "--no-browser"]
-        command += ["--port", str(self.port), "--runtime-file", str(self.runtime_file), *self.args]
-        self.process = subprocess.Popen(
-            command, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
-        )
-        if log:
-            out.close()  # type: ignore[union-attr]
-        deadline = time.monotonic() + timeout_s
-        while not self.runtime_file.exists():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the console did not start{f'; see {log}' if log else ''}")
-            time.sleep(0.05)
-        self.url = str(json.loads(self.runtime_file.read_text())["url"])
-        return self.url
-
-    def stop(self) -> None:
-        proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)

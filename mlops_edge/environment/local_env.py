@@ -175,11 +175,15 @@ class LocalEnvironment:
             },
         }
 
-    def keep_running(self, console: Any) -> None:
-        """Print how to reach the environment, then wait for Ctrl-C."""
+    def keep_running(self, console: Any, *, example_input: Path | None = None) -> None:
+        """Start the web console (prefilled with ``example_input``), print how to reach the
+        environment, then wait for Ctrl-C."""
         import time
 
+        from mlops_edge.environment.console_process import start_console
+
         env = self.env
+        web = start_console(self.state_dir, example_input=example_input, log=console.print)
         console.print()
         console.print("[bold]the environment is running[/] (Ctrl-C stops it). In another shell:")
         console.print(f"  source {self.state_dir / 'env.sh'}")
@@ -197,3 +201,6 @@ class LocalEnvironment:
                 time.sleep(3600)
         except KeyboardInterrupt:
             console.print("stopping the environment")
+        finally:
+            if web is not None:
+                web.stop()

@@ -158,7 +158,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
                 dataset={"name": data.name if data else None, **(dataset or {})},
             )
             if options.keep:
-                local.keep_running(console)
+                local.keep_running(console, example_input=run_dir / "input.json")
             return 0 if report["status"] == "SUCCEEDED" else 1
         except KeyboardInterrupt:
             console.print("interrupted: stopping what this run started")

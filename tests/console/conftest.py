@@ -87,12 +87,18 @@ def context(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
         ctx.close()
 
 
-def save_screenshot(locator: Any, name: str) -> None:
-    """A picture for the README, when ``MLOPS_EDGE_SCREENSHOTS`` names a folder."""
+def save_screenshot(page: Any, name: str, *, down_to: str = "main") -> None:
+    """A picture for the README, when ``MLOPS_EDGE_SCREENSHOTS`` names a folder: the page from its
+    top to the bottom of ``down_to``."""
     if SCREENSHOTS:
         folder = REPO_ROOT / SCREENSHOTS
         folder.mkdir(parents=True, exist_ok=True)
-        locator.screenshot(path=str(folder / name))
+        box = page.locator(down_to).bounding_box()
+        width = page.viewport_size["width"]
+        page.screenshot(
+            path=str(folder / name),
+            clip={"x": 0, "y": 0, "width": width, "height": box["y"] + box["height"] + 12},
+        )
 
 
 # -- the environment ---------------------------------------------------------------------------------
@@ -165,7 +171,7 @@ def approval_rule_template(cicd_template: dict[str, Any]) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def stage(chromium: str, tmp_path_factory: pytest.TempPathFactory, cdk_assembly: Any) -> Iterator[Stage]:
-    from mlops_edge.console.server import ConsoleProcess
+    from mlops_edge.environment.console_process import ConsoleProcess
     from mlops_edge.environment.deploy import python_for_devices
     from mlops_edge.environment.local_env import LocalEnvironment
     from mlops_edge.environment.run_data import demo_data, upload

@@ -122,9 +122,9 @@ def test_start_from_the_page_and_watch_the_graph_reach_pipeline_succeeded(stage:
     expect(page.locator("#state-input")).to_contain_text('"training"')
     expect(page.locator("#state-output")).to_contain_text('"onnx_uri"')
     expect(page.locator("#history tbody tr").first).to_contain_text("ExecutionSucceeded")
-    page.set_viewport_size({"width": 1800, "height": 1500})
+    page.set_viewport_size({"width": 1600, "height": 1240})
     page.get_by_role("button", name="Fit").click()
-    save_screenshot(page.locator("main"), "console-execution.png")
+    save_screenshot(page, "console-execution.png", down_to=".execution-view")
 
     # the MQTT page, subscribed before the execution started, saw the verification's answers
     answers = mqtt.locator("#messages li.verification")
@@ -158,7 +158,7 @@ def test_publish_a_request_from_the_page_and_see_the_answer(stage: Stage, contex
         f"edge/{thing}/inference/request",
         f"edge/{thing}/inference/result",
     }
-    save_screenshot(page.locator("main"), "console-mqtt.png")
+    save_screenshot(page, "console-mqtt.png")
     page.get_by_role("button", name="Clear").click()
     expect(page.locator("#messages li")).to_have_count(0)
 

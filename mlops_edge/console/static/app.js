@@ -238,8 +238,8 @@ async function executionPage(arn) {
   let followLatest = true;
   const layout = consoleGraph.layoutGraph(info.graph);
   const drawn = consoleGraph.drawGraph(graphBox, layout, (name) => { selected = name; drawn.select(name); showState(); });
-  const fit = Math.min(1, (graphBox.clientWidth - 16) / layout.width);
-  let scale = Math.max(0.6, fit);
+  const fit = () => Math.min(1, (graphBox.clientWidth - 16) / layout.width);
+  let scale = Math.max(0.6, fit());
   const zoomLabel = h("span", { class: "meta", id: "zoom" });
   const zoom = (value) => { scale = Math.min(2, Math.max(0.2, value)); drawn.zoom(scale); zoomLabel.textContent = `${Math.round(scale * 100)}%`; };
   zoom(scale);
@@ -250,7 +250,7 @@ async function executionPage(arn) {
   h("span", { class: "zoom" },
     h("button", { type: "button", "aria-label": "Zoom out", onclick: () => zoom(scale / 1.25) }, "−"), zoomLabel,
     h("button", { type: "button", "aria-label": "Zoom in", onclick: () => zoom(scale * 1.25) }, "+"),
-    h("button", { type: "button", onclick: () => zoom(fit) }, "Fit")));
+    h("button", { type: "button", onclick: () => zoom(fit()) }, "Fit")));
   const statesByName = new Map(info.graph.nodes.map((n) => [n.id, n]));
 
   function showState() {
