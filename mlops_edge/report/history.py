@@ -2,6 +2,15 @@
 
 The history is the one source both AWS and the local interpreter share, so the live view and the
 run report read only it (plus the state outputs it carries) and never a backend's internals.
+
+Where a failure arose: a failed execution usually ends in a Fail state reached through other
+states (a Catch into ``Rollback``, or a Pass that names the error). The state named is the one
+where the error arose: the Task whose failure was caught (its last attempt failed and the state
+was left anyway); for an error the state machine detects itself (a Pass that puts ``{"Error",
+"Cause"}`` in ``$.error``, the document's convention), the Choice that sent the execution down
+that path (``TrainingDone?`` for ``TrainingFailed``, through ``DescribeTrainingFailure``;
+``QualityGate`` for ``ModelRejected``), or a caught Task on the way. A Fail state reached with
+none of these is named the same way from the Fail state back, or is named itself.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ _FAILURE_DETAIL_KEYS = (
     "taskTimedOutEventDetails",
     "executionFailedEventDetails",
 )
+_ATTEMPT_SUCCEEDED = ("LambdaFunctionSucceeded", "TaskSucceeded")
 
 
 @dataclass
@@ -44,6 +54,10 @@ class StateProgress:
     error: str | None = None
     cause: str | None = None
     _attempts_in_visit: int = field(default=0, repr=False)
+    _last_attempt_failed: bool = field(default=False, repr=False)
+    _entered_input: str | None = field(default=None, repr=False)
+    _came_from: str | None = field(default=None, repr=False)
+    _caught: bool = field(default=False, repr=False)  # its last visit ended in a caught failure
 
     @property
     def running(self) -> bool:
@@ -65,6 +79,8 @@ class ExecutionProgress:
     last_output: Any = None
     _seen: set[int] = field(default_factory=set, repr=False)
     _current: str | None = field(default=None, repr=False)
+    #: the state that last caught a failure or named an error; see the module's docstring
+    _origin: str | None = field(default=None, repr=False)
 
     def feed(self, events: Iterable[Mapping[str, Any]]) -> list[StateProgress]:
         """Fold new events in (already seen ids are skipped); returns the states that changed."""
@@ -100,6 +116,13 @@ class ExecutionProgress:
                 self.output = _loads(details.get("output"))
             elif details:
                 self.error, self.cause = details.get("error"), details.get("cause")
+            if kind != "ExecutionSucceeded" and self.failed_state is None:
+                # no Fail state: an uncaught error, a timeout or an abort, in the state running
+                current = self.states.get(self._current) if self._current else None
+                if current is not None and current.status == "failed":
+                    self.failed_state = current.name
+                else:
+                    self.failed_state = self._where_it_arose(None) or self._current
             return None
         if kind.endswith("StateEntered"):
             details = event["stateEnteredEventDetails"]
@@ -112,9 +135,13 @@ class ExecutionProgress:
             state.status = "running"
             state.entered_at = ts
             state._attempts_in_visit = 0
+            state._last_attempt_failed = False
+            state._entered_input = details.get("input")
+            state._came_from = self._current
+            state._caught = False
             self._current = name
             if state.kind == "Fail":
-                self.failed_state = self.failed_state or _previous_failure(self.states)
+                self.failed_state = self.failed_state or self._where_it_arose(state)
             return state
         if kind.endswith("StateExited"):
             details = event["stateExitedEventDetails"]
@@ -126,6 +153,9 @@ class ExecutionProgress:
             state.output = _loads(details.get("output"))
             if isinstance(state.output, dict):
                 self.last_output = state.output
+            state._caught = state._last_attempt_failed
+            if state._caught or self._names_a_new_error(state):
+                self._origin = state.name
             if state.status == "running":
                 state.status = "succeeded"
             return state
@@ -136,6 +166,9 @@ class ExecutionProgress:
                 state.retries += 1
                 state.status = "running"
             return state
+        if kind in _ATTEMPT_SUCCEEDED and self._current:
+            self.states[self._current]._last_attempt_failed = False
+            return None
         for key in _FAILURE_DETAIL_KEYS:
             if key in event and self._current and key != "executionFailedEventDetails":
                 state = self.states[self._current]
@@ -143,18 +176,50 @@ class ExecutionProgress:
                 state.error = event[key].get("error")
                 state.cause = event[key].get("cause")
                 state.status = "failed"
+                state._last_attempt_failed = True
                 return state
         return None
 
+    def _names_a_new_error(self, state: StateProgress) -> bool:
+        """Did this state put an error in ``$.error`` (a Catch's ResultPath, or a Pass naming one)?"""
+        output = state.output
+        if not isinstance(output, dict) or not isinstance(output.get("error"), dict):
+            return False
+        if "Error" not in output["error"]:
+            return False
+        before = _loads(state._entered_input)
+        return not (isinstance(before, dict) and before.get("error") == output["error"])
+
+    def _where_it_arose(self, fail: StateProgress | None) -> str | None:
+        """The state to name for a failure that ends in ``fail`` (None: no Fail state was entered)."""
+        if self._origin is not None:
+            origin = self.states[self._origin]
+            return origin.name if origin._caught else self._decided_by(origin) or origin.name
+        if fail is None:
+            return None
+        return self._decided_by(fail) or fail.name
+
+    def _decided_by(self, state: StateProgress, steps: int = 8) -> str | None:
+        """Walking back from ``state``: the first Choice, or Task whose failure was caught."""
+        for _ in range(steps):
+            before = self.states.get(state._came_from) if state._came_from else None
+            if before is None:
+                return None
+            if before.kind == "Choice" or before._caught:
+                return before.name
+            state = before
+        return None
+
     def failing_state(self) -> StateProgress | None:
-        """The last state that recorded a task failure (the one a person should look at first)."""
-        failed = [s for s in self.states.values() if s.error]
+        """The state where the failure arose (the one a person should look at first).
+
+        Once the execution failed, the state :attr:`failed_state` names; while it runs, the last
+        state whose latest attempt failed (a retry may still rescue it).
+        """
+        if self.failed_state is not None:
+            return self.states.get(self.failed_state)
+        failed = [s for s in self.states.values() if s.status == "failed"]
         return failed[-1] if failed else None
-
-
-def _previous_failure(states: Mapping[str, StateProgress]) -> str | None:
-    failed = [s.name for s in states.values() if s.error]
-    return failed[-1] if failed else None
 
 
 def _loads(text: str | None) -> Any:
