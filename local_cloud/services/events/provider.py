@@ -8,7 +8,9 @@ moto served a request (an observer of the dispatch layer), on a worker thread as
   emits *SageMaker Model Package State Change* with the package as DescribeModelPackage shows it;
 - that event, and every ``PutEvents`` entry, goes to each enabled rule of its bus whose pattern
   matches, and each of the rule's ``arn:...:states:`` targets gets a StartExecution with the
-  target's input (retried per its RetryPolicy, at most a few times).
+  target's input (retried per its RetryPolicy, at most a few times);
+- moto's own targets get InputTransformer templates filled the same way (its parser breaks on
+  CDK's templates).
 
 Everything is read and started through the local cloud's own API (``ServerContext.client``).
 """
@@ -32,6 +34,7 @@ from local_cloud.services.events.models import (
     matches,
     model_package_state_change,
     target_input,
+    transform,
 )
 
 LOG = logging.getLogger("local_cloud.events")
@@ -40,8 +43,55 @@ _PACKAGE_OPS = {"SageMaker.CreateModelPackage", "SageMaker.UpdateModelPackage"}
 MAX_ATTEMPTS = 3
 
 
+def _fill_templates_as_eventbridge_does() -> None:
+    """moto's own targets (logs, SQS, buses) get InputTransformer templates filled as EventBridge
+    fills them: moto 5.2.5 pastes a string value without its quotes, so CDK's
+    ``"model_package_arn":<detail-ModelPackageArn>`` became invalid JSON and PutEvents a 500."""
+    from moto.events import utils
+
+    original = utils.EventTemplateParser.parse
+    if getattr(original, "_local_cloud", False):
+        return
+
+    def parse(input_template: str | None, input_paths_map: dict[str, Any], event: Any) -> Any:
+        if not input_template:
+            return original(input_template, input_paths_map, event)
+        return json.loads(transform(input_template, input_paths_map or {}, event))
+
+    parse._local_cloud = True  # type: ignore[attr-defined]
+    utils.EventTemplateParser.parse = staticmethod(parse)  # type: ignore[method-assign]
+
+
+def _leave_step_functions_targets_to_us() -> None:
+    """moto 5.2.5 raises NotImplementedError (a 500 for PutEvents) on a Step Functions target; it
+    delivers to its other targets, and this provider starts the executions after it answered."""
+    import copy
+
+    from moto.events.models import Rule
+
+    if getattr(Rule.send_to_targets, "_local_cloud", False):
+        return
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Rule, original_event: Any, transform_input: bool = True) -> None:
+        if not any(_is_state_machine(t["Arn"]) for t in self.targets):
+            return original(self, original_event, transform_input)
+        clone = copy.copy(self)  # the rule itself is left as it is (other requests read it)
+        clone.targets = [t for t in self.targets if not _is_state_machine(t["Arn"])]
+        return original(clone, original_event, transform_input)
+
+    send_to_targets._local_cloud = True  # type: ignore[attr-defined]
+    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+
+
+def _is_state_machine(arn: str) -> bool:
+    return ":states:" in arn and ":stateMachine:" in arn
+
+
 class EventsProvider:
     def __init__(self, ctx: ServerContext) -> None:
+        _fill_templates_as_eventbridge_does()
+        _leave_step_functions_targets_to_us()
         self.ctx = ctx
         self._queue: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
@@ -132,7 +182,7 @@ class EventsProvider:
                 continue
             targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
             for target in targets:
-                if ":states:" in target["Arn"] and ":stateMachine:" in target["Arn"]:
+                if _is_state_machine(target["Arn"]):
                     arn = self._start(rule["Name"], target, event)
                     if arn:
                         started.append(arn)
