@@ -1,9 +1,17 @@
 """Request -> result latency through a simulated core running the inference component.
 
-One local cloud (broker, S3, greengrassv2), one ``mlops-edge device run`` process, the model and
-inference components published and deployed through the greengrassv2 API; a client
-publishes single-row requests over MQTT (mTLS, QoS 1) at a steady rate and measures the time until
-the matching result arrives. Prints a table and writes JSON (``--json PATH``).
+One local cloud (broker, S3, greengrassv2), one ``mlops-edge device run`` process started as
+``mlops-edge run`` starts its devices (``mlops_edge.environment.fleet``, no options: IoT Core's flow
+control on, so what the device publishes is held to 100 publishes/s), the model and inference
+components published and deployed through the greengrassv2 API; a client publishes single-row
+requests over MQTT (mTLS, QoS 1) at a steady rate and measures the time until the matching result
+arrives. The load client itself is not throttled (on AWS, more than 100 requests/s to one device
+need more than one client connection). Prints a table and writes JSON (``--json PATH``).
+
+The default rate, 80 requests/s, is below the device's publish limit (results and telemetry share
+it); above the limit the device answers what the limit lets through and rejects the rest with
+THROTTLED/BUSY (see bench/reliability.py). ``--device-flow-control none`` measures a device without
+the limit, as this benchmark did before issue 13.
 
 Targets: p50 <= 2 ms, p99 <= 10 ms, 0 lost (the public reference sample: about 25 ms).
 """
@@ -11,12 +19,15 @@ Targets: p50 <= 2 ms, p99 <= 10 ms, 0 lost (the public reference sample: about 2
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +41,10 @@ from edge_runtime.inference.stats import percentile  # noqa: E402 - after the pa
 TARGETS = {"p50_ms": 2.0, "p99_ms": 10.0, "lost": 0}
 MODEL = "com.example.bench.Model"
 INFERENCE = "com.example.bench.Inference"
+#: How `mlops-edge run` configures its devices' MQTT connection (fleet.py passes no options).
+RUN_FLOW_CONTROL = "aws-iot-core"
+#: The pipeline identity may connect with client ids that start with this (the broker enforces it).
+CLIENT_PREFIX = "mlops-edge-tool-"
 
 
 def _publish(gg: Any, s3: Any, bucket: str, recipe: dict, data: bytes) -> None:
@@ -66,7 +81,30 @@ def _percentile(values: list[float], q: float) -> float:
     return float("nan") if value is None else value
 
 
-def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str, Any]:
+@dataclass
+class Setup:
+    """A deployed device and an unthrottled awscrt client on the pipeline identity."""
+
+    cloud: Any
+    client: Any
+    thing: str
+    rows: list[list[float]]
+    device: Any
+    flow_control: str
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "device_flow_control": self.flow_control,
+            "configured_as_mlops_edge_run": self.flow_control == RUN_FLOW_CONTROL,
+            "device_publish_limit_per_s": 100 if self.flow_control == RUN_FLOW_CONTROL else None,
+            "load_client_flow_control": "none",
+        }
+
+
+@contextlib.contextmanager
+def deployed_device(
+    workdir: Path, *, flow_control: str = RUN_FLOW_CONTROL, telemetry_s: float = 5.0
+) -> Iterator[Setup]:
     """Local cloud + one ``mlops-edge device run`` process, deployed through greengrassv2."""
     from components import build
     from edge_runtime.core.identity import Identity
@@ -99,9 +137,9 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
         _publish(gg, s3, bucket, inference_recipe, code)
         thing = f"bench-{uuid.uuid4().hex[:6]}"
         dev = cloud.provision_device(thing, thing_group="bench")
-        core = start_device(
-            dev, workdir / "core", cloud.env(), options={"settle": 1, "mqtt_flow_control": "none"}
-        )
+        # as fleet.Fleet.start does for `mlops-edge run`: no options, unless asked to compare
+        options = {} if flow_control == RUN_FLOW_CONTROL else {"mqtt_flow_control": flow_control}
+        core = start_device(dev, workdir / "core", cloud.env(), options=options)
         # awscrt MQTT5, as devices and Greengrass use; paho's TLS read loop delays bursts of
         # incoming messages (up to its loop timeout), which would be measured instead of the device
         ident = cloud.pipeline_identity
@@ -113,15 +151,14 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
                 ident.ca_path,
                 cloud.mqtt.host,
                 cloud.mqtt.port,
-                # like the core (--mqtt-flow-control none): awscrt's default IoT Core throttle
-                # (100 publishes/s per connection) would delay requests here, not on the device
+                # the load generator is not throttled: the device under test is
                 flow_control="none",
             ),
-            client_id=f"bench-client-{uuid.uuid4().hex[:8]}",
+            client_id=f"{CLIENT_PREFIX}bench-{uuid.uuid4().hex[:8]}",
         )
         client.start()
         try:
-            merge = json.dumps({"PythonPath": sys.executable, "TelemetryIntervalSeconds": 5})
+            merge = json.dumps({"PythonPath": sys.executable, "TelemetryIntervalSeconds": telemetry_s})
             deployment = gg.create_deployment(
                 targetArn=iot.describe_thing_group(thingGroupName="bench")["thingGroupArn"],
                 deploymentName="bench",
@@ -134,10 +171,16 @@ def run(rate: float, duration: float, warmup: float, workdir: Path) -> dict[str,
                 },
             )
             _wait_deployed(gg, thing, deployment["deploymentId"])
-            return _measure(client, thing, rows, rate, duration, warmup)
+            yield Setup(cloud, client, thing, rows, core, flow_control)
         finally:
             client.stop()
             stop_device(core, timeout_s=30)
+
+
+def run(rate: float, duration: float, warmup: float, workdir: Path, flow_control: str) -> dict[str, Any]:
+    with deployed_device(workdir, flow_control=flow_control) as setup:
+        result = _measure(setup.client, setup.thing, setup.rows, rate, duration, warmup)
+        return {**setup.describe(), **result}
 
 
 def _wait_deployed(gg: Any, thing: str, deployment_id: str) -> None:
@@ -163,25 +206,41 @@ class _Requester:
         self.sent: dict[str, float] = {}
         self.latencies: dict[str, float] = {}
         self.errors: list[dict] = []
+        self.unmatched: list[dict] = []  # answers without a known id (malformed requests)
+        self.duplicates = 0
         self.lock = threading.Lock()
         self.answered = threading.Condition(self.lock)
         client.subscribe(f"edge/{thing}/inference/result", self._on_result)
 
     def _on_result(self, _topic: str, payload: bytes) -> None:
         now = time.perf_counter()
-        body = json.loads(payload)
+        message = json.loads(payload)
+        # one result, or several overload rejections together ({"results": [...]})
+        for body in message.get("results", [message]):
+            self._record(body, now)
+
+    def _record(self, body: dict, now: float) -> None:
         with self.lock:
-            start = self.sent.get(body.get("id"))
-            if start is not None and body.get("id") not in self.latencies:
-                self.latencies[body["id"]] = (now - start) * 1000.0
+            rid = body.get("id")
+            start = self.sent.get(rid) if isinstance(rid, str) else None
+            if start is None:
+                self.unmatched.append(body)
+            elif rid in self.latencies:
+                self.duplicates += 1
+            else:
+                self.latencies[rid] = (now - start) * 1000.0
                 if not body.get("ok"):
                     self.errors.append(body)
-                self.answered.notify_all()
+            self.answered.notify_all()
 
     def send(self, rid: str, row: list[float]) -> None:
-        with self.lock:
-            self.sent[rid] = time.perf_counter()
-        body = json.dumps({"id": rid, "instances": [row]}).encode()
+        self.send_raw(rid, json.dumps({"id": rid, "instances": [row]}).encode())
+
+    def send_raw(self, rid: str | None, body: bytes) -> None:
+        """Publish ``body`` as it is; ``rid`` is the id its answer will carry (None: none)."""
+        if rid is not None:
+            with self.lock:
+                self.sent[rid] = time.perf_counter()
         self.client.publish(f"edge/{self.thing}/inference/request", body, 1)  # no wait for PUBACK
 
     def wait_until_serving(self) -> None:
@@ -219,6 +278,26 @@ class _Requester:
         with self.lock:
             return [self.latencies[i] for i in ids if i in self.latencies]
 
+    def outcomes(self, ids: list[str]) -> dict[str, Any]:
+        """Of ``ids``: answered with a result, rejected (by code), other errors, unanswered."""
+        with self.lock:
+            errors = {e["id"]: e["error"]["code"] for e in self.errors if e.get("id") in self.sent}
+            ok = [self.latencies[i] for i in ids if i in self.latencies and i not in errors]
+            rejected = [i for i in ids if errors.get(i) in ("THROTTLED", "BUSY")]
+            codes: dict[str, int] = {}
+            for i in ids:
+                if i in errors:
+                    codes[errors[i]] = codes.get(errors[i], 0) + 1
+            return {
+                "sent": len(ids),
+                "ok": len(ok),
+                "rejected": len(rejected),
+                "error_codes": codes,
+                "unanswered": sum(1 for i in ids if i not in self.latencies),
+                "ok_latencies_ms": ok,
+                "rejected_latencies_ms": [self.latencies[i] for i in rejected],
+            }
+
 
 def _measure(
     client: Any, thing: str, rows: list[list[float]], rate: float, duration: float, warmup: float
@@ -233,6 +312,7 @@ def _measure(
     time.sleep(2.0)  # stragglers
     got = requester.answered_of(ids)
     lost = len(ids) - len(got)
+    outcome = requester.outcomes(ids)
     return {
         "rate_per_s": rate,
         "duration_s": duration,
@@ -240,6 +320,8 @@ def _measure(
         "answered": len(got),
         "lost": lost,
         "errors": len(requester.errors),
+        "rejected": outcome["rejected"],
+        "error_codes": outcome["error_codes"],
         "throughput_per_s": round(len(got) / elapsed, 1),
         "p50_ms": round(_percentile(got, 50), 3),
         "p90_ms": round(_percentile(got, 90), 3),
@@ -263,7 +345,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--rate", type=float, default=200.0, help="requests per second")
+    parser.add_argument(
+        "--rate", type=float, default=80.0, help="requests per second (the device publishes at most 100/s)"
+    )
+    parser.add_argument(
+        "--device-flow-control",
+        choices=["aws-iot-core", "none"],
+        default=RUN_FLOW_CONTROL,
+        help="the device's MQTT flow control (default: as `mlops-edge run` configures its devices)",
+    )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured load")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first")
     parser.add_argument("--json", type=Path, help="write the results here")
@@ -271,15 +361,15 @@ def main() -> int:
     args = parser.parse_args()
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        result = run(args.rate, args.duration, args.warmup, args.workdir)
+        result = run(args.rate, args.duration, args.warmup, args.workdir, args.device_flow_control)
     else:
         with tempfile.TemporaryDirectory(prefix="device-roundtrip-") as tmp:
-            result = run(args.rate, args.duration, args.warmup, Path(tmp))
+            result = run(args.rate, args.duration, args.warmup, Path(tmp), args.device_flow_control)
     rows = [
         ("rate (req/s)", result["rate_per_s"], ""),
         ("sent / answered", f"{result['sent']} / {result['answered']}", ""),
         ("lost", result["lost"], f"target {TARGETS['lost']}"),
-        ("error results", result["errors"], ""),
+        ("error results", result["errors"], f"of which THROTTLED/BUSY {result['rejected']}"),
         ("throughput (req/s)", result["throughput_per_s"], ""),
         ("latency p50 (ms)", result["p50_ms"], f"target <= {TARGETS['p50_ms']}"),
         ("latency p90 (ms)", result["p90_ms"], ""),
@@ -287,6 +377,10 @@ def main() -> int:
         ("latency max (ms)", result["max_ms"], ""),
     ]
     print("device round trip: MQTT request -> core -> IPC -> inference component -> IPC -> MQTT result")
+    if result["configured_as_mlops_edge_run"]:
+        print("  device configured as `mlops-edge run` configures it: flow control on (publishes <= 100/s)")
+    else:
+        print(f"  device flow control {result['device_flow_control']}: NOT as `mlops-edge run` runs devices")
     for name, value, note in rows:
         print(f"  {name:<22} {value!s:>14}  {note}")
     seq = result["closed_loop"]

@@ -98,6 +98,7 @@ class PublishThrottle:
         self._queued_bytes = 0
         self._cond = threading.Condition()
         self._stopped = False
+        self._forwarding = False  # the sender thread is handing an item to the connection
         self._thread = threading.Thread(target=self._run, name="iot-publish-throttle", daemon=True)
         self._thread.start()
 
@@ -108,9 +109,13 @@ class PublishThrottle:
 
     def submit(self, topic: str, payload: bytes, qos: int) -> Future:
         future: Future = Future()
+        item = _Spooled(topic, payload, qos, future)
         with self._cond:
             if self._stopped:
                 future.set_exception(ConnectionError("the IoT Core connection is stopped"))
+                return future
+            if not self._queue and not self._forwarding and self._take(item):
+                send_now = True  # under the limits and nothing waiting: no hop to the sender thread
             elif self._queue and self._queued_bytes + len(payload) > self._spool_bytes:
                 future.set_exception(
                     SpoolFull(
@@ -118,11 +123,23 @@ class PublishThrottle:
                         f"IoT Core's limit of {self._publishes.rate:g} publishes/s (spool {self._spool_bytes} bytes)"
                     )
                 )
+                return future
             else:
-                self._queue.append(_Spooled(topic, payload, qos, future))
+                send_now = False
+                self._queue.append(item)
                 self._queued_bytes += len(payload)
                 self._cond.notify_all()
+        if send_now:
+            self._forward(item)
         return future
+
+    def _take(self, item: _Spooled) -> bool:
+        """Take the tokens ``item`` needs if both buckets have them now (caller holds the lock)."""
+        if self._publishes.wait_for(1) > 0 or self._bytes.wait_for(len(item.payload)) > 0:
+            return False
+        self._publishes.take(1)
+        self._bytes.take(len(item.payload))
+        return True
 
     def stop(self) -> None:
         with self._cond:
@@ -139,6 +156,7 @@ class PublishThrottle:
     def _run(self) -> None:
         while True:
             with self._cond:
+                self._forwarding = False
                 while not self._queue and not self._stopped:
                     self._cond.wait()
                 if self._stopped:
@@ -148,10 +166,10 @@ class PublishThrottle:
                 if delay > 0:
                     self._cond.wait(delay)  # woken early only to stop; then look again
                     continue
-                self._publishes.take(1)
-                self._bytes.take(len(item.payload))
+                self._take(item)
                 self._queue.popleft()
                 self._queued_bytes -= len(item.payload)
+                self._forwarding = True  # until forwarded: a publish submitted now must queue
             self._forward(item)
 
     def _forward(self, item: _Spooled) -> None:

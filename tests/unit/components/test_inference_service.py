@@ -254,6 +254,11 @@ def _request(rid: str, row: list[Any] | None = None) -> bytes:
     return json.dumps({"id": rid, "instances": [row or [1, 2]]}).encode()
 
 
+def _inject_in_background(messaging: FakeMessaging, payload: bytes) -> None:
+    """Deliver from another thread: an idle service answers on the delivering thread itself."""
+    threading.Thread(target=messaging.inject_iot, args=(REQUESTS, payload), daemon=True).start()
+
+
 def _answered_once(results: list[dict[str, Any]], ids: list[str]) -> None:
     seen = [r["id"] for r in results]
     assert sorted(seen) == sorted(ids), seen  # every request answered, none twice, none lost
@@ -295,7 +300,7 @@ def test_inference_that_cannot_keep_up_makes_new_requests_busy() -> None:
     engine = StubEngine()
     service, messaging = _start(engine, MaxQueuedRequests=2)
     try:
-        messaging.inject_iot(REQUESTS, _request("slow", ["gate", "gate"]))
+        _inject_in_background(messaging, _request("slow", ["gate", "gate"]))
         assert engine.in_predict.wait(5)
         messaging.inject_iot(REQUESTS, _request("q1"))
         messaging.inject_iot(REQUESTS, _request("q2"))
@@ -316,7 +321,7 @@ def test_inference_that_cannot_keep_up_makes_new_requests_busy() -> None:
 def test_stopping_answers_what_was_queued() -> None:
     engine = StubEngine()
     service, messaging = _start(engine)
-    messaging.inject_iot(REQUESTS, _request("slow", ["gate", "gate"]))
+    _inject_in_background(messaging, _request("slow", ["gate", "gate"]))
     assert engine.in_predict.wait(5)
     for i in range(5):
         messaging.inject_iot(REQUESTS, _request(f"s{i}"))
@@ -325,6 +330,16 @@ def test_stopping_answers_what_was_queued() -> None:
     messaging.inject_iot(REQUESTS, _request("late"))  # after stop: refused, still answered
     service._flush_rejections()
     _answered_once(_results(messaging, count=7), ["slow", *[f"s{i}" for i in range(5)], "late"])
+
+
+def test_an_idle_service_answers_on_the_delivering_thread() -> None:
+    """No hand-off to the worker when nothing waits: the round trip stays what it was."""
+    service, messaging = _start()
+    try:
+        messaging.inject_iot(REQUESTS, _request("now"))
+        assert [r["id"] for r in _flatten(_messages(messaging))] == ["now"]  # already published
+    finally:
+        service.stop()
 
 
 def test_telemetry_reports_rejections_and_the_queue(running: tuple[InferenceService, FakeMessaging]) -> None:

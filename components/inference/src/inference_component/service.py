@@ -127,6 +127,7 @@ class InferenceService:
         self._cond = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._inflight = 0  # IoT publishes handed to the nucleus and not yet acknowledged
+        self._busy = False  # a request is being handled (by the worker, or inline)
         self._waiting_to_publish = False  # the worker waits for a publish slot: THROTTLED
         self._rejections: list[dict[str, Any]] = []  # IoT rejections until the next flush
         self._threads: list[threading.Thread] = []
@@ -165,13 +166,26 @@ class InferenceService:
 
     # -- admission ------------------------------------------------------------------------------
     def _admit(self, channel: str, payload: bytes) -> None:
-        """Queue the request, or reject it at once when the queue is full (never blocks)."""
+        """Answer the request now when idle, else queue it, or reject it when the queue is full.
+
+        Idle (nothing queued or being handled, a publish slot free), the request is handled on
+        the caller's thread, as before the queue existed: no hand-off to the worker on the way.
+        """
+        job = _Job(channel, payload, time.perf_counter())
         with self._cond:
-            if not self._stop.is_set() and len(self._queue) < self.settings.max_queued_requests:
-                self._queue.append(_Job(channel, payload, time.perf_counter()))
+            stopping = self._stop.is_set()
+            idle = not self._queue and not self._busy
+            inline = idle and not stopping and self._inflight < self.settings.max_inflight_publishes
+            if inline:
+                self._busy = True
+            elif not stopping and len(self._queue) < self.settings.max_queued_requests:
+                self._queue.append(job)
                 self._cond.notify_all()
                 return
             throttled = self._waiting_to_publish
+        if inline:
+            self._serve(job)
+            return
         if self._stop.is_set():
             code, message = "BUSY", "the inference component is stopping; send the request again"
         elif throttled:
@@ -216,17 +230,29 @@ class InferenceService:
     def _work_loop(self) -> None:
         while True:
             with self._cond:
-                while not self._queue and not self._stop.is_set():
+                while (not self._queue or self._busy) and not self._stop.is_set():
                     self._cond.wait()
+                while self._busy:  # stopping: let an inline request finish first
+                    self._cond.wait(0.1)
                 if not self._queue:
                     return  # stopping, and everything admitted has been answered
                 job = self._queue.popleft()
+                self._busy = True
+            self._serve(job)
+
+    def _serve(self, job: _Job) -> None:
+        """Handle one admitted request and publish its result (the caller set ``_busy``)."""
+        try:
             queued_ms = (time.perf_counter() - job.arrived) * 1000.0
             result = self.handle(job.payload, queued_ms=queued_ms)
             if job.channel == "local":
                 self.messaging.publish_local(self.settings.local_result_topic, result)
             else:
                 self._publish_iot(result, wait_for_slot=True)
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
 
     def _publish_iot(self, payload: bytes, *, wait_for_slot: bool) -> None:
         """Publish a result to IoT Core, first waiting for a slot in the window if asked to."""
