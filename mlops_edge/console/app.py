@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -253,6 +254,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # the fleet's telemetry from the start, so the Devices page has each device's latest at once
+        # (a missing MQTT setting is only remembered: the page shows it)
+        telemetry = threading.Thread(target=hub.start_telemetry, name="telemetry", daemon=True)
+        telemetry.start()
         try:
             yield
         finally:

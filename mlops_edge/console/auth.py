@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
@@ -34,11 +35,13 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def new_token() -> str:
-    """``$MLOPS_EDGE_CONSOLE_TOKEN`` when set (at least 16 characters), else 256 random bits."""
+    """``$MLOPS_EDGE_CONSOLE_TOKEN`` when set (16 or more URL-safe characters), else 256 random bits."""
     given = os.environ.get(TOKEN_ENV, "")
     if given:
-        if len(given) < 16:
-            raise ValueError(f"{TOKEN_ENV} must be at least 16 characters")
+        if not re.fullmatch(r"[A-Za-z0-9._~-]{16,}", given):
+            raise ValueError(
+                f"{TOKEN_ENV} must be at least 16 letters, digits or ._~- (it goes in a URL and a cookie)"
+            )
         return given
     return secrets.token_urlsafe(32)
 

@@ -275,14 +275,16 @@ class Backend:
         cached = self._fleet
         if cached and not fresh and time.monotonic() - cached[0] < FLEET_TTL_S:
             return cached[1]
+        from concurrent.futures import ThreadPoolExecutor
+
         gg = self.client("greengrassv2")
-        devices = []
         with aws_errors():
             cores = [
                 c for page in gg.get_paginator("list_core_devices").paginate() for c in page["coreDevices"]
             ]
-            for core in cores:
-                devices.append(self._device(gg, core))
+            # two calls per device, eight devices at a time: 50 devices in a few round trips
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                devices = list(pool.map(lambda core: self._device(gg, core), cores))
         self._fleet = (time.monotonic(), devices)
         return devices
 

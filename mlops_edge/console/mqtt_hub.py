@@ -226,6 +226,7 @@ class MqttHub:
         self.latest: dict[str, dict[str, Any]] = {}
         self._telemetry_error: str | None = None
         self._telemetry_started = False
+        self._telemetry_lock = threading.Lock()
 
     def session(self, session_id: str) -> Session:
         if not session_id or len(session_id) > 64 or not session_id.replace("-", "").isalnum():
@@ -273,16 +274,16 @@ class MqttHub:
 
     def start_telemetry(self) -> str | None:
         """Subscribe to the fleet's telemetry once; returns why it is unavailable, if it is."""
-        if self._telemetry_started:
+        with self._telemetry_lock:
+            if self._telemetry_started:
+                return self._telemetry_error
+            try:
+                self.shared().subscribe(TELEMETRY_FILTER, self._on_telemetry)
+                self._telemetry_error = None
+                self._telemetry_started = True
+            except Exception as exc:  # asked again on the next page load
+                self._telemetry_error = f"telemetry unavailable: {exc}"
             return self._telemetry_error
-        self._telemetry_started = True
-        try:
-            self.shared().subscribe(TELEMETRY_FILTER, self._on_telemetry)
-            self._telemetry_error = None
-        except Exception as exc:
-            self._telemetry_error = f"telemetry unavailable: {exc}"
-            self._telemetry_started = False
-        return self._telemetry_error
 
     async def astart_telemetry(self) -> str | None:
         return await to_thread.run_sync(self.start_telemetry)

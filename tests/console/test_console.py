@@ -16,7 +16,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.console.conftest import Stage, save_screenshot
+from tests.console.conftest import ARTIFACTS, Stage, save_screenshot
 
 PIPELINE_TIMEOUT_MS = 240_000
 #: Every state the pipeline visits on its way from a training run to PipelineSucceeded.
@@ -170,6 +170,11 @@ def test_the_devices_page_shows_the_device_and_its_model_version(stage: Stage, c
     expect(row).to_contain_text("HEALTHY")
     expect(row.locator(".model-version")).to_have_text("1.0.1")
     expect(row).to_contain_text("SUCCEEDED")
+    # the device's telemetry (every 10 s with the example input), live on the page
+    expect(row.locator("td.telemetry")).not_to_have_text("none yet", timeout=30_000)
+    assert int(row.locator("td.requests").inner_text()) >= 10  # the verification's requests at least
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "devices-page.png"))  # for a person to look at
     page.get_by_label("Filter").fill("no-such-device")
     expect(page.locator("#devices tbody tr")).to_have_count(0)
 
@@ -192,6 +197,7 @@ def test_approving_a_registered_model_starts_the_deploy_only_execution(stage: St
     row.get_by_role("button", name="Approve").click()
     expect(page.locator("#models-status")).to_contain_text("Version 2 approved")
     expect(row).to_contain_text("Approved")
+    page.screenshot(path=str(ARTIFACTS / "models-page.png"))
 
     page.goto(stage.page_url("/executions"))
     started = None

@@ -467,11 +467,11 @@ async function devicesPage() {
         h("td", { class: "model-version" }, d.model_version || "—"),
         h("td", {}, h("ul", { class: "plain" }, d.components.map((c) => h("li", {}, `${c.name}@${c.version} `, badge(c.state))))),
         h("td", {}, latest ? [badge(latest.status), " ", latest.name || latest.id, latest.reason ? h("div", { class: "small" }, latest.reason) : ""] : "—"),
-        h("td", { class: "num" }, t.requests ?? ""),
-        h("td", { class: "num" }, t.errors ?? ""),
+        h("td", { class: "num requests" }, t.requests ?? ""),
+        h("td", { class: "num errors" }, t.errors ?? ""),
         h("td", { class: "num" }, t.latency_ms ? t.latency_ms.p50 : ""),
         h("td", { class: "num" }, t.latency_ms ? t.latency_ms.p99 : ""),
-        h("td", { class: "small" }, t.received ? `${fmtTime(t.received)}${t.model ? " · model " + (t.model.version || "") : ""}` : "none yet"));
+        h("td", { class: "small telemetry" }, t.received ? `${fmtTime(t.received)}${t.model ? " · model " + (t.model.version || "") : ""}` : "none yet"));
     }));
     status.replaceChildren(devices.length ? "" : notice("No core devices have reported yet."));
   }

@@ -208,3 +208,18 @@ def test_verification_messages_are_marked_with_their_request_id() -> None:
     assert not mine.verification and mine.request_id == "console-1"
     text = Message.parse(3, "x", b"\xffnot json")
     assert text.json is None and text.request_id is None and not text.verification
+
+
+def test_a_token_from_the_environment_must_be_long_and_url_safe(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mlops_edge.console.auth import TOKEN_ENV, new_token
+
+    monkeypatch.setenv(TOKEN_ENV, "short")
+    with pytest.raises(ValueError):
+        new_token()
+    monkeypatch.setenv(TOKEN_ENV, "x" * 15 + ";")
+    with pytest.raises(ValueError):
+        new_token()
+    monkeypatch.setenv(TOKEN_ENV, "a-long-url-safe.token_~1")
+    assert new_token() == "a-long-url-safe.token_~1"
+    monkeypatch.delenv(TOKEN_ENV)
+    assert len(new_token()) >= 43 and new_token() != new_token()
