@@ -143,6 +143,7 @@ BAD = [
     (b'"text"', None, "INVALID_REQUEST"),
     (b'{"instances": [[1, 2]]}', None, "MISSING_ID"),
     (b'{"id": 5, "instances": [[1, 2]]}', None, "MISSING_ID"),
+    (b'{"id": "", "instances": [[1, 2]]}', None, "MISSING_ID"),  # null, as documented (was "")
     (b'{"body": "{\\"instances\\": [[1, 2]]}"}', None, "MISSING_ID"),  # no id in the body either
     (b'{"id": "x1"}', "x1", "NO_ROWS"),
     (b'{"id": "x2", "instances": [[1, 2, 3]]}', "x2", "WRONG_WIDTH"),

@@ -320,7 +320,7 @@ class InferenceService:
 
     def _error(self, request_id: Any, code: str, message: str) -> dict[str, Any]:
         return {
-            "id": request_id if isinstance(request_id, str) else None,
+            "id": request_id if isinstance(request_id, str) and request_id else None,
             "ok": False,
             "error": {"code": code, "message": message},
             "model": self.model,
