@@ -153,11 +153,7 @@ def approval_rule_template(cicd_template: dict[str, Any]) -> dict[str, Any]:
     resources = cicd_template["Resources"]
     rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
     assert len(rules) == 1, f"expected the one approval rule, found {sorted(rules)}"
-    # the local cloud's AWS::Events::Rule handler takes no Tags (EventBridge tags are TagResource)
-    keep = {
-        k: {**r, "Properties": {p: v for p, v in r["Properties"].items() if p != "Tags"}}
-        for k, r in rules.items()
-    }
+    keep = dict(rules)  # as synthesized: pattern, input transformer, retry policy, role, tags
     for target in next(iter(rules.values()))["Properties"]["Targets"]:
         role = target.get("RoleArn", {}).get("Fn::GetAtt", [None])[0]
         if role:
