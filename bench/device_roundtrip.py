@@ -91,6 +91,7 @@ class Setup:
     rows: list[list[float]]
     device: Any
     flow_control: str
+    model_dir: Path
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -171,7 +172,7 @@ def deployed_device(
                 },
             )
             _wait_deployed(gg, thing, deployment["deploymentId"])
-            yield Setup(cloud, client, thing, rows, core, flow_control)
+            yield Setup(cloud, client, thing, rows, core, flow_control, model_dir)
         finally:
             client.stop()
             stop_device(core, timeout_s=30)
