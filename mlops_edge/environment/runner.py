@@ -251,11 +251,27 @@ def _report(
         where_to_look=where,
         manifest=_read_manifest(client("s3"), manifest_uri(progress)),
     )
+    report["iam"] = _iam(local)
     report_path = options.report or run_dir / "report.json"
     md_path = write_report(report, report_path)
     print_summary(console, report)
     console.print(f"report: {report_path} and {md_path}")
     return report
+
+
+def _iam(local: LocalEnvironment) -> dict[str, Any]:
+    """What each function's role and the state machine's role used, left unused, or were refused."""
+    from local_cloud.iam import iam_usage
+    from local_cloud.iam.enforce import LOG_NAME
+    from pipeline.aws import client
+
+    assert local.pipeline is not None
+    sfn = client("stepfunctions")
+    machine = sfn.describe_state_machine(stateMachineArn=local.pipeline.state_machine_arn)
+    roles = {**local.pipeline.function_roles, machine["name"]: machine["roleArn"]}
+    log = local.cloud.state_dir / LOG_NAME
+    usage = iam_usage(log, roles, iam=client("iam")) if log.exists() else {}
+    return {"log": str(log), "roles": usage}
 
 
 def _read_manifest(s3: Any, uri: str | None) -> dict[str, Any] | None:

@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mlops_edge.report.history import ExecutionProgress
+from mlops_edge.report.iam import iam_markdown, iam_summary_line
 from pipeline.statemachine.detail import DEPLOYMENT_STATUS, VERIFICATION, detail_uri
 
 REPORT_VERSION = 1
@@ -246,6 +247,7 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         )
     lines += ["", "| state | seconds |", "|---|---|"]
     lines += [f"| {name} | {secs:.2f} |" for name, secs in report["timings_s"].items()]
+    lines += iam_markdown(report.get("iam") or {})
     error = report.get("error")
     if error:
         lines += [
@@ -295,6 +297,8 @@ def print_summary(console: Console, report: Mapping[str, Any]) -> None:
         "deployment",
         f"{report['deployment'].get('deployment_id') or '—'}  {report['deployment'].get('summary') or ''}",
     )
+    if report.get("iam", {}).get("roles"):
+        facts.add_row("IAM", iam_summary_line(report["iam"]))
     console.print(facts)
     table = Table(
         "device",

@@ -57,8 +57,9 @@ class Mode(enum.StrEnum):
 
 
 IAM_MODE_ENV = "MLOPS_EDGE_IAM"
-#: audit until `mlops-edge run` deploys the synthesized template's roles; then ENFORCE.
-DEFAULT_MODE = Mode.AUDIT
+#: What AWS does: a role session may do only what its policies allow (`audit` logs would-be
+#: refusals without refusing; `off` evaluates nothing).
+DEFAULT_MODE = Mode.ENFORCE
 LOG_NAME = Path("iam") / "decisions.jsonl"
 LAMBDA = "lambda.amazonaws.com"
 STATES = "states.amazonaws.com"

@@ -30,7 +30,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from local_cloud.context import ServerContext
-from local_cloud.services.stepfunctions import limits
+from local_cloud.services.stepfunctions import integration_errors, limits
 
 LOG = logging.getLogger(__name__)
 
@@ -106,6 +106,7 @@ class StepFunctionsProvider:
     def __init__(self, ctx: ServerContext) -> None:
         self.ctx = ctx
         limits.apply()
+        integration_errors.apply()
 
     def handle(self, request: Request) -> Response | None:
         if request.headers.get("X-Amz-Target") != TARGET:

@@ -19,6 +19,7 @@ from local_cloud import LocalCloud
 from mlops_edge.environment.assembly import Assembly
 from mlops_edge.environment.deploy import STATE_MACHINE_OUTPUT, LocalPipeline, deploy_pipeline
 from pipeline.config.function_env import Settings
+from tests.integration.local_cloud.conftest import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -72,6 +73,19 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, cdk_assembly: Any) -> I
         yield deployment
     finally:
         deployment.stop()
+
+
+def _runs_then_stop(sfn: Any, machine_arn: str, name: str) -> None:
+    """Start an execution, see it enter its first state, then stop it. (moto 5.2.5 answers 500 to
+    a StopExecution that arrives before its interpreter thread has started the execution.)"""
+    arn = sfn.start_execution(stateMachineArn=machine_arn, name=name, input="{}")["executionArn"]
+    wait_until(
+        lambda: any(
+            e["type"].endswith("StateEntered") for e in sfn.get_execution_history(executionArn=arn)["events"]
+        ),
+        timeout=30,
+    )
+    sfn.stop_execution(executionArn=arn)
 
 
 def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -189,10 +203,7 @@ def test_state_machine_is_the_templates_and_runs(deployment: Deployment, templat
     assert machine["roleArn"] == _role_arn(deployment, props["RoleArn"])
     assert machine["loggingConfiguration"]["level"] == props["LoggingConfiguration"]["Level"]
     assert machine["tracingConfiguration"] == {"enabled": True}
-    arn = sfn.start_execution(stateMachineArn=machine["stateMachineArn"], name="it-cfn-starts", input="{}")[
-        "executionArn"
-    ]
-    sfn.stop_execution(executionArn=arn)
+    _runs_then_stop(sfn, machine["stateMachineArn"], "it-cfn-starts")
 
 
 def test_other_resources_hold_the_templates_properties(
@@ -244,10 +255,7 @@ def test_a_second_deploy_on_the_same_state_dir_changes_nothing(deployment: Deplo
     assert again.stack.changed is False and again.stack.published == []
     assert again.stack.stack_id == before.stack_id and again.stack.resources == before.resources
     sfn = deployment.client("stepfunctions")
-    arn = sfn.start_execution(stateMachineArn=again.state_machine_arn, name="it-cfn-rerun", input="{}")[
-        "executionArn"
-    ]
-    sfn.stop_execution(executionArn=arn)
+    _runs_then_stop(sfn, again.state_machine_arn, "it-cfn-rerun")
 
 
 def test_cdk_out_is_deployed_as_it_is(

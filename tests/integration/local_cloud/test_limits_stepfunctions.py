@@ -20,7 +20,8 @@ from botocore.exceptions import ClientError
 
 from tests.integration.local_cloud.test_limits_lambda import make_limits_function
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("states_role_arn")]
+#: Made by the ``states_role_arn`` fixture: Step Functions may assume it and invoke functions.
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 LIMIT = 256 * 1024  # 262,144 bytes
 

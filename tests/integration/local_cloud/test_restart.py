@@ -32,7 +32,19 @@ def test_restart_keeps_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
         first_port = cloud.info["port"]
         cloud.client("s3").create_bucket(Bucket="kept")
         cloud.client("s3").put_object(Bucket="kept", Key="k", Body=b"v")
-        role = cloud.client("iam").create_role(RoleName="keep", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": ["lambda.amazonaws.com", "states.amazonaws.com"]},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role = cloud.client("iam").create_role(RoleName="keep", AssumeRolePolicyDocument=json.dumps(trust))[
+            "Role"
+        ]["Arn"]
         cloud.client("lambda").create_function(
             FunctionName="kept",
             Runtime="python3.11",

@@ -10,7 +10,8 @@ import pytest
 from tests.integration.local_cloud.conftest import wait_until
 from tests.integration.local_cloud.training_support import training_job_request, upload_inputs
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("states_role_arn")]
+#: Made by the ``states_role_arn`` fixture: Step Functions may assume it and invoke functions.
 ROLE = "arn:aws:iam::123456789012:role/sfn"
 
 
