@@ -27,6 +27,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from pipeline.config.deployment import LAMBDA_CODE_FOLDERS
+from pipeline.config.deployment import function_name as pipeline_function_name
 
 #: The repository root, found from this file (asset paths never depend on the working directory).
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -106,7 +107,7 @@ class PipelineFunctions(Construct):
         for name in names:
             spec = spec_for(name)
             construct_name = "".join(part.capitalize() for part in name.split("_"))
-            function_name = f"{function_name_prefix}-{name.replace('_', '-')}"
+            function_name = pipeline_function_name(function_name_prefix, name)
             log_group = logs.LogGroup(
                 self,
                 f"{construct_name}Logs",

@@ -197,12 +197,12 @@ def devices() -> None:
 def logs(function: str, since_min: float, pattern: str) -> None:
     """Print the logs of a pipeline Lambda: FUNCTION is a handler (export_onnx) or a function name."""
     from pipeline.aws import client
-    from pipeline.config.deployment import STATE_MACHINE_NAME
+    from pipeline.config.deployment import STATE_MACHINE_NAME, function_name
     from pipeline.statemachine import FUNCTION_NAMES
 
     name = function
     if function.replace("-", "_") in FUNCTION_NAMES:
-        name = f"{STATE_MACHINE_NAME}-{function.replace('_', '-')}"
+        name = function_name(STATE_MACHINE_NAME, function.replace("-", "_"))
     from mlops_edge.report.logs import format_event, iter_events, log_group
 
     group = log_group(name)

@@ -31,6 +31,12 @@ LAMBDA_CODE_FOLDERS = ("pipeline", "lambdas", "components", "edge_runtime")
 STATE_MACHINE_NAME = "mlops-edge-pipeline"
 
 
+def function_name(prefix: str, handler: str) -> str:
+    """A pipeline function's name: ``<state machine name>-<handler with dashes>``, as the CDK app
+    names it and the tools look it up (``mlops-edge logs export_onnx``)."""
+    return f"{prefix}-{handler.replace('_', '-')}"
+
+
 @dataclass(frozen=True, kw_only=True)
 class EdgeConfig:
     """Everything that differs between one deployment of mlops-edge and another."""
