@@ -12,6 +12,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -22,7 +23,7 @@ from mlops_edge.environment.deploy import LocalPipeline, deploy_pipeline
 from mlops_edge.environment.envfile import CLOUD_SUBDIR, STATE_MACHINE_ENV, write_env_file
 from mlops_edge.environment.fleet import Device, Fleet, FleetError
 
-__all__ = ["EnvironmentFailed", "LocalEnvironment", "sigterm_as_interrupt"]
+__all__ = ["EnvironmentDied", "EnvironmentFailed", "LocalEnvironment", "PartDied", "sigterm_as_interrupt"]
 
 #: How long started devices may take to show up in the control plane.
 REPORT_TIMEOUT_S = 60.0
@@ -30,6 +31,30 @@ REPORT_TIMEOUT_S = 60.0
 
 class EnvironmentFailed(RuntimeError):
     """A part of the environment could not be started; the message says which and where to look."""
+
+
+@dataclass(frozen=True)
+class PartDied:
+    """A process of the environment that exited while the run needed it."""
+
+    part: str  # "endpoint", "MQTT broker (mosquitto)", "device mlops-edge-device-01"
+    pid: int | None
+    log: str
+    exit_code: int | None = None
+
+    def describe(self) -> str:
+        how = "exited" if self.exit_code is None else f"exited with {self.exit_code}"
+        if self.exit_code is not None and self.exit_code < 0:
+            how = f"was killed by signal {-self.exit_code}"
+        return f"the local environment's {self.part} (PID {self.pid}) {how}; its log: {self.log}"
+
+
+class EnvironmentDied(RuntimeError):
+    """A part of the running environment died (:class:`PartDied`); the run cannot go on."""
+
+    def __init__(self, died: PartDied) -> None:
+        super().__init__(died.describe())
+        self.died = died
 
 
 @contextlib.contextmanager
@@ -47,6 +72,63 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (exited, not yet reaped by its parent) is dead for our purpose
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state != "Z"
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return pids
+
+
+def orphans_of(state_dir: Path) -> list[int]:
+    """PIDs of this user's processes working in or on ``state_dir`` (their working directory or
+    command line is under it): what a crashed endpoint leaves behind (Linux /proc; else none)."""
+    root = str(state_dir.resolve())
+    found = []
+    spared = _ancestors()  # this process and whatever started it (a shell given the path)
+    for entry in Path("/proc").glob("[0-9]*") if Path("/proc").is_dir() else ():
+        pid = int(entry.name)
+        if pid in spared:
+            continue
+        try:
+            if entry.stat().st_uid != os.getuid():
+                continue
+            cwd = os.readlink(entry / "cwd")
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        inside = cwd == root or cwd.startswith(root + os.sep) or root + os.sep in cmdline
+        if inside and _pid_alive(pid):
+            found.append(pid)
+    return found
+
+
+def stop_orphans(state_dir: Path) -> list[int]:
+    """SIGKILL, by PID, every process :func:`orphans_of` finds; returns their PIDs."""
+    pids = orphans_of(state_dir)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+    return pids
 
 
 class LocalEnvironment:
@@ -87,9 +169,43 @@ class LocalEnvironment:
         self.stop()
 
     def stop(self) -> None:
+        """Stop devices, then the cloud, by PID; after a crash of the endpoint also what it had
+        started (mosquitto, Lambda workers, training jobs) and can no longer stop itself."""
+        crashed = self.cloud.process is not None and self.cloud.process.poll() is not None
         if self.fleet is not None:
             self.fleet.stop()
         self.cloud.stop()
+        if crashed:
+            stop_orphans(self.cloud.state_dir)
+
+    # -- health ----------------------------------------------------------------------------------
+    def dead_part(self) -> PartDied | None:
+        """The first part of the started environment whose process is gone, else None:
+        the endpoint, the broker it owns, or a device."""
+        proc = self.cloud.process
+        cloud_dir = self.state_dir / CLOUD_SUBDIR
+        if proc is not None and proc.poll() is not None:
+            return PartDied("endpoint", proc.pid, str(cloud_dir / "endpoint.log"), proc.returncode)
+        broker_pid = self.cloud.info.get("mosquitto_pid") if proc is not None else None
+        if broker_pid and not _pid_alive(int(broker_pid)):
+            return PartDied(
+                "MQTT broker (mosquitto)", int(broker_pid), str(cloud_dir / "mqtt" / "mosquitto.log")
+            )
+        for device in self.devices:
+            if not device.alive():
+                return PartDied(
+                    f"device {device.thing_name}",
+                    device.pid,
+                    str(device.log_path),
+                    device.process.returncode,
+                )
+        return None
+
+    def check_alive(self) -> None:
+        """Raise :class:`EnvironmentDied` naming the first dead part, if any."""
+        died = self.dead_part()
+        if died is not None:
+            raise EnvironmentDied(died)
 
     # -- steps -----------------------------------------------------------------------------------
     def start_cloud(self) -> dict[str, str]:

@@ -8,6 +8,7 @@ report are separate steps, so each can be used and tested on its own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import secrets
@@ -120,7 +121,12 @@ def _prepare_data(options: RunOptions, work: Path) -> RunData:
 
 def run_pipeline(options: RunOptions, console: Console) -> int:
     """Run everything; returns the process exit code (0 only if SUCCEEDED and every device verified)."""
-    from mlops_edge.environment.local_env import EnvironmentFailed, LocalEnvironment, sigterm_as_interrupt
+    from mlops_edge.environment.local_env import (
+        EnvironmentDied,
+        EnvironmentFailed,
+        LocalEnvironment,
+        sigterm_as_interrupt,
+    )
 
     options.check()
     started = time.perf_counter()
@@ -136,6 +142,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
 
     cdk_out = options.cdk_out.resolve() if options.cdk_out else None
     with sigterm_as_interrupt(), LocalEnvironment(state_dir, cdk_out=cdk_out, log=console.print) as local:
+        watch = Watch(local)
         try:
             try:
                 local.start_cloud()
@@ -145,7 +152,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
                 local.wait_devices()
             except EnvironmentFailed as exc:
                 raise RunError(str(exc)) from exc
-            arn, progress = _execute(options, local, console, run_dir, dataset)
+            arn, progress = _execute(options, local, console, run_dir, dataset, watch)
             report = _report(
                 console,
                 progress,
@@ -163,6 +170,116 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
         except KeyboardInterrupt:
             console.print("interrupted: stopping what this run started")
             return 130
+        except Exception as exc:
+            # A botocore connection error, a paho error, an EnvironmentDied from the watch: when a
+            # process of the environment is gone, that is the cause the user needs, not the trace.
+            died = exc.died if isinstance(exc, EnvironmentDied) else watch.dead_part(grace_s=2.0)
+            if died is None:
+                raise
+            _environment_error(
+                console,
+                local,
+                died,
+                exc,
+                watch,
+                options=options,
+                run_dir=run_dir,
+                total_s=time.perf_counter() - started,
+                dataset={"name": data.name if data else None},
+            )
+            return ENVIRONMENT_ERROR_EXIT
+
+
+#: Exit code of a run that a part of the local environment ended (report status ERROR).
+ENVIRONMENT_ERROR_EXIT = 3
+
+
+class Watch:
+    """What the run knows while it follows the execution, for a report when the environment dies:
+    the execution's ARN, its last progress; and the liveness check the follow loop runs each poll."""
+
+    def __init__(self, local: LocalEnvironment) -> None:
+        self.local = local
+        self.execution_arn: str | None = None
+        self.progress: ExecutionProgress | None = None
+
+    def dead_part(self, *, grace_s: float = 0.0) -> Any:
+        """The dead part, waiting up to ``grace_s`` for a process whose connections already
+        failed to be seen gone (a killed process closes its sockets before it is reaped)."""
+        deadline = time.monotonic() + grace_s
+        while True:
+            died = self.local.dead_part()
+            if died is not None or time.monotonic() >= deadline:
+                return died
+            time.sleep(0.1)
+
+    def poller(self, inner: Any) -> Any:
+        """``inner`` (a device poller) preceded by the liveness check: a dead endpoint, broker or
+        device ends the follow within a poll, as :class:`EnvironmentDied`."""
+
+        def poll(progress: ExecutionProgress) -> Any:
+            self.progress = progress
+            self.local.check_alive()
+            return inner(progress)
+
+        return poll
+
+
+def _environment_error(
+    console: Console,
+    local: LocalEnvironment,
+    died: Any,
+    exc: BaseException,
+    watch: Watch,
+    *,
+    options: RunOptions,
+    run_dir: Path,
+    total_s: float,
+    dataset: dict[str, Any],
+) -> dict[str, Any]:
+    """A part of the environment died: stop the execution if the endpoint can still be reached,
+    write report.json/.md with status ERROR and print the summary naming the part and its log."""
+    from mlops_edge.environment.local_env import EnvironmentDied
+    from mlops_edge.report.history import ExecutionProgress
+    from mlops_edge.report.summary import build_report, print_summary, write_report
+
+    if watch.execution_arn and died.part != "endpoint":
+        with contextlib.suppress(Exception):
+            from pipeline.aws import client
+
+            client("stepfunctions").stop_execution(
+                executionArn=watch.execution_arn, error="EnvironmentFailed", cause=died.describe()
+            )
+    cause = died.describe()
+    if not isinstance(exc, EnvironmentDied):
+        cause += f" (the run saw: {type(exc).__name__}: {str(exc)[:300]})"
+    report = build_report(
+        watch.progress or ExecutionProgress(),
+        execution_arn=watch.execution_arn or "",
+        things=local.things,
+        total_s=total_s,
+        dataset=dataset,
+        where_to_look={"this run": str(run_dir), **local.where_to_look()},
+        environment_failure={
+            "part": died.part,
+            "pid": died.pid,
+            "log": died.log,
+            "exit_code": died.exit_code,
+            "cause": cause,
+        },
+    )
+    report_path = options.report or run_dir / "report.json"
+    md_path = write_report(report, report_path)
+    print_summary(console, report)
+    console.print(f"report: {report_path} and {md_path}")
+    console.print("stopping what this run started")
+    return report
+
+
+def EnvironmentDiedType() -> type[BaseException]:
+    from mlops_edge.environment.local_env import EnvironmentDied
+
+    return EnvironmentDied
 
 
 def upload_dataset(local: LocalEnvironment, data: RunData) -> dict[str, Any]:
@@ -180,6 +297,7 @@ def _execute(
     console: Console,
     run_dir: Path,
     dataset: dict[str, Any] | None,
+    watch: Watch | None = None,
 ) -> tuple[str, ExecutionProgress]:
     """Start the execution and follow it live until it ends or the run's timeout stops it."""
     from mlops_edge.environment.deploy import python_for_devices
@@ -195,12 +313,16 @@ def _execute(
         stateMachineArn=local.pipeline.state_machine_arn, name=name, input=json.dumps(document)
     )["executionArn"]
     console.print(f"execution {name} started")
+    poller = greengrass_device_poller(client("greengrassv2"), local.things)
+    if watch is not None:
+        watch.execution_arn = arn
+        poller = watch.poller(poller)
     progress = follow_execution(
         sfn,
         arn,
         make_view(console, f"mlops-edge pipeline — {name}"),
         timeout_s=options.timeout_s,
-        device_poller=greengrass_device_poller(client("greengrassv2"), local.things),
+        device_poller=poller,
     )
     if progress.status == "RUNNING":
         sfn.stop_execution(

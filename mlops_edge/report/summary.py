@@ -113,8 +113,14 @@ def build_report(
     where_to_look: Mapping[str, str],
     manifest: Mapping[str, Any] | None = None,
     s3: Any = None,
+    environment_failure: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The report dict; ``status`` is SUCCEEDED only when the execution and every device verified.
+
+    ``environment_failure`` (``part``, ``pid``, ``log``, ``cause``): a part of the local environment
+    died during the run, so the execution's own outcome is unknown or moot. ``status`` is ``ERROR``,
+    the error names that part and its log, and no per-device detail is read (the endpoint that
+    serves it may be the part that died).
 
     ``manifest`` (the deployed model's ``model.json``) supplies task, metrics and parity when this
     execution did not export the model itself (``model_package_arn`` given: nothing was trained).
@@ -127,11 +133,13 @@ def build_report(
         k: v for k, v in (manifest or {}).items() if k in ("task", "metrics", "parity", "sha256")
     }
     registry = doc.get("registry") or {}
-    devices = _devices(doc, things, DetailReader(s3))
+    devices = _devices(doc, things, (lambda _: None) if environment_failure else DetailReader(s3))
     all_verified = bool(devices) and all(d["verified"] for d in devices)
     status = progress.status
     if status == "SUCCEEDED" and not all_verified:
         status = "FAILED"
+    if environment_failure is not None:
+        status = "ERROR"
     failing = progress.failing_state()
     report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
@@ -172,6 +180,16 @@ def build_report(
             "rollback": doc.get("rollback"),
             "where_to_look": dict(where_to_look),
         }
+    if environment_failure is not None:
+        report["error"].update(
+            error="EnvironmentFailed",
+            cause=environment_failure.get("cause"),
+            environment={k: environment_failure.get(k) for k in ("part", "pid", "log", "exit_code")},
+            where_to_look={
+                f"{environment_failure.get('part')} (the part that died)": environment_failure.get("log"),
+                **dict(where_to_look),
+            },
+        )
     return report
 
 
@@ -250,10 +268,13 @@ def to_markdown(report: Mapping[str, Any]) -> str:
     lines += iam_markdown(report.get("iam") or {})
     error = report.get("error")
     if error:
+        lines += ["", "## What failed", ""]
+        if error.get("environment"):
+            env = error["environment"]
+            lines.append(
+                f"- the local environment's {env.get('part')} died (PID {env.get('pid')}), log `{env.get('log')}`"
+            )
         lines += [
-            "",
-            "## What failed",
-            "",
             f"- state: {error.get('failed_state') or '—'}",
             f"- error: {error.get('error') or '—'}",
             f"- cause: {error.get('cause') or '—'}",
@@ -321,9 +342,18 @@ def print_summary(console: Console, report: Mapping[str, Any]) -> None:
         )
     console.print(table)
     error = report.get("error")
-    if error:
-        console.print(f"[red]failed in {error.get('failed_state') or '?'}: {error.get('error')}[/]")
+    if error and error.get("environment"):
+        env = error["environment"]
+        console.print(f"[red]ERROR: the local environment's {env.get('part')} died during the run[/]")
         console.print(f"cause: {error.get('cause')}", soft_wrap=True)
+        console.print(f"its log: {env.get('log')}", soft_wrap=True)
+        if error.get("failed_state"):
+            console.print(f"the execution was last in {error['failed_state']}")
+    elif error:
+        console.print(f"[red]failed in {error.get('failed_state') or '?'}: {error.get('error')}[/]")
+    if error and not error.get("environment"):
+        console.print(f"cause: {error.get('cause')}", soft_wrap=True)
+    if error:
         for d in report["devices"]:
             if d["status"] != "SUCCEEDED" or not d["verified"]:
                 console.print(
