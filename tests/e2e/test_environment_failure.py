@@ -30,16 +30,11 @@ NAME = "killed"
 def _run_and_kill(tmp_path: Path, cdk_assembly: Any, pid_of: Any, *, devices: int = 1) -> tuple[Any, Path]:
     state = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLOPS_EDGE_"))}
+    command = [sys.executable, "-m", "mlops_edge.main", "run", "--state-dir", str(state)]
+    command += ["--cdk-out", str(cdk_assembly.directory), "--devices", str(devices), "--name", NAME]
+    command += ["--hp", "num_round=20", "--timeout", "300"]
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "mlops_edge.main", "run",
-            "--state-dir", str(state),
-            "--cdk-out", str(cdk_assembly.directory),
-            "--devices", str(devices),
-            "--name", NAME,
-            "--hp", "num_round=20",
-            "--timeout", "300",
-        ],  # fmt: skip
+        command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,
