@@ -260,7 +260,7 @@ class Fuzzer:
         return f'{{"id": "{rid}", "instances": {"[" * depth}1{"]" * depth}}}'.encode(), rid
 
     def _unicode_id(self) -> tuple[bytes, str | None]:
-        rid = f"{self._id()}-ünï-😀-{'x' * self.rng.choice([1, 2000])}"
+        rid = f"{self._id()}-ünï-😀-{'x' * self.rng.choice([1, 200])}"  # ids are at most 256 characters
         return self._dumps({"id": rid, "rows": [self._row()]}), rid
 
     def _duplicate_key(self) -> tuple[bytes, str | None]:
@@ -270,6 +270,11 @@ class Fuzzer:
     # answered with a null id --------------------------------------------------------------
     def _no_id(self) -> tuple[bytes, str | None]:
         return self._dumps(self.rng.choice([{"rows": [self._row()]}, {}, {"id": ""}])), None
+
+    def _id_too_long(self) -> tuple[bytes, str | None]:
+        return self._dumps(
+            {"id": f"{self._id()}-{'x' * self.rng.choice([300, 5000])}", "rows": [self._row()]}
+        ), None
 
     def _id_not_a_string(self) -> tuple[bytes, str | None]:
         return self._dumps(
@@ -304,7 +309,7 @@ _KINDS = (
     ["row_ok"] * 6
     + ["records_ok", "batch_ok", "body_ok", "missing_values", "nan_literal"] * 2
     + ["wrong_length", "wrong_type", "unknown_feature", "non_finite", "empty_rows", "ambiguous"]
-    + ["deep_inside", "unicode_id", "duplicate_key", "no_id", "id_not_a_string", "garbage"]
+    + ["deep_inside", "unicode_id", "duplicate_key", "no_id", "id_not_a_string", "id_too_long", "garbage"]
     + ["truncated", "not_an_object", "deep_top", "bad_body"]
 )  # too_many_rows and too_large are heavy: fuzz() sends them on a schedule instead
 

@@ -6,7 +6,8 @@ broker subscription; they are restored after a reconnect (the session is clean).
 Flow control ("aws-iot-core", as ``mlops-edge run`` starts devices): what the device *publishes*
 is held to AWS IoT Core's per-connection limits, 100 PUBLISH/s and 512 KiB/s, by
 :class:`PublishThrottle` (token buckets with a second of burst), and what waits for it is bounded
-like the nucleus's spooler (2.5 MiB; past it a publish fails at once instead of queueing). It is
+like the nucleus's spooler (2.5 MiB; past it a publish fails at once instead of queueing); a
+message IoT Core would refuse (over 128 KiB, a topic over 256 bytes or 7 slashes) fails at once. It is
 not awscrt's ``AWS_IOT_CORE_DEFAULTS``: measured, that throttle also holds back the PUBACKs the
 device owes for the requests it receives, so a device receiving 90 requests/s could publish only
 ~10/s more, its unacknowledged requests queued in the broker (which drops QoS 1 messages beyond
@@ -42,10 +43,34 @@ IOT_CORE_PUBLISH_PER_S = 100.0
 IOT_CORE_BYTES_PER_S = 512 * 1024
 #: The nucleus's default spooler size (``mqtt.spooler.maxSizeInBytes``).
 SPOOL_BYTES = 2_621_440
+#: AWS IoT Core's limits on one message (the validation half of awscrt's AWS_IOT_CORE_DEFAULTS).
+IOT_CORE_MAX_PAYLOAD_BYTES = 128 * 1024
+IOT_CORE_MAX_TOPIC_BYTES = 256
+IOT_CORE_MAX_TOPIC_SLASHES = 7  # not counting the 3 of a Basic Ingest prefix ($aws/rules/<rule>/)
 
 
 class SpoolFull(RuntimeError):
     """The publish spool is full: the device is publishing faster than IoT Core accepts."""
+
+
+class IotCoreLimitExceeded(ValueError):
+    """A message IoT Core would refuse (payload over 128 KiB, topic too long or too deep)."""
+
+
+def check_iot_core_limits(topic: str, payload: bytes) -> None:
+    """Raise :class:`IotCoreLimitExceeded` for what AWS IoT Core would refuse to accept."""
+    if len(payload) > IOT_CORE_MAX_PAYLOAD_BYTES:
+        raise IotCoreLimitExceeded(
+            f"publish to {topic} refused: {len(payload)} bytes, over IoT Core's message limit of "
+            f"{IOT_CORE_MAX_PAYLOAD_BYTES} bytes"
+        )
+    if len(topic.encode()) > IOT_CORE_MAX_TOPIC_BYTES:
+        raise IotCoreLimitExceeded(f"publish refused: topic longer than {IOT_CORE_MAX_TOPIC_BYTES} bytes")
+    slashes = topic.count("/") - (3 if topic.lower().startswith("$aws/rules/") else 0)  # Basic Ingest
+    if slashes > IOT_CORE_MAX_TOPIC_SLASHES:
+        raise IotCoreLimitExceeded(
+            f"publish to {topic} refused: more than {IOT_CORE_MAX_TOPIC_SLASHES} '/' in the topic"
+        )
 
 
 class _TokenBucket:
@@ -110,6 +135,11 @@ class PublishThrottle:
     def submit(self, topic: str, payload: bytes, qos: int) -> Future:
         future: Future = Future()
         item = _Spooled(topic, payload, qos, future)
+        try:
+            check_iot_core_limits(topic, payload)
+        except IotCoreLimitExceeded as exc:
+            future.set_exception(exc)
+            return future
         with self._cond:
             if self._stopped:
                 future.set_exception(ConnectionError("the IoT Core connection is stopped"))

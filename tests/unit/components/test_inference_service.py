@@ -418,3 +418,56 @@ def test_the_readmes_lambda_style_example_is_answered(diabetes_model: Path) -> N
         assert result["id"] == "3" and len(result["predictions"]) == 1
     finally:
         service.stop()
+
+
+def test_a_result_over_iot_cores_message_limit_is_an_error_that_says_what_fits() -> None:
+    """AWS IoT Core refuses messages over 128 KiB: such a result would never reach the caller."""
+    service, messaging = _start(MaxRequestBytes=10**7)
+    try:
+        rows = [[1, 2]] * 10_000  # ~16 bytes of result per row: ~160 KB
+        request = json.dumps({"id": "big", "instances": rows}).encode()
+        messaging.inject_iot(REQUESTS, request)
+        (result,) = _results(messaging)
+        assert (result["id"], result["error"]["code"]) == ("big", "RESULT_TOO_LARGE")
+        fits = int(result["error"]["message"].rsplit("send at most ", 1)[1].split()[0])
+        assert 5_000 < fits < 10_000
+        messaging.inject_iot(REQUESTS, json.dumps({"id": "fits", "instances": rows[:fits]}).encode())
+        assert _results(messaging, count=2)[-1]["ok"] is True
+        messaging.inject_local("edge/inference/request", request)  # local pub/sub has no such limit
+        assert _results(messaging, "local")[0]["ok"] is True
+        assert all(len(p) <= 128 * 1024 for c, _, p in messaging.published if c == "iot")
+    finally:
+        service.stop()
+
+
+def test_an_id_too_long_to_echo_is_refused_with_a_null_id(
+    running: tuple[InferenceService, FakeMessaging],
+) -> None:
+    _, messaging = running
+    messaging.inject_iot(REQUESTS, _request("x" * 257))
+    messaging.inject_iot(REQUESTS, _request("y" * 256))
+    too_long, longest = _results(messaging, count=2)
+    assert (too_long["id"], too_long["error"]["code"]) == (None, "MISSING_ID")
+    assert "at most 256 characters" in too_long["error"]["message"]
+    assert longest["id"] == "y" * 256 and longest["ok"] is True
+
+
+def test_rejection_messages_stay_within_iot_cores_message_limit() -> None:
+    service, messaging = _start(MaxInflightPublishes=1, MaxQueuedRequests=1)
+    try:
+        messaging.hold_iot = True
+        messaging.inject_iot(REQUESTS, _request("first"))
+        messaging.inject_iot(REQUESTS, _request("second"))
+        _wait(lambda: service._waiting_to_publish)
+        messaging.inject_iot(REQUESTS, _request("third"))  # queued
+        ids = [f"{i:04d}-" + "z" * 250 for i in range(1000)]
+        with service._cond:  # all refused within one flush period
+            for rid in ids:
+                service._rejections.append(service._error(rid, "THROTTLED", "waiting"))
+        service._flush_rejections()
+        batches = [p for c, t, p in messaging.published if c == "iot" and b'"results"' in p]
+        assert len(batches) >= 2 and all(len(p) <= 128 * 1024 for p in batches)
+        assert sorted(r["id"] for p in batches for r in json.loads(p)["results"]) == ids
+    finally:
+        messaging.release()
+        service.stop()

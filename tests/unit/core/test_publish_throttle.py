@@ -13,7 +13,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from edge_runtime.core.mqtt import PublishThrottle, SpoolFull
+from edge_runtime.core.mqtt import IotCoreLimitExceeded, PublishThrottle, SpoolFull
 
 
 class FakeSend:
@@ -96,5 +96,25 @@ def test_the_result_is_the_brokers_acknowledgement() -> None:
         send.pending[0].set_exception(PermissionError("refused"))
         with pytest.raises(PermissionError):
             future.result(timeout=1)
+    finally:
+        throttle.stop()
+
+
+@pytest.mark.parametrize(
+    ("topic", "size", "message"),
+    [
+        ("edge/t/inference/result", 128 * 1024 + 1, "over IoT Core's message limit"),
+        ("a/" * 8 + "b", 10, "more than 7 '/'"),
+        ("t" * 257, 10, "longer than 256 bytes"),
+    ],
+)
+def test_what_iot_core_would_refuse_fails_at_once(topic: str, size: int, message: str) -> None:
+    send = FakeSend()
+    throttle = PublishThrottle(send)
+    try:
+        with pytest.raises(IotCoreLimitExceeded, match=message):
+            throttle.submit(topic, b"x" * size, 1).result(timeout=1)
+        assert send.sent == []
+        throttle.submit("$aws/rules/my_rule/a/b/c/d/e/f/g", b"x" * (128 * 1024), 1).result(timeout=1)
     finally:
         throttle.stop()

@@ -34,8 +34,10 @@ from .telemetry import Telemetry
 THING_VARIABLE = "{iot:thingName}"
 #: How often rejected IoT requests are answered, together in one message.
 REJECTION_FLUSH_S = 0.1
-#: Most error results in one rejection message (about 200 bytes each, far below IoT's 128 KB).
-MAX_REJECTIONS_PER_MESSAGE = 200
+#: AWS IoT Core's largest message: results and rejection messages must fit in it.
+IOT_CORE_MAX_MESSAGE_BYTES = 128 * 1024
+#: A request id is echoed in its answer, so it must be short enough to always fit one.
+MAX_ID_CHARS = 256
 
 log = logging.getLogger(__name__)
 
@@ -217,14 +219,28 @@ class InferenceService:
             self._flush_rejections()
 
     def _flush_rejections(self) -> None:
-        """Send the rejections gathered since the last flush: one message (or a few), not one each."""
+        """Send the rejections gathered since the last flush: one message (or a few), not one each.
+
+        Each message stays within IoT Core's 128 KiB (an error result is a few hundred bytes).
+        """
         with self._cond:
             pending, self._rejections = self._rejections, []
-        for i in range(0, len(pending), MAX_REJECTIONS_PER_MESSAGE):
-            chunk = pending[i : i + MAX_REJECTIONS_PER_MESSAGE]
-            body = chunk[0] if len(chunk) == 1 else {"results": chunk}
-            # outside the window: a few messages a second, and they must not wait behind results
-            self._publish_iot(_dumps(body), wait_for_slot=False)
+        chunk: list[bytes] = []
+        size = len(b'{"results":[]}')
+        for result in pending:
+            encoded = _dumps(result)
+            if chunk and size + len(encoded) + 1 > IOT_CORE_MAX_MESSAGE_BYTES:
+                self._send_rejections(chunk)
+                chunk, size = [], len(b'{"results":[]}')
+            chunk.append(encoded)
+            size += len(encoded) + 1
+        if chunk:
+            self._send_rejections(chunk)
+
+    def _send_rejections(self, chunk: list[bytes]) -> None:
+        body = chunk[0] if len(chunk) == 1 else b'{"results":[' + b",".join(chunk) + b"]}"
+        # outside the window: a few messages a second, and they must not wait behind results
+        self._publish_iot(body, wait_for_slot=False)
 
     # -- the worker -----------------------------------------------------------------------------
     def _work_loop(self) -> None:
@@ -244,7 +260,8 @@ class InferenceService:
         """Handle one admitted request and publish its result (the caller set ``_busy``)."""
         try:
             queued_ms = (time.perf_counter() - job.arrived) * 1000.0
-            result = self.handle(job.payload, queued_ms=queued_ms)
+            limit = None if job.channel == "local" else IOT_CORE_MAX_MESSAGE_BYTES
+            result = self.handle(job.payload, queued_ms=queued_ms, max_result_bytes=limit)
             if job.channel == "local":
                 self.messaging.publish_local(self.settings.local_result_topic, result)
             else:
@@ -277,28 +294,46 @@ class InferenceService:
             log.warning("publishing a result failed: %s", error)
 
     # -- the work -------------------------------------------------------------------------------
-    def handle(self, payload: bytes, *, queued_ms: float = 0.0) -> bytes:
-        """One request in, one serialized result out; never raises."""
+    def handle(self, payload: bytes, *, queued_ms: float = 0.0, max_result_bytes: int | None = None) -> bytes:
+        """One request in, one serialized result out; never raises.
+
+        ``max_result_bytes``: a result larger than that (IoT Core takes at most 128 KiB) is
+        answered with ``RESULT_TOO_LARGE`` instead, which says how many rows would fit.
+        """
         start = time.perf_counter()
         request_id: Any = None
         try:
             request = self._parse(payload)
             request_id = request.get("id")
-            if not isinstance(request_id, str) or not request_id:
-                raise RequestError("MISSING_ID", "request needs a non-empty string 'id'")
+            if not _valid_id(request_id):
+                raise RequestError(
+                    "MISSING_ID",
+                    f"request needs a non-empty string 'id' of at most {MAX_ID_CHARS} characters",
+                )
             body = {k: v for k, v in request.items() if k != "id"}
             response = self._predict(body)
             latency_ms = (time.perf_counter() - start) * 1000.0
+            predictions = response.get("predictions", [])
+            encoded = _dumps(
+                {
+                    "id": request_id,
+                    "ok": True,
+                    "predictions": predictions,
+                    "model": response.get("model") or self.model,
+                    "latency_ms": round(latency_ms, 4),
+                    "queued_ms": round(queued_ms, 3),
+                    "thing": self.settings.thing,
+                }
+            )
+            if max_result_bytes is not None and len(encoded) > max_result_bytes:
+                fits = max(1, len(predictions) * max_result_bytes // len(encoded) - 1)
+                raise RequestError(
+                    "RESULT_TOO_LARGE",
+                    f"the result of {len(predictions)} rows is {len(encoded)} bytes, over the "
+                    f"{max_result_bytes} bytes of an IoT Core message; send at most {fits} rows at a time",
+                )
             self.telemetry.record(latency_ms, ok=True)
-            result = {
-                "id": request_id,
-                "ok": True,
-                "predictions": response.get("predictions", []),
-                "model": response.get("model") or self.model,
-                "latency_ms": round(latency_ms, 4),
-                "queued_ms": round(queued_ms, 3),
-                "thing": self.settings.thing,
-            }
+            return encoded
         except RequestError as exc:
             self.telemetry.record(None, ok=False)
             result = self._error(request_id, exc.code, str(exc))
@@ -320,7 +355,7 @@ class InferenceService:
 
     def _error(self, request_id: Any, code: str, message: str) -> dict[str, Any]:
         return {
-            "id": request_id if isinstance(request_id, str) and request_id else None,
+            "id": request_id if _valid_id(request_id) else None,
             "ok": False,
             "error": {"code": code, "message": message},
             "model": self.model,
@@ -386,7 +421,11 @@ def _request_id(payload: bytes, max_bytes: int) -> str | None:
         request_id = _parse(payload, max_bytes).get("id")
     except RequestError:
         return None
-    return request_id if isinstance(request_id, str) and request_id else None
+    return request_id if _valid_id(request_id) else None
+
+
+def _valid_id(request_id: Any) -> bool:
+    return isinstance(request_id, str) and 0 < len(request_id) <= MAX_ID_CHARS
 
 
 def thing_name() -> str:
