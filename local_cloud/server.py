@@ -47,11 +47,29 @@ class DispatchLayer:
         fallback: WsgiApp,
         observers: list[Observer] | None = None,
         authorizer: Authorizer | None = None,
+        durability: Any = None,
     ) -> None:
         self.providers = providers
         self.fallback = fallback
         self.observers = observers or []
         self.authorizer = authorizer
+        # persistence.Durability: a mutating request's effect is durable before its response
+        self.durability = durability
+
+    def _made_durable(self, request: Request, status: int) -> Response | None:
+        """None once the request's effect is on disk; a 500 if it could not be saved."""
+        if self.durability is None:
+            return None
+        try:
+            self.durability.after(request, status)
+        except Exception as exc:
+            return Response(
+                json.dumps({"message": f"local cloud could not save its state: {type(exc).__name__}: {exc}"}),
+                status=500,
+                headers={"x-amzn-ErrorType": "InternalFailure", "x-amzn-RequestId": str(uuid.uuid4())},
+                mimetype="application/json",
+            )
+        return None
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -71,6 +89,7 @@ class DispatchLayer:
                     mimetype="application/json",
                 )
             if response is not None:
+                response = self._made_durable(request, response.status_code) or response
                 # botocore reads the request id from this header; moto's ASL interpreter needs it
                 # to report a failed aws-sdk task (KeyError 'RequestId' otherwise)
                 response.headers.setdefault("x-amzn-RequestId", str(uuid.uuid4()))
@@ -83,21 +102,33 @@ class DispatchLayer:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("HTTP_TRANSFER_ENCODING", None)
-        if not self.observers:
+        if not self.observers and self.durability is None:
             return self.fallback(environ, start_response)
         status: list[str] = []
+        started: list[tuple[Any, ...]] = []
 
         def _start(code: str, headers: Any, *exc: Any) -> Any:
+            # held back until the effect is durable: nothing reaches the client before that
             status.append(code)
-            return start_response(code, headers, *exc)
+            started.append((code, headers, *exc))
+            return lambda data: early.append(data)
 
+        early: list[bytes] = []
         body_iter = self.fallback(environ, _start)
+        code = int(status[-1].split()[0]) if status else 0
         for observer in self.observers:
             try:
-                observer(request, int(status[0].split()[0]) if status else 0)
+                observer(request, code)
             except Exception:
                 LOG.exception("observer failed")
-        return body_iter
+        refusal = self._made_durable(request, code)
+        if refusal is not None:
+            if hasattr(body_iter, "close"):
+                body_iter.close()
+            return refusal(environ, start_response)
+        if started:
+            start_response(*started[-1])
+        return [*early, *body_iter] if early else body_iter
 
 
 def _moto_app() -> WsgiApp:
@@ -149,8 +180,19 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
         _moto_app(),
         [lambda_.observe, events.observe, iam.observe],
         authorizer=iam.check,
+        durability=_durability(ctx, cloudformation),
     )
     return app, [*providers, iam]
+
+
+def _durability(ctx: ServerContext, cloudformation: Any) -> Any:
+    """Every acknowledged mutation durable before its response (``persistence.Durability``)."""
+    from local_cloud import persistence
+
+    durability = persistence.Durability(ctx.state_dir)
+    durability.register("cloudformation", cloudformation.save)
+    ctx.extras["durability"] = durability
+    return durability
 
 
 def _iam(ctx: ServerContext, greengrass: Any) -> Any:

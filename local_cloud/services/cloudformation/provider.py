@@ -118,21 +118,23 @@ class CloudFormationProvider:
 
     def stop(self) -> None:
         """Save the stacks (only if CloudFormation was used: an untouched engine holds none)."""
+        try:
+            self.save()
+        except Exception:
+            LOG.exception("cannot save CloudFormation stacks")
+
+    def save(self) -> None:
+        """Durably save the stacks (atomic + fsync); the dispatch layer calls it after every
+        mutating CloudFormation request, before its response."""
         if not self._ready:
             return
         from moto.cloudformation.models import cloudformation_backends
 
         from local_cloud import persistence
 
-        try:
+        with self._lock:
             data = persistence.dump_backends(cloudformation_backends)
-        except Exception:
-            LOG.exception("cannot save CloudFormation stacks")
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / "stacks.pickle.tmp"
-        tmp.write_bytes(data)
-        tmp.replace(self.root / "stacks.pickle")
+        persistence.atomic_write(self.root / "stacks.pickle", data)
 
     @property
     def backend(self) -> Any:

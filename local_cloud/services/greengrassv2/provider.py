@@ -54,6 +54,17 @@ class GreengrassV2Provider:
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
+        # A version acknowledged (saved REQUESTED) whose artifacts were still being read when the
+        # endpoint died is processed again, instead of staying REQUESTED for ever.
+        with self.backend.lock:
+            pending = [
+                record.arn
+                for versions in self.backend.components.values()
+                for record in versions.values()
+                if record.state in (comp.ComponentState.REQUESTED, comp.ComponentState.INITIATED)
+            ]
+        for arn in pending:
+            threading.Thread(target=self._process_component, args=(arn,), daemon=True).start()
         broker = self.ctx.extras.get("broker")
         if broker is None:
             return

@@ -1,7 +1,8 @@
 """The greengrassv2 state file: rewritten whole on every change, read back when the endpoint starts.
 
 The data is small (tens of records), so a full rewrite is simpler than a journal, and it is never
-half-applied: written to a temporary file, then renamed over the old one. Records serialize
+half-applied: written to a temporary file, fsync-ed, then renamed over the old one (durable
+before the request that changed it is answered). Records serialize
 themselves (``to_state``/``from_state``, keyed by the API's member names so the file reads like
 API output); this module owns the file, its format number and the upgrade of format 1, the
 untyped dicts with ``_``-prefixed private keys written before the records were typed.
@@ -26,10 +27,9 @@ class StateFile:
         return upgrade(json.loads(self.path.read_text()))
 
     def write(self, data: dict[str, Any]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"format": FORMAT, **data}))
-        tmp.replace(self.path)
+        from local_cloud.persistence import atomic_write  # temp file, fsync, rename, fsync dir
+
+        atomic_write(self.path, json.dumps({"format": FORMAT, **data}))
 
 
 def upgrade(data: dict[str, Any]) -> dict[str, Any]:

@@ -49,9 +49,9 @@ class SageMakerProvider:
             run.stop()
 
     def _save(self) -> None:
-        tmp = self._file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.jobs))
-        tmp.replace(self._file)
+        from local_cloud.persistence import atomic_write  # temp file, fsync, rename, fsync dir
+
+        atomic_write(self._file, json.dumps(self.jobs))
 
     # -- routing -------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response | None:
