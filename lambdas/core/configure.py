@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import math
 import re
 from typing import Any
 
@@ -92,6 +93,15 @@ def _require(doc: dict[str, Any], settings: Settings) -> None:
         )
 
 
+def poll_budget(loop: dict[str, Any]) -> dict[str, Any]:
+    """A poll loop's ``interval_s``, time budget ``timeout_s`` and ``max_polls``: given, else derived
+    from the budget so the count (the ASL's bound) never ends the loop before the time does."""
+    out = dict(loop)
+    if "max_polls" not in out:
+        out["max_polls"] = math.ceil(out["timeout_s"] / out["interval_s"]) + 1
+    return out
+
+
 def configure(event: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str, Any]:
     """Validates ``event["input"]``, fills defaults, and returns ``{"config", "polls"}``."""
     raw = event.get("input")
@@ -155,7 +165,7 @@ def configure(event: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str
             "inference_configuration": components["inference_configuration"],
         },
         "deployment": doc["deployment"],
-        "poll": {loop: doc["poll"][loop] for loop in POLL_LOOPS},
+        "poll": {loop: poll_budget(doc["poll"][loop]) for loop in POLL_LOOPS},
         "verification": doc["verification"],
     }
     return {"config": config, "polls": {loop: {"count": 0} for loop in POLL_LOOPS}}

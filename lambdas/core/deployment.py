@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.core.aws import is_not_found, transient_errors
 from lambdas.core.detail import clip, counted, named, read_detail, write_detail
-from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, NoDevices
+from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, DeploymentTimedOut, NoDevices
 from pipeline.statemachine.detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
 
 SUCCEEDED = {"SUCCEEDED", "COMPLETED"}
@@ -129,6 +130,7 @@ def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict
     if not devices:
         raise NoDevices(f"thing group {group!r} has no devices: provision a Greengrass core into it first")
     spec = components_spec(config, components)
+    started_at = time.time()
     deployment_id = create_deployment(
         greengrass,
         target_arn=arn,
@@ -142,7 +144,14 @@ def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict
         s3,
         config,
         DEPLOYMENT_TARGETS,
-        {"deployment_id": deployment_id, "thing_group": group, "components": versions, "devices": devices},
+        {
+            "deployment_id": deployment_id,
+            "thing_group": group,
+            "components": versions,
+            "devices": devices,
+            # the time budget (poll.deployment.timeout_s) counts from here; CheckDeployment reads it
+            "started_at": started_at,
+        },
     )
     return {
         "deployment_id": deployment_id,
@@ -166,9 +175,12 @@ def _reason(effective: dict[str, Any]) -> str:
     return "; ".join(p for p in parts if p) or "no reason reported"
 
 
-def device_status(greengrass: Any, thing: str, deployment_id: str) -> dict[str, str]:
-    """``{"thing", "status", "detail"}`` of one device for one deployment."""
+def device_status(greengrass: Any, thing: str, deployment_id: str) -> dict[str, Any]:
+    """``{"thing", "status", "detail"}`` of one device for one deployment, and ``last_contact``
+    (epoch seconds) when the device ever reported a deployment status: the latest
+    ``modifiedTimestamp`` of its effective deployments, i.e. when it last told the cloud anything."""
     found = None
+    contact: float | None = None
     with transient_errors(f"ListEffectiveDeployments {thing}"):
         try:
             pages = greengrass.get_paginator("list_effective_deployments").paginate(coreDeviceThingName=thing)
@@ -176,10 +188,32 @@ def device_status(greengrass: Any, thing: str, deployment_id: str) -> dict[str, 
                 for effective in page.get("effectiveDeployments", []):
                     if effective.get("deploymentId") == deployment_id:
                         found = effective
+                    modified = _epoch(effective.get("modifiedTimestamp"))
+                    if modified is not None and (contact is None or modified > contact):
+                        contact = modified
         except ClientError as exc:
             if not is_not_found(exc):
                 raise
             return {"thing": thing, "status": "PENDING", "detail": NEVER_CONNECTED}
+    result = _device_result(thing, found)
+    if contact is not None:
+        result["last_contact"] = contact
+    return result
+
+
+def _epoch(value: Any) -> float | None:
+    """A timestamp as boto3 parses it (datetime) or as JSON carries it (number), in epoch seconds."""
+    if value is None:
+        return None
+    if hasattr(value, "timestamp"):
+        return float(value.timestamp())
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _device_result(thing: str, found: dict[str, Any] | None) -> dict[str, Any]:
     if found is None:
         return {"thing": thing, "status": "PENDING", "detail": NOT_RECEIVED}
     status = found.get("coreDeviceExecutionStatus", "QUEUED")
@@ -194,7 +228,7 @@ def device_status(greengrass: Any, thing: str, deployment_id: str) -> dict[str, 
 
 def device_statuses(
     greengrass: Any, things: Sequence[str], deployment_id: str, *, workers: int = STATUS_WORKERS
-) -> dict[str, dict[str, str]]:
+) -> dict[str, dict[str, Any]]:
     """:func:`device_status` of each thing, ``workers`` at a time (boto3 clients are thread-safe)."""
     if workers <= 1 or len(things) <= 1:
         return {thing: device_status(greengrass, thing, deployment_id) for thing in things}
@@ -209,6 +243,31 @@ def _finished_before(s3: Any, uri: str, deployment_id: str) -> dict[str, dict[st
     if previous.get("deployment_id") != deployment_id:
         return {}
     return {d["thing"]: d for d in previous.get("devices", []) if d.get("status") == "SUCCEEDED"}
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _stalled_detail(device: Mapping[str, Any], now: float) -> str:
+    """``<detail>; last contact <when> (<n> s ago): …`` of a device the time budget ran out on."""
+    contact = device.get("last_contact")
+    if isinstance(contact, (int, float)):
+        when = f"last contact {_iso(contact)} ({now - contact:.0f} s ago): offline or stalled?"
+    elif device.get("detail") == NEVER_CONNECTED:
+        when = "never contacted the cloud"
+    else:
+        when = "no deployment status ever reported: offline since it registered?"
+    return f"{device.get('detail') or device['status']}; {when}"
+
+
+def _started_at(s3: Any, config: Mapping[str, Any], deployment_id: str) -> float | None:
+    """When Deploy created this deployment (its targets detail), else None (older executions)."""
+    targets = read_detail(s3, detail_uri(config, DEPLOYMENT_TARGETS)) or {}
+    started = targets.get("started_at")
+    if targets.get("deployment_id") != deployment_id or not isinstance(started, (int, float)):
+        return None
+    return float(started)
 
 
 def _device_line(device: Mapping[str, str]) -> str:
@@ -244,6 +303,15 @@ def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: An
     summary = counted(by_status, len(devices))
     if unfinished:
         summary += "; waiting for " + named([_device_line(d) for d in unfinished], uri=uri)
+    # The time budget counts from CreateDeployment (Deploy's targets detail), whatever the polls.
+    budget = (config.get("poll") or {}).get("deployment", {}).get("timeout_s")
+    started = _started_at(s3, config, deployment_id) if unfinished and budget else None
+    now = time.time()
+    timed_out = not failed and started is not None and now - started >= budget
+    if timed_out:
+        for d in unfinished:
+            d["detail"] = _stalled_detail(d, now)
+            d["status"] = "TIMED_OUT"
     write_detail(
         s3,
         config,
@@ -251,12 +319,19 @@ def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: An
         {
             "deployment_id": deployment_id,
             "thing_group": deployment["thing_group"],
-            "status": "FAILED" if failed else status,
+            "status": "FAILED" if failed else "TIMED_OUT" if timed_out else status,
             "summary": summary,
             "counts": by_status,
             "devices": devices,
         },
     )
+    if timed_out:
+        raise DeploymentTimedOut(
+            f"deployment {deployment_id} not finished on {len(unfinished)} of {len(devices)} device(s) "
+            f"within poll.deployment.timeout_s {budget} s ({now - started:.0f} s since CreateDeployment): "
+            f"{named([_device_line(d) for d in unfinished], uri=uri)}. "
+            "A device that stopped reporting is offline or its core is stuck: check its Greengrass log."
+        )
     if failed:
         raise DeploymentFailed(
             f"deployment {deployment_id} failed on {len(failed)} of {len(devices)} device(s): "
@@ -273,6 +348,9 @@ def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: An
             "in_progress": by_status.get("IN_PROGRESS", 0),
             "pending": by_status.get("PENDING", 0),
         },
-        "unfinished": [{**d, "detail": clip(d["detail"])} for d in unfinished[:MAX_NAMED]],
+        "unfinished": [
+            {"thing": d["thing"], "status": d["status"], "detail": clip(d["detail"])}
+            for d in unfinished[:MAX_NAMED]
+        ],
         "devices_uri": uri,
     }

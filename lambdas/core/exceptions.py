@@ -17,6 +17,7 @@ __all__ = [
     "ComponentFailed",
     "ConfigurationError",
     "DeploymentFailed",
+    "DeploymentTimedOut",
     "InvalidInput",
     "ModelRejected",
     "NoDevices",
@@ -64,6 +65,10 @@ class NoDevices(PipelineError):
 
 class DeploymentFailed(PipelineError):
     """At least one device reported the deployment failed (or rolled back)."""
+
+
+class DeploymentTimedOut(PipelineError):
+    """The deployment's time budget (``poll.deployment.timeout_s``) passed with devices unfinished."""
 
 
 class VerificationFailed(PipelineError):

@@ -77,9 +77,9 @@ def execution_input(options: RunOptions, dataset: Mapping[str, Any] | None, *, p
         "comment": "mlops-edge run (local cloud)",
         "components": {"inference_configuration": {"PythonPath": python, "TelemetryIntervalSeconds": 5}},
         "poll": {
-            "training": {**poll, "max_polls": 600},
-            "components": {**poll, "max_polls": 120},
-            "deployment": {**poll, "max_polls": 300},
+            "training": {**poll, "timeout_s": 600},
+            "components": {**poll, "timeout_s": 120},
+            "deployment": {**poll, "timeout_s": 300},
         },
     }
     if options.hyperparameters:

@@ -33,7 +33,7 @@ HANDLER_ERRORS: dict[str, tuple[str, ...]] = {
     "publish_components": ("ArtifactConflict", "ComponentFailed"),
     "check_components": ("ComponentFailed",),
     "deploy": ("NoDevices", "DeploymentFailed", "ConfigurationError"),
-    "check_deployment": ("DeploymentFailed", "NoDevices", "ConfigurationError"),
+    "check_deployment": ("DeploymentFailed", "DeploymentTimedOut", "NoDevices", "ConfigurationError"),
     "verify_on_device": ("VerificationFailed", "ConfigurationError"),
     "promote": ("PromotionFailed",),
     "rollback": ("RollbackFailed",),

@@ -2,8 +2,11 @@
 
 ``Deploy`` → ``WaitDeployment`` ⟲ ``CheckDeployment`` → ``DeploymentDone?``. Success is each
 device's own result for this deployment (``ListEffectiveDeployments``), not the job-level status:
-a device that rolled back is a failure. From here on devices run new versions, so every error,
-and a deployment that never finishes, goes to ``on_error`` (``Rollback``).
+a device that rolled back is a failure. The loop's time budget (``poll.deployment.timeout_s``,
+counted from CreateDeployment) is enforced by CheckDeployment itself, which fails with
+``DeploymentTimedOut`` naming each unfinished device and its last contact; ``max_polls`` is only a
+safety bound. From here on devices run new versions, so every error, and a deployment that never
+finishes, goes to ``on_error`` (``Rollback``).
 """
 
 from __future__ import annotations
@@ -33,7 +36,8 @@ def build(f: StateFactory, *, on_error: Target) -> Phase:
     deployment_timed_out = f.error(
         "DeploymentTimedOutError",
         "DeploymentTimedOut",
-        "Deployment {} not finished on every device after the maximum number of polls: {}",
+        "Deployment {} not finished on every device after poll.deployment.max_polls checks "
+        "(a safety bound; CheckDeployment enforces the time budget timeout_s): {}",
         "$.deployment.deployment_id",
         "$.deployment_status.summary",
     ).next(on_error)

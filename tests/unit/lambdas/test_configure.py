@@ -35,7 +35,9 @@ def test_empty_input_gets_every_default(settings: Settings) -> None:
     assert config["deployment"]["thing_group"] == "edge-fleet"
     assert config["components"]["model_name"] == "com.example.test.Model"
     assert config["components"]["inference_name"] == "com.example.test.Inference"
-    assert config["poll"]["training"] == {"interval_s": 30, "max_polls": 240}
+    # a time budget per loop; max_polls, its safety bound, derived from it
+    assert config["poll"]["training"] == {"interval_s": 30, "timeout_s": 7200, "max_polls": 241}
+    assert config["poll"]["deployment"] == {"interval_s": 10, "timeout_s": 600, "max_polls": 61}
     assert config["auto_approve"] is True and config["model_package_arn"] is None
     assert config["verification"]["requests"] == 10
     json.dumps(config, allow_nan=False)  # Step Functions needs plain JSON
@@ -69,8 +71,14 @@ def test_validation_channel_when_given(settings: Settings) -> None:
 
 def test_partial_poll_merges_with_its_default(settings: Settings) -> None:
     poll = run(settings, {"poll": {"training": {"interval_s": 1}}})["config"]["poll"]
-    assert poll["training"] == {"interval_s": 1, "max_polls": 240}
+    assert poll["training"] == {"interval_s": 1, "timeout_s": 7200, "max_polls": 7201}
     assert poll["deployment"]["interval_s"] == 10
+
+
+def test_a_given_max_polls_stays_the_safety_bound(settings: Settings) -> None:
+    doc = {"poll": {"deployment": {"interval_s": 1, "timeout_s": 300, "max_polls": 50}}}
+    poll = run(settings, doc)["config"]["poll"]
+    assert poll["deployment"] == {"interval_s": 1, "timeout_s": 300, "max_polls": 50}
 
 
 def test_input_overrides_environment(settings: Settings) -> None:

@@ -11,7 +11,7 @@ from botocore.stub import ANY
 
 from lambdas.core.deployment import check_deployment, deploy
 from lambdas.core.detail import read_detail
-from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, NoDevices
+from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, DeploymentTimedOut, NoDevices
 
 from .conftest import BUCKET, assert_selectable, stubbed
 from .fakes import FakeGreengrass
@@ -198,3 +198,43 @@ def test_many_failed_devices_are_counted_and_ten_are_named(iot: Any, s3: Any, ev
     assert "core-10" not in message and len(message) < 5000
     detail = read_detail(s3, STATUS_URI)
     assert detail is not None and len(detail["devices"]) == 25
+
+
+def test_a_device_that_never_reports_fails_the_check_at_the_time_budget(
+    iot: Any, s3: Any, config: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13 item 5: the budget is time since CreateDeployment (poll.deployment.timeout_s), not
+    a count of polls; the failure names each stalled device with its last contact."""
+    import lambdas.core.deployment as deployment_module
+
+    clock = {"now": 1_800_000_000.0}
+    monkeypatch.setattr(deployment_module.time, "time", lambda: clock["now"])
+    add_things(iot, "core-a", "core-b", "core-c")
+    gg = FakeGreengrass()
+    config["poll"]["deployment"] = {"interval_s": 10, "timeout_s": 600, "max_polls": 10_000}
+    started = deploy({"config": config, "components": COMPONENTS}, greengrass=gg, iot=iot, s3=s3)
+    event = {"config": config, "deployment": started}
+    seen = clock["now"] + 5  # core-b took the deployment, then went silent
+    gg.effective = {
+        "core-a": [effective("dep-1", "SUCCEEDED", "SUCCESSFUL")],
+        "core-b": [{**effective("dep-1", "IN_PROGRESS"), "modifiedTimestamp": seen}],
+        # core-c: known to Greengrass, never reports anything for this deployment
+    }
+    clock["now"] += 599
+    out = check_deployment(event, greengrass=gg, iot=iot, s3=s3)
+    assert out["status"] == "IN_PROGRESS"  # within the budget: still waiting, however many polls
+    clock["now"] += 1
+    with pytest.raises(DeploymentTimedOut) as info:
+        check_deployment(event, greengrass=gg, iot=iot, s3=s3)
+    message = str(info.value)
+    assert "not finished on 2 of 3 device(s) within poll.deployment.timeout_s 600 s" in message
+    assert "core-b: TIMED_OUT (IN_PROGRESS; last contact 2027-01-15T08:00:05Z (595 s ago)" in message
+    assert "core-c: TIMED_OUT (deployment not received yet; no deployment status ever reported" in message
+    assert "core-a" not in message
+    detail = read_detail(s3, STATUS_URI)
+    assert detail is not None and detail["status"] == "TIMED_OUT"
+    assert {d["thing"]: d["status"] for d in detail["devices"]} == {
+        "core-a": "SUCCEEDED",
+        "core-b": "TIMED_OUT",
+        "core-c": "TIMED_OUT",
+    }
