@@ -52,7 +52,7 @@ def build_app(
         config=config,
         source_tarball=source_tarball(),
         env=env,
-        description="mlops-edge: artifacts, training, Lambdas and the Step Functions pipeline",
+        description="mlops-edge: artifacts, training, Lambdas, the Step Functions pipeline and its approval trigger",
     )
     edge = EdgeCoreStack(
         app,
@@ -74,7 +74,7 @@ def build_app(
         deploy_stacks=[pipeline.stack_name, edge.stack_name],
         synth_context=recorded_context(recorded, baseline),
         env=env,
-        description="mlops-edge: CodePipeline (push -> test -> deploy -> run) and the approval trigger",
+        description="mlops-edge: CodePipeline (push -> test -> deploy -> run)",
     )
     stacks: dict[str, cdk.Stack] = {"pipeline": pipeline, "edge": edge, "cicd": cicd}
     for key, value in config.tags.items():

@@ -1,8 +1,11 @@
-"""Constructs of the CI/CD stack: the CodePipeline from a git push, and the approval trigger.
+"""Constructs of the CI/CD stack: the CodePipeline from a git push.
 
-The CI/CD stack refers to the pipeline's state machine and model package group *by name*, not
-through CloudFormation exports: it deploys the pipeline stack itself, and an export it imported
-could never change afterwards.
+The model-approval trigger is not here: it belongs to the pipeline stack (``infra/approval.py``),
+next to the state machine it starts, so it works wherever that stack is deployed alone.
+
+The CI/CD stack refers to the pipeline's state machine *by name*, not through CloudFormation
+exports: it deploys the pipeline stack itself, and an export it imported could never change
+afterwards.
 """
 
 from __future__ import annotations
@@ -16,8 +19,6 @@ from aws_cdk import aws_codebuild as codebuild
 from aws_cdk import aws_codecommit as codecommit
 from aws_cdk import aws_codepipeline as codepipeline
 from aws_cdk import aws_codepipeline_actions as actions
-from aws_cdk import aws_events as events
-from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -36,11 +37,6 @@ BOOTSTRAP_QUALIFIER = "hnb659fds"
 UNRECORDED_SETTINGS = frozenset({"account", "region"})
 #: The execution input CodePipeline starts the state machine with (shipped by ``pipeline/``).
 EXAMPLE_INPUT_PATH = "pipeline/config/example-input.json"
-#: How ``ApprovalDescription`` starts when the pipeline approves a model itself
-#: (``lambdas/core/promote.py``, after verifying it on every device). Such approvals must not start
-#: the deploy-only path: that model is already deployed, and redeploying it would approve it
-#: again, in a loop. A test checks promote.py still writes this prefix.
-PIPELINE_APPROVAL_PREFIX = "verified on every device"
 
 
 class DeliveryPipeline(Construct):
@@ -294,67 +290,6 @@ def deploy_build_spec(deploy_stacks: Sequence[str]) -> dict[str, Any]:
                 ]
             },
         },
-    }
-
-
-class ApprovalTrigger(Construct):
-    """Starts the deploy-only path when a model package is approved in the registry.
-
-    A person approving a package (console, CLI, Studio) emits *SageMaker Model Package State
-    Change* with ``ModelApprovalStatus: Approved``; the rule starts the state machine with that
-    package's ARN, and the state machine skips training and deploys it. Approvals the pipeline
-    made itself (``ApprovalDescription`` starting with :data:`PIPELINE_APPROVAL_PREFIX`) are
-    ignored: the execution that approved them has already deployed and verified them.
-
-    Attributes:
-        rule: the EventBridge rule.
-    """
-
-    def __init__(
-        self,
-        scope: Construct,
-        construct_id: str,
-        *,
-        state_machine: sfn.IStateMachine,
-        model_package_group_name: str,
-    ) -> None:
-        super().__init__(scope, construct_id)
-        common = {"ModelPackageGroupName": [model_package_group_name], "ModelApprovalStatus": ["Approved"]}
-        self.rule = events.Rule(
-            self,
-            "Rule",
-            description="Deploy a model package to the edge fleet when it is approved in the registry",
-            event_pattern=events.EventPattern(
-                source=["aws.sagemaker"],
-                detail_type=["SageMaker Model Package State Change"],
-                detail={
-                    **common,
-                    "$or": [
-                        {"ApprovalDescription": [{"exists": False}]},
-                        {"ApprovalDescription": [{"anything-but": {"prefix": PIPELINE_APPROVAL_PREFIX}}]},
-                    ],
-                },
-            ),
-        )
-        self.rule.add_target(
-            targets.SfnStateMachine(
-                state_machine,
-                input=events.RuleTargetInput.from_object(approval_input()),
-                retry_attempts=3,
-                max_event_age=Duration.hours(1),
-            )
-        )
-
-
-def approval_input() -> dict[str, str]:
-    """Execution input of the deploy-only path, filled from the approval event.
-
-    Only fields of ``pipeline/config/input.schema.json`` (it allows no others); everything else
-    takes the defaults of the function environment.
-    """
-    return {
-        "comment": "deploy-only: model package approved in the registry",
-        "model_package_arn": events.EventField.from_path("$.detail.ModelPackageArn"),
     }
 
 

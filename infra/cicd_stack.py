@@ -1,4 +1,7 @@
-"""CI/CD stack: CodePipeline from a git push to a state machine execution, and the approval rule."""
+"""CI/CD stack: CodePipeline from a git push to a state machine execution.
+
+The model-approval rule is the pipeline stack's (``infra/approval.py``), not this one's.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +13,12 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import common
-from infra.cicd import ApprovalTrigger, DeliveryPipeline
+from infra.cicd import DeliveryPipeline
 from pipeline.config.deployment import EdgeConfig
 
 
 class CiCdStack(Stack):
-    """The delivery pipeline and the model-approval trigger.
+    """The delivery pipeline.
 
     ``synth_context`` is what the pipeline's own ``cdk synth`` is given as ``-c`` arguments on top
     of cdk.json (``infra.cicd.recorded_context``: the settings this stack was deployed with that
@@ -24,7 +27,6 @@ class CiCdStack(Stack):
     Attributes:
         state_machine: the pipeline's state machine, imported by its configured name.
         delivery: the CodePipeline construct.
-        approval: the EventBridge approval trigger.
     """
 
     def __init__(
@@ -49,11 +51,5 @@ class CiCdStack(Stack):
             deploy_stacks=deploy_stacks,
             log_retention=common.retention(config.log_retention_days),
             synth_context=synth_context or {},
-        )
-        self.approval = ApprovalTrigger(
-            self,
-            "Approval",
-            state_machine=self.state_machine,
-            model_package_group_name=config.model_package_group_name,
         )
         CfnOutput(self, "PipelineName", value=self.delivery.pipeline.pipeline_name)

@@ -1,4 +1,5 @@
-"""Pipeline stack: storage, training resources, the fleet's thing group, Lambdas, state machine."""
+"""Pipeline stack: storage, training resources, the fleet's thing group, Lambdas, state machine, and
+the model-approval trigger that starts it."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import common
+from infra.approval import ApprovalTrigger
 from infra.functions import PipelineFunctions
 from infra.permissions import Scope, grant_all
 from infra.storage import PREFIXES, ArtifactStore
@@ -32,6 +34,8 @@ class PipelineStack(Stack):
         verifier: the MQTT identity (secret + IoT policy) of verify_on_device.
         functions: the Lambdas.
         state_machine: the ``PipelineStateMachine`` construct (``.state_machine`` is the resource).
+        approval: the EventBridge rule that starts the deploy-only path when a person approves a
+            model package of the group (``infra/approval.py``).
         function_environment: the Lambda environment (the configure defaults).
     """
 
@@ -78,6 +82,12 @@ class PipelineStack(Stack):
             removal_policy=RemovalPolicy.DESTROY,
         )
         self.state_machine = self._state_machine(config)
+        self.approval = ApprovalTrigger(
+            self,
+            "Approval",
+            state_machine=self.state_machine.state_machine,
+            model_package_group_name=config.model_package_group_name,
+        )
         self._outputs(config)
 
     def _function_environment(self, config: EdgeConfig) -> dict[str, str]:

@@ -1,11 +1,12 @@
 """Browser tests of `mlops-edge console` against a real local environment.
 
 Module scope: the local cloud with the pipeline stack deployed (as `mlops-edge run` deploys it),
-one simulated device, the diabetes dataset uploaded, the CI/CD stack's approval rule deployed
-through the local cloud's CloudFormation, and the real CLI (`mlops-edge console`) on a free port,
-stopped by PID. The browser is Debian's Chromium driven by Playwright; without one every test here
-skips with the reason (and the session's summary says so). Each test saves a screenshot of its
-pages on failure, under ``$MLOPS_EDGE_TEST_ARTIFACTS`` (default ``.local/test-artifacts/console``).
+one simulated device, the diabetes dataset uploaded, and the real CLI (`mlops-edge console`) on a
+free port, stopped by PID. The pipeline stack carries its own approval rule (infra/approval.py), so
+Approve starts the deploy-only path exactly as under `mlops-edge run --keep`. The browser is
+Debian's Chromium driven by Playwright; without one every test here skips with the reason (and the
+session's summary says so). Each test saves a screenshot of its pages on failure, under
+``$MLOPS_EDGE_TEST_ARTIFACTS`` (default ``.local/test-artifacts/console``).
 """
 
 from __future__ import annotations
@@ -146,25 +147,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def approval_rule_template(cicd_template: dict[str, Any]) -> dict[str, Any]:
-    """The CI/CD stack's approval rule with the role its target starts executions with (and that
-    role's policies), as a template of their own: the rest of that stack (CodePipeline, CodeBuild)
-    does not run locally."""
-    resources = cicd_template["Resources"]
-    rules = {k: r for k, r in resources.items() if r["Type"] == "AWS::Events::Rule"}
-    assert len(rules) == 1, f"expected the one approval rule, found {sorted(rules)}"
-    keep = dict(rules)  # as synthesized: pattern, input transformer, retry policy, role, tags
-    for target in next(iter(rules.values()))["Properties"]["Targets"]:
-        role = target.get("RoleArn", {}).get("Fn::GetAtt", [None])[0]
-        if role:
-            keep[role] = resources[role]
-            for key, resource in resources.items():
-                roles = resource.get("Properties", {}).get("Roles", [])
-                if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in roles:
-                    keep[key] = resource
-    return {"AWSTemplateFormatVersion": "2010-09-09", "Resources": keep}
-
-
 @pytest.fixture(scope="module")
 def stage(chromium: str, tmp_path_factory: pytest.TempPathFactory, cdk_assembly: Any) -> Iterator[Stage]:
     from mlops_edge.environment.console_process import ConsoleProcess
@@ -184,23 +166,6 @@ def stage(chromium: str, tmp_path_factory: pytest.TempPathFactory, cdk_assembly:
         data = demo_data("diabetes", state_dir / "data")
         dataset = upload(local.cloud.client("s3"), pipeline.bucket, data)
         local.wait_devices()
-        cfn = local.cloud.client("cloudformation")
-        cicd = json.loads(next(cdk_assembly.directory.glob("*CiCd.template.json")).read_text())
-        cfn.create_stack(
-            StackName="MlopsEdgeApprovalRule",
-            TemplateBody=json.dumps(approval_rule_template(cicd)),
-            Capabilities=["CAPABILITY_IAM"],
-        )
-        try:
-            cfn.get_waiter("stack_create_complete").wait(StackName="MlopsEdgeApprovalRule")
-        except Exception as exc:
-            events = cfn.describe_stack_events(StackName="MlopsEdgeApprovalRule")["StackEvents"]
-            reasons = [
-                f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
-                for e in events
-                if "FAILED" in e["ResourceStatus"]
-            ]
-            raise AssertionError(f"the approval rule stack failed: {reasons}") from exc
         # The shipped example input, pointed at this environment: its dataset, the device's Python
         # (so the core does not build a venv from PyPI) and polls of a second, not half a minute.
         example = example_input()

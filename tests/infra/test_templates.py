@@ -262,6 +262,74 @@ def test_instance_role_can_only_provision_its_own_thing(synth) -> None:
     assert not {"iam:CreateRole", "iam:PassRole", "iot:CreatePolicy", "iot:CreateRoleAlias"} & actions
 
 
+# ------------------------------------------------------------------ pipeline: approval rule
+
+
+def _approval_rule(synth) -> dict[str, Any]:
+    (rule,) = synth.resources("pipeline", "AWS::Events::Rule").values()
+    return rule
+
+
+def test_approval_rule_is_the_pipeline_stacks_not_the_cicd_stacks(synth) -> None:
+    """Deploying the pipeline stack alone (``mlops-edge run``; AWS without CI/CD) gets approvals."""
+    assert not synth.resources("cicd", "AWS::Events::Rule")
+    assert "events.amazonaws.com" not in json.dumps(synth.resources("cicd", "AWS::IAM::Role"))
+    _approval_rule(synth)
+
+
+def test_approval_rule_starts_deploy_only_path(synth) -> None:
+    rule = _approval_rule(synth)
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.sagemaker"]
+    assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
+    assert pattern["detail"]["ModelApprovalStatus"] == ["Approved"]
+    assert pattern["detail"]["ModelPackageGroupName"] == ["mlops-edge-models"]
+    target = rule["Properties"]["Targets"][0]
+    transformer = target["InputTransformer"]
+    assert transformer["InputPathsMap"] == {"detail-ModelPackageArn": "$.detail.ModelPackageArn"}
+    assert '"model_package_arn":<detail-ModelPackageArn>' in transformer["InputTemplate"]
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 3600, "MaximumRetryAttempts": 3}
+    (machine,) = synth.resources("pipeline", "AWS::StepFunctions::StateMachine")
+    assert target["Arn"] == {"Ref": machine}  # this stack's state machine, not one found by name
+
+
+def test_approval_rule_role_may_only_start_the_state_machine(synth) -> None:
+    target = _approval_rule(synth)["Properties"]["Targets"][0]
+    role = target["RoleArn"]["Fn::GetAtt"][0]
+    trust = synth.templates["pipeline"]["Resources"][role]["Properties"]["AssumeRolePolicyDocument"]
+    assert [s["Principal"] for s in trust["Statement"]] == [{"Service": "events.amazonaws.com"}]
+    (machine,) = synth.resources("pipeline", "AWS::StepFunctions::StateMachine")
+    statements = [
+        s
+        for p in synth.resources("pipeline", "AWS::IAM::Policy").values()
+        if {"Ref": role} in p["Properties"]["Roles"]
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    assert statements == [
+        {"Action": "states:StartExecution", "Effect": "Allow", "Resource": {"Ref": machine}}
+    ]
+
+
+def test_approval_input_is_valid_execution_input_and_skips_own_approvals(synth) -> None:
+    import jsonschema
+
+    from infra.approval import PIPELINE_APPROVAL_PREFIX
+    from infra.functions import REPO_ROOT
+
+    rule = _approval_rule(synth)
+    transformer = rule["Properties"]["Targets"][0]["InputTransformer"]
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-edge-models/3"
+    document = json.loads(transformer["InputTemplate"].replace("<detail-ModelPackageArn>", json.dumps(arn)))
+    schema = json.loads((REPO_ROOT / "pipeline" / "config" / "input.schema.json").read_text())
+    jsonschema.validate(document, schema)
+    assert document["model_package_arn"] == arn
+    # The pipeline's own approvals (promote, after verification) must not restart it.
+    pattern = json.dumps(rule["Properties"]["EventPattern"])
+    assert PIPELINE_APPROVAL_PREFIX in pattern
+    promote = (REPO_ROOT / "lambdas" / "core" / "promote.py").read_text()
+    assert f'ApprovalDescription=f"{PIPELINE_APPROVAL_PREFIX}' in promote
+
+
 # --------------------------------------------------------------------------------- CI/CD
 
 
@@ -293,20 +361,6 @@ def test_artifacts_encrypted_with_rotating_key(synth) -> None:
     t.has_resource_properties("AWS::KMS::Key", {"EnableKeyRotation": True})
 
 
-def test_approval_rule_starts_deploy_only_path(synth) -> None:
-    (rule,) = synth.resources("cicd", "AWS::Events::Rule").values()
-    pattern = rule["Properties"]["EventPattern"]
-    assert pattern["source"] == ["aws.sagemaker"]
-    assert pattern["detail-type"] == ["SageMaker Model Package State Change"]
-    assert pattern["detail"]["ModelApprovalStatus"] == ["Approved"]
-    assert pattern["detail"]["ModelPackageGroupName"] == ["mlops-edge-models"]
-    target = rule["Properties"]["Targets"][0]
-    transformer = target["InputTransformer"]
-    assert transformer["InputPathsMap"] == {"detail-ModelPackageArn": "$.detail.ModelPackageArn"}
-    assert '"model_package_arn":<detail-ModelPackageArn>' in transformer["InputTemplate"]
-    assert "mlops-edge-pipeline" in json.dumps(target["Arn"])
-
-
 def test_verifier_identity(synth) -> None:
     policies = {
         p["Properties"]["PolicyName"]: json.dumps(p["Properties"]["PolicyDocument"])
@@ -320,26 +374,6 @@ def test_verifier_identity(synth) -> None:
     functions = synth.resources("pipeline", "AWS::Lambda::Function").values()
     env = next(iter(functions))["Properties"]["Environment"]["Variables"]
     assert env["MLOPS_EDGE_MQTT_SECRET_ID"]
-
-
-def test_approval_input_is_valid_execution_input_and_skips_own_approvals(synth) -> None:
-    import jsonschema
-
-    from infra.cicd import PIPELINE_APPROVAL_PREFIX
-    from infra.functions import REPO_ROOT
-
-    (rule,) = synth.resources("cicd", "AWS::Events::Rule").values()
-    transformer = rule["Properties"]["Targets"][0]["InputTransformer"]
-    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package/mlops-edge-models/3"
-    document = json.loads(transformer["InputTemplate"].replace("<detail-ModelPackageArn>", json.dumps(arn)))
-    schema = json.loads((REPO_ROOT / "pipeline" / "config" / "input.schema.json").read_text())
-    jsonschema.validate(document, schema)
-    assert document["model_package_arn"] == arn
-    # The pipeline's own approvals (promote, after verification) must not restart it.
-    pattern = json.dumps(rule["Properties"]["EventPattern"])
-    assert PIPELINE_APPROVAL_PREFIX in pattern
-    promote = (REPO_ROOT / "lambdas" / "core" / "promote.py").read_text()
-    assert f'ApprovalDescription=f"{PIPELINE_APPROVAL_PREFIX}' in promote
 
 
 def test_codecommit_source_is_configurable() -> None:

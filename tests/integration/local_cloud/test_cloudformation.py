@@ -348,8 +348,9 @@ def test_update_changes_in_place_refuses_no_op_and_rolls_back_a_failure(local_cl
 
 
 def test_an_eventbridge_rule_with_its_targets_and_a_policy_attachment(local_cloud: LocalCloud) -> None:
-    """The CI/CD stack's approval rule, as synthesized (pattern with $or, input transformer, retry
-    policy, role), and an IoT policy attached to a certificate."""
+    """The pipeline stack's approval rule (infra/approval.py), as synthesized (pattern with $or, input
+    transformer, retry policy, role), and an IoT policy attached to a certificate. (The whole
+    pipeline stack, its rule included, is deployed by test_cloudformation_pipeline.py.)"""
     suffix = _suffix()
     iot = local_cloud.client("iot")
     certificate = iot.create_keys_and_certificate(setAsActive=True)["certificateArn"]
