@@ -178,6 +178,10 @@ class LocalEnvironment:
         if crashed:
             stop_orphans(self.cloud.state_dir)
 
+    def log(self, message: str) -> None:
+        """A line on the run's console, as the environment's own steps print theirs."""
+        self._log(message)
+
     # -- health ----------------------------------------------------------------------------------
     def dead_part(self) -> PartDied | None:
         """The first part of the started environment whose process is gone, else None:

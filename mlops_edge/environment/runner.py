@@ -283,12 +283,40 @@ def EnvironmentDiedType() -> type[BaseException]:
 
 
 def upload_dataset(local: LocalEnvironment, data: RunData) -> dict[str, Any]:
-    """Put the run's CSVs where the execution input will point (the bucket of the deployment)."""
+    """Put the run's CSVs where the execution input will point (the bucket of the deployment), and
+    its training CSV under the stack's default dataset (:func:`put_default_dataset`)."""
     from mlops_edge.environment.run_data import upload
     from pipeline.aws import client
 
     assert local.pipeline is not None
-    return upload(client("s3"), local.pipeline.bucket, data)
+    s3 = client("s3")
+    dataset = upload(s3, local.pipeline.bucket, data)
+    default = put_default_dataset(s3, local.pipeline.stack.outputs, data)
+    if default:
+        local.log(
+            f"dataset: also at {default}, the stack's default dataset, which an execution without "
+            "dataset.train trains on (e.g. mlops-edge execute --input pipeline/config/example-input.json)"
+        )
+    return dataset
+
+
+#: The pipeline stack's output naming the default training dataset (MLOPS_EDGE_DATASET_URI).
+DATASET_OUTPUT = "DatasetUri"
+
+
+def put_default_dataset(s3: Any, outputs: Mapping[str, str], data: RunData) -> str | None:
+    """The run's training CSV at the stack's default dataset URI (a prefix gets ``train.csv``), as
+    docs/deploy-aws.md tells an AWS user to upload theirs: an execution that names no dataset (the
+    README's example input) then trains on what the last run trained on. Returns the object's URI,
+    None when the stack declares no default."""
+    uri = outputs.get(DATASET_OUTPUT, "")
+    if not uri.startswith("s3://"):
+        return None
+    bucket, _, key = uri[5:].partition("/")
+    if not key or key.endswith("/"):
+        key += "train.csv"
+    s3.upload_file(str(data.train_csv), bucket, key)
+    return f"s3://{bucket}/{key}"
 
 
 def _execute(
