@@ -111,3 +111,34 @@ def test_failed_deployment_rolls_back_to_last_known_good(
     while (status := device_status(gg, thing, rollback["deployment_id"]))["status"] != "SUCCEEDED":
         assert status["status"] != "FAILED" and time.monotonic() < deadline, status
         time.sleep(0.5)
+
+
+def test_a_device_that_never_reports_fails_the_deployment_at_its_time_budget(
+    deployed: Deployed, fleet: Any, fast_input: dict[str, Any]
+) -> None:
+    """Issue 13 item 5: a member of the group no core runs for. The deployment fails once
+    poll.deployment.timeout_s has passed (not after a count of polls), naming that device and why."""
+    ghost = "mlops-edge-ghost-01"
+    deployed.cloud.provision_device(ghost, thing_group=deployed.thing_group)
+    document = device_input(fast_input, deployed)
+    document["poll"]["deployment"] = {"interval_s": 1, "timeout_s": 20, "max_polls": 10_000}
+    try:
+        started = time.monotonic()
+        execution = deployed.run(document)
+        elapsed = time.monotonic() - started
+    finally:
+        deployed.client("iot").remove_thing_from_thing_group(
+            thingGroupName=deployed.thing_group, thingName=ghost
+        )
+    assert execution["status"] == "FAILED"
+    failures = [
+        e.get("taskFailedEventDetails") or e["lambdaFunctionFailedEventDetails"]
+        for e in deployed.history(execution["executionArn"])
+        if {"taskFailedEventDetails", "lambdaFunctionFailedEventDetails"} & set(e)
+    ]
+    assert failures and failures[-1]["error"] == "DeploymentTimedOut", failures
+    cause = failures[-1]["cause"]
+    assert "within poll.deployment.timeout_s 20 s" in cause
+    assert f"{ghost}: TIMED_OUT" in cause and "never contacted the cloud" in cause, cause
+    assert fleet.devices[0].thing_name not in cause  # the running device succeeded
+    assert elapsed < 120  # the budget, the rollback and verification of nothing: not 10,000 polls
