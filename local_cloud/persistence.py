@@ -37,6 +37,7 @@ import io
 import logging
 import os
 import pickle
+import re
 import signal
 import sys
 import threading
@@ -99,6 +100,7 @@ _READ_OPERATIONS = {
     "DecodeAuthorizationMessage",
 }
 _READ_METHODS = {"GET", "HEAD", "OPTIONS"}
+_REST_READS = re.compile(r"^/[0-9-]+/functions/[^/]+/invocations$|^/[0-9-]+/functions/[^/]+/invoke-async/?$")
 
 
 def signing_service(request: Any) -> str:
@@ -138,7 +140,9 @@ def is_mutating(request: Any) -> bool:
         return False
     operation = operation_name(request)
     if not operation:
-        return True  # REST write
+        # REST write, except Lambda's Invoke (POST .../functions/<name>/invocations), which changes
+        # no kept state (its log events are CloudWatch Logs writes of their own)
+        return not _REST_READS.search(request.path)
     if operation in _READ_OPERATIONS:
         return False
     return not operation.startswith(_READ_PREFIXES)
@@ -526,6 +530,7 @@ class Durability:
         self._saved: dict[str, int] = defaultdict(int)
         self.stats: dict[str, list[float]] = defaultdict(list)  # service -> snapshot seconds
         self.failures = 0
+        self.requests: dict[str, int] = defaultdict(int)  # service -> mutating requests answered
         _blobs_for(state_dir)
 
     def register(self, service: str, saver: Callable[[], object]) -> None:
@@ -538,6 +543,7 @@ class Durability:
             return  # a failed request changed nothing that was acknowledged
         service = SIGNING_NAMES.get(signing_service(request))
         if service is not None:
+            self.requests[service] += 1
             self.commit(service)
 
     def commit(self, service: str) -> None:
@@ -568,8 +574,10 @@ class Durability:
         for service, times in self.stats.items():
             ordered = sorted(times)
             out[service] = {
+                "requests": self.requests.get(service, 0),
                 "snapshots": len(ordered),
                 "p50_ms": round(1000 * ordered[len(ordered) // 2], 2),
                 "max_ms": round(1000 * ordered[-1], 2),
+                "total_ms": round(1000 * sum(ordered), 1),
             }
         return out

@@ -189,6 +189,9 @@ def _durability(ctx: ServerContext, cloudformation: Any) -> Any:
     """Every acknowledged mutation durable before its response (``persistence.Durability``)."""
     from local_cloud import persistence
 
+    if os.environ.get("LOCAL_CLOUD_DURABLE", "1") == "0":  # bench/persistence.py's baseline only
+        LOG.warning("LOCAL_CLOUD_DURABLE=0: state is saved at a clean stop only")
+        return None
     durability = persistence.Durability(ctx.state_dir)
     durability.register("cloudformation", cloudformation.save)
     ctx.extras["durability"] = durability
@@ -282,6 +285,9 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
                 except Exception:
                     LOG.exception("stopping %s failed", provider)
             LOG.info("stopped %s at +%.3fs", type(provider).__name__, time.monotonic() - stopping)
+        durability = ctx.extras.get("durability")
+        if durability is not None:
+            LOG.info("durable snapshots: %s", json.dumps(durability.summary()))
         try:
             persistence.save_moto(state_dir)
         except Exception:
