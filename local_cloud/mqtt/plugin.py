@@ -38,7 +38,7 @@ def _compiler() -> str:
     raise PluginBuildError(
         "the local MQTT broker needs a C compiler to build its identity plugin "
         f"({SOURCE.name}: client id bound to the certificate, SUBSCRIBE checked): "
-        "install one (`sudo apt-get install gcc`) and run again"
+        "install one (`sudo apt-get install gcc libc6-dev`) and run again"
     )
 
 
