@@ -298,7 +298,7 @@ def _check_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 def _deploy(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _deployments(role, scope, node)
-    _s3_write(role, scope, "state")  # the execution's per-device targets (pipeline/statemachine/detail.py)
+    _s3_write(role, scope, "state")  # the execution's per-device targets (pipeline/execution_detail.py)
 
 
 def _check_deployment(role: iam.IRole, scope: Scope, node: Construct) -> None:

@@ -3,7 +3,7 @@
 Success is each device's own result for *this* deployment id (ListEffectiveDeployments), never the
 job-level status: a device that failed or rolled back fails the step, with its reason.
 
-Per-device records go to S3 (``pipeline.statemachine.detail``), never into the state document:
+Per-device records go to S3 (``pipeline.execution_detail``), never into the state document:
 Deploy writes the devices it targeted, each CheckDeployment the latest status of every device, and
 both return counts, the detail's URI and at most ``MAX_NAMED`` devices by name. A check asks
 Greengrass only about devices not yet finished (earlier checks' successes are read back from S3),
@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 from lambdas.core.aws import is_not_found, transient_errors
 from lambdas.core.detail import clip, counted, named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, DeploymentTimedOut, NoDevices
-from pipeline.statemachine.detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
+from pipeline.execution_detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
 
 SUCCEEDED = {"SUCCEEDED", "COMPLETED"}
 FAILED = {"FAILED", "TIMED_OUT", "CANCELED", "REJECTED"}

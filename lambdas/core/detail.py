@@ -1,7 +1,7 @@
 """Per-device detail of an execution in S3, and the bounded summaries the state document keeps.
 
 The layout (keys under the execution's state prefix, :data:`MAX_NAMED`) is
-``pipeline.statemachine.detail``'s; this module writes and reads the objects and words the short
+``pipeline.execution_detail``'s; this module writes and reads the objects and words the short
 lists of named devices that summaries and error messages carry.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.core.aws import is_not_found, read_object, write_object
-from pipeline.statemachine.detail import MAX_NAMED, detail_uri
+from pipeline.execution_detail import MAX_NAMED, detail_uri
 
 #: Longest reason kept for one device in a summary or message (the S3 detail keeps it whole).
 REASON_CHARS = 400

@@ -9,7 +9,7 @@ Devices are verified concurrently over one MQTT connection: every device's reque
 round-robin (at AWS IoT's publish rate per connection), answers come back through one wildcard
 subscription, and one overall timeout bounds the wait, so a silent device is named ("no answer")
 instead of consuming the function's time. The devices are those the deployment check saw succeed
-(its S3 detail); every device's result goes to S3 (``pipeline.statemachine.detail``) and the state
+(its S3 detail); every device's result goes to S3 (``pipeline.execution_detail``) and the state
 document gets counts, the detail's URI and, on failure, at most ``MAX_NAMED`` devices by name.
 
 MQTT settings are configuration: ``MLOPS_EDGE_MQTT_HOST/PORT/CA/CERT/KEY`` (the local broker, or
@@ -34,7 +34,7 @@ from edge_runtime.inference.stats import percentile
 from lambdas.core.aws import read_object, transient_errors
 from lambdas.core.detail import named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, VerificationFailed
-from pipeline.statemachine.detail import VERIFICATION, detail_uri
+from pipeline.execution_detail import VERIFICATION, detail_uri
 
 ENV = "MLOPS_EDGE_MQTT_"
 #: One subscription for every device's answers (AWS IoT allows 50 subscriptions per connection).

@@ -4,7 +4,7 @@ same data rendered as Markdown for people and as tables on the console.
 Everything comes from what the state machine recorded (its output, or on failure the last state
 document it exited with), so the report says what the pipeline saw, not what the CLI assumed. The
 document carries only counts per fleet; each device's own record is the S3 detail its handlers
-wrote (``pipeline.statemachine.detail``), read from the URI in the document, or from the key the
+wrote (``pipeline.execution_detail``), read from the URI in the document, or from the key the
 execution's ``config`` fixes when the failing state returned none.
 """
 
@@ -20,7 +20,7 @@ from rich.table import Table
 
 from mlops_edge.report.history import ExecutionProgress
 from mlops_edge.report.iam import iam_markdown, iam_summary_line
-from pipeline.statemachine.detail import DEPLOYMENT_STATUS, VERIFICATION, detail_uri
+from pipeline.execution_detail import DEPLOYMENT_STATUS, VERIFICATION, detail_uri
 
 REPORT_VERSION = 1
 
