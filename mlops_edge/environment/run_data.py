@@ -45,7 +45,7 @@ def user_data(
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    from pipeline.ml.data import load_csv
+    from pipeline.ml.data import check_target, load_csv
 
     df = load_csv(csv)
     if target not in df.columns:
@@ -66,8 +66,9 @@ def user_data(
         )
     if len(df) < 20:
         raise InvalidDataset(f"{csv}: {len(df)} rows; at least 20 are needed to train and validate")
+    resolved = check_target(df[target], task=task, source=csv)  # constant, single class, ... refused now
     stratify: Any = None
-    if task in ("binary", "multiclass") and df[target].value_counts().min() >= 2:
+    if resolved in ("binary", "multiclass") and df[target].value_counts().min() >= 2:
         stratify = df[target]
     train, valid = train_test_split(df, test_size=validation_fraction, random_state=7, stratify=stratify)
     folder = out_dir / "user"

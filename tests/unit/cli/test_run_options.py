@@ -57,6 +57,8 @@ def test_bad_csv_is_refused_before_the_local_cloud_starts(tmp_path: Path) -> Non
         ("y\n1\n" * 30, "y", "nothing to learn from"),
         ("a,y\n1,2\n2,3\n", "y", "at least 20"),
         ("a,y\n" + "1,\n" * 25, "y", "missing values"),
+        # refused before any training job, not 20-30 s into the run
+        ("a,y\n" + "".join(f"{i},5\n" for i in range(25)), "y", "5 in every row"),
     ],
 )
 def test_user_data_validation(tmp_path: Path, content: str, target: str, message: str) -> None:
