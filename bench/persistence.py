@@ -99,15 +99,20 @@ def _calls(cloud: LocalCloud, n: int) -> dict[str, list[float]]:
     return out
 
 
-def per_call(n: int, rounds: int) -> dict[str, Any]:
+def per_call(n: int, rounds: int) -> tuple[dict[str, Any], dict[str, Any]]:
     samples: dict[str, dict[str, list[float]]] = {"on": {}, "off": {}}
+    inside: dict[str, Any] = {}  # the endpoint's own snapshot timings (the time added in the request path)
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
-            for mode in ("off", "on"):
+            for mode in ("off", "on") if r % 2 == 0 else ("on", "off"):
                 os.environ["LOCAL_CLOUD_DURABLE"] = "1" if mode == "on" else "0"
                 with LocalCloud(Path(tmp) / f"{mode}{r}") as cloud:
                     for name, values in _calls(cloud, n).items():
                         samples[mode].setdefault(name, []).extend(values)
+                if mode == "on":
+                    match = _SUMMARY.search((Path(tmp) / f"{mode}{r}" / "endpoint.log").read_text())
+                    if match:
+                        inside[f"endpoint {r}"] = json.loads(match.group(1))
     os.environ.pop("LOCAL_CLOUD_DURABLE", None)
     table = {}
     for name in samples["on"]:
@@ -120,7 +125,7 @@ def per_call(n: int, rounds: int) -> dict[str, Any]:
             "off_p90_ms": _pct(off, 90),
             "on_p90_ms": _pct(on, 90),
         }
-    return table
+    return table, inside
 
 
 _SUMMARY = re.compile(r"durable snapshots: (\{.*\})")
@@ -168,7 +173,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "persistence.json")
     args = parser.parse_args()
     load_before = os.getloadavg()
-    calls = per_call(args.calls, args.rounds)
+    calls, inside = per_call(args.calls, args.rounds) if args.calls else ({}, {})
     print(
         f"{'mutating call (boto3, client side)':34} {'n':>4} {'off p50':>8} {'on p50':>8} {'added':>7} {'off p90':>8} {'on p90':>8}"
     )
@@ -176,6 +181,14 @@ def main() -> None:
         print(
             f"{name:34} {row['n']:>4} {row['off_p50_ms']:>7.1f}  {row['on_p50_ms']:>7.1f}  "
             f"{row['added_p50_ms']:>+6.1f}  {row['off_p90_ms']:>7.1f}  {row['on_p90_ms']:>7.1f}   ms"
+        )
+    for endpoint, services in inside.items():
+        print(
+            f"{endpoint}, snapshot in the request path (server side): "
+            + ", ".join(
+                f"{svc} {v['requests']} req / {v['snapshots']} snap p50 {v['p50_ms']} ms max {v['max_ms']} ms"
+                for svc, v in services.items()
+            )
         )
     runs = per_run(args.runs) if args.runs else []
     for run in runs:
@@ -186,6 +199,7 @@ def main() -> None:
         )
     result = {
         "calls": calls,
+        "server_side_snapshots": inside,
         "runs": runs,
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],

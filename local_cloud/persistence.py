@@ -216,7 +216,10 @@ class BlobStore:
             digest = self._digests.get(key)
         if digest is not None:
             return digest
-        value = key.value
+        try:
+            value = key.value
+        except ValueError:  # a disposed key (its buffer closed): moto's own __getstate__ keeps b""
+            value = b""
         digest = hashlib.sha256(value).hexdigest()
         path = self.path(digest)
         if not path.exists():
@@ -233,6 +236,11 @@ class BlobStore:
     def read(self, digest: str) -> bytes:
         self.referenced.add(digest)
         return self.path(digest).read_bytes()
+
+    def remember(self, key: Any, digest: str) -> None:
+        """A restored key's digest, so the first snapshot after a restart hashes nothing again."""
+        with self._lock:
+            self._digests[key] = digest
 
     def collect_garbage(self) -> int:
         """Delete bodies the restored snapshot does not refer to (deleted or overwritten objects)."""
@@ -274,6 +282,7 @@ def _set_key_state(key: Any, state: dict[str, Any]) -> None:
         raise RuntimeError("an S3 snapshot refers to object bodies but no blob store is open")
     state["value"] = _BLOBS.read(digest)
     key.__setstate__(state)
+    _BLOBS.remember(key, digest)
 
 
 # -- pickling ------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ a refusal itself. Requests are then routed, in order, to the local providers (wh
 does not run: Lambda invoke, SageMaker training jobs, the greengrassv2 API, the local admin API)
 and everything else falls through to moto's ``DomainDispatcherApplication`` unchanged. ``MOTO_PORT`` is set to our own
 port before moto is imported, so moto's Step Functions interpreter calls services through us too.
+The response of a request that may have changed state is held back until that service's state is
+durable on disk (``persistence.Durability``: issue 13 item 2, a crash loses nothing acknowledged).
 """
 
 from __future__ import annotations

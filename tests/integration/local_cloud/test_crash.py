@@ -280,3 +280,62 @@ def test_a_kill_between_temp_write_and_rename_leaves_the_previous_state(
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="torn")["Contents"]] == ["first"]
         assert s3.get_object(Bucket="torn", Key="first")["Body"].read() == b"1"
         assert not list((state / "moto").glob(".*.tmp")), "the stale temporary file is removed"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "body", "mutating"),
+    [
+        ("PUT", "/bucket/key", {}, b"x", True),  # S3 PutObject
+        ("GET", "/bucket/key", {}, b"", False),
+        ("HEAD", "/bucket", {}, b"", False),
+        ("POST", "/bucket?delete", {}, b"<Delete/>", True),  # S3 DeleteObjects
+        ("POST", "/", {"X-Amz-Target": "SageMaker.CreateModelPackage"}, b"{}", True),
+        ("POST", "/", {"X-Amz-Target": "SageMaker.ListModelPackages"}, b"{}", False),
+        ("POST", "/", {"X-Amz-Target": "AWSStepFunctions.DescribeExecution"}, b"{}", False),
+        ("POST", "/", {"X-Amz-Target": "AWSStepFunctions.StartExecution"}, b"{}", True),
+        (
+            "POST",
+            "/",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b"Action=GetRole&RoleName=r",
+            False,
+        ),
+        (
+            "POST",
+            "/",
+            {"Content-Type": "application/x-www-form-urlencoded"},
+            b"Action=CreateRole&RoleName=r",
+            True,
+        ),
+        ("POST", "/2015-03-31/functions/f/invocations", {}, b"{}", False),  # Lambda Invoke
+        ("POST", "/2015-03-31/functions", {}, b"{}", True),  # Lambda CreateFunction
+        ("POST", "/greengrass/v2/createComponentVersion", {}, b"{}", True),
+    ],
+)
+def test_what_counts_as_a_mutation(
+    method: str, path: str, headers: dict[str, str], body: bytes, mutating: bool
+) -> None:
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from local_cloud.persistence import is_mutating
+
+    request = Request(EnvironBuilder(path=path, method=method, headers=headers, data=body).get_environ())
+    assert is_mutating(request) is mutating
+
+
+def test_signing_service_from_the_credential_scope() -> None:
+    from werkzeug.test import EnvironBuilder
+    from werkzeug.wrappers import Request
+
+    from local_cloud.persistence import signing_service
+
+    auth = "AWS4-HMAC-SHA256 Credential=AKID/20261127/us-east-1/states/aws4_request, SignedHeaders=host, Signature=x"
+    signed = Request(EnvironBuilder(path="/", headers={"Authorization": auth}).get_environ())
+    presigned = Request(
+        EnvironBuilder(
+            path="/b/k", query_string="X-Amz-Credential=AKID%2F20261127%2Fus-east-1%2Fs3%2Faws4_request"
+        ).get_environ()
+    )
+    assert signing_service(signed) == "states" and signing_service(presigned) == "s3"
+    assert signing_service(Request(EnvironBuilder(path="/_local_cloud/devices").get_environ())) == ""
