@@ -46,6 +46,32 @@ class Synth:
         return {k: r for k, r in self.templates[key]["Resources"].items() if r["Type"] == type_}
 
 
+_LEVELS = {"aws:cdk:info": "info", "aws:cdk:warning": "warning", "aws:cdk:error": "error"}
+
+
+def _annotations(outdir: Path, artifact_id: str, stack_name: str) -> list[tuple[str, str, str, str]]:
+    """The stack's annotations as the cloud assembly records them (``manifest.json`` or the
+    artifact's ``*.metadata.json``). Read from disk, not through jsii's ``artifact.messages``:
+    jsii 1.142 cannot always deserialize their ``MetadataEntry`` (``Unknown interface``), which
+    made every infra test error on a fresh clone."""
+    manifest = json.loads((outdir / "manifest.json").read_text())
+    artifact = manifest["artifacts"][artifact_id]
+    metadata = dict(artifact.get("metadata") or {})
+    extra = (artifact.get("properties") or {}).get("additionalMetadataFile") or artifact.get(
+        "additionalMetadataFile"
+    )
+    if not extra and (outdir / f"{artifact_id}.metadata.json").exists():
+        extra = f"{artifact_id}.metadata.json"
+    if extra:
+        metadata.update(json.loads((outdir / extra).read_text()))
+    return [
+        (stack_name, _LEVELS[entry["type"]], path, str(entry.get("data")))
+        for path, entries in metadata.items()
+        for entry in entries
+        if entry.get("type") in _LEVELS
+    ]
+
+
 @pytest.fixture(scope="session")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     from infra.app import REPO_ROOT, build_app
@@ -64,8 +90,5 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
         key = by_name[artifact.stack_name]
         paths[key] = Path(artifact.template_full_path)
         templates[key] = json.loads(paths[key].read_text())
-        for message in artifact.messages:
-            messages.append(
-                (artifact.stack_name, str(message.level.value).lower(), message.id, str(message.entry.data))
-            )
+        messages += _annotations(outdir, artifact.id, artifact.stack_name)
     return Synth(outdir=outdir, stacks=stacks, templates=templates, template_paths=paths, messages=messages)
