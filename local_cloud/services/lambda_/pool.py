@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 WORKER_SCRIPT = Path(__file__).with_name("worker.py")
-INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase
 MAX_WORKERS_PER_FUNCTION = 4  # concurrent executions of one function version (2-core machines)
 
 
@@ -70,8 +69,13 @@ class Worker:
 
     def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.process.stdin is not None
+        # Lambda's init phase has a 10 s limit, but an init that runs longer is not an error: it is
+        # retried within the first invoke and counted against the function's timeout ("suppressed
+        # init"). So a cold worker's import and the invoke share the function's timeout here.
         if self.cold:
-            self.wait_ready(INIT_TIMEOUT_S)
+            started = time.monotonic()
+            self.wait_ready(timeout)
+            timeout = max(0.001, timeout - (time.monotonic() - started))
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
