@@ -16,7 +16,7 @@ PACKAGE = {
     "ModelPackageStatus": "Completed",
     "ResponseMetadata": {"HTTPStatusCode": 200},
 }
-#: The approval rule's pattern as the CI/CD stack synthesizes it (infra/cicd.py ApprovalTrigger).
+#: The approval rule's pattern as the pipeline stack synthesizes it (infra/approval.py ApprovalTrigger).
 PATTERN = json.dumps(
     {
         "source": ["aws.sagemaker"],
