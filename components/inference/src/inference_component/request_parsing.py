@@ -1,0 +1,71 @@
+"""Request bytes in, request object out: parsing, id validation, compact JSON encoding.
+
+Every refusal is a ``RequestError`` with a stable code the caller gets back in its result.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+#: A request id is echoed in its answer, so it must be short enough to always fit one.
+MAX_ID_CHARS = 256
+
+
+class RequestError(Exception):
+    """A request the service refuses, with a stable code for the caller."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _dumps(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _parse(payload: bytes, max_bytes: int) -> dict[str, Any]:
+    """The request object, or a ``RequestError`` naming what is wrong with the bytes.
+
+    A Lambda-style event (``{"body": "<JSON request>"}``, the Greengrass reference sample's form)
+    carries the whole request, its ``id`` included, in its body; an ``id`` beside the body is
+    used as is and the engine reads the body.
+    """
+    if len(payload) > max_bytes:
+        raise RequestError("TOO_LARGE", f"request is {len(payload)} bytes, limit {max_bytes}")
+    if not payload.strip():
+        raise RequestError("EMPTY_REQUEST", "request payload is empty")
+    request = _loads(payload)
+    if not isinstance(request, dict):
+        raise RequestError("INVALID_REQUEST", f"request must be a JSON object, got {type(request).__name__}")
+    body = request.get("body")
+    if "id" not in request and isinstance(body, str | bytes) and set(request) == {"body"}:
+        inner = _loads(body)
+        if isinstance(inner, dict) and "id" in inner:
+            return inner
+    return request
+
+
+def _loads(text: str | bytes) -> Any:
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise RequestError("INVALID_JSON", f"request is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise RequestError(
+            "INVALID_JSON",
+            "request nests arrays/objects too deeply to be read (a request needs at most 4 levels)",
+        ) from None
+
+
+def _request_id(payload: bytes, max_bytes: int) -> str | None:
+    """The id of a request being rejected, if it has a usable one (it is parsed, not predicted)."""
+    try:
+        request_id = _parse(payload, max_bytes).get("id")
+    except RequestError:
+        return None
+    return request_id if _valid_id(request_id) else None
+
+
+def _valid_id(request_id: Any) -> bool:
+    return isinstance(request_id, str) and 0 < len(request_id) <= MAX_ID_CHARS
