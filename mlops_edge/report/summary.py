@@ -129,9 +129,6 @@ def build_report(
     doc: Mapping[str, Any] = (
         progress.output if isinstance(progress.output, Mapping) else progress.last_output or {}
     )
-    model_doc = doc.get("model") or {
-        k: v for k, v in (manifest or {}).items() if k in ("task", "metrics", "parity", "sha256")
-    }
     registry = doc.get("registry") or {}
     devices = _devices(doc, things, (lambda _: None) if environment_failure else DetailReader(s3))
     all_verified = bool(devices) and all(d["verified"] for d in devices)
@@ -140,23 +137,13 @@ def build_report(
         status = "FAILED"
     if environment_failure is not None:
         status = "ERROR"
-    failing = progress.failing_state()
     report: dict[str, Any] = {
         "report_version": REPORT_VERSION,
         "status": status,
         "execution_status": progress.status,
         "execution_arn": execution_arn,
         "dataset": dict(dataset),
-        "model": {
-            "task": model_doc.get("task") or _get(registry, "model", "task"),
-            "metrics": model_doc.get("metrics") or {},
-            "parity": model_doc.get("parity") or {},
-            "onnx_uri": model_doc.get("onnx_uri") or _get(registry, "model", "onnx_uri"),
-            "sha256": model_doc.get("sha256") or _get(registry, "model", "sha256"),
-            "model_package_arn": registry.get("model_package_arn"),
-            "model_package_version": registry.get("model_package_version"),
-            "approval_status": _get(doc, "promotion", "approval_status") or registry.get("approval_status"),
-        },
+        "model": _model_section(doc, registry, manifest),
         "components": {"model": _component(doc, "model"), "inference": _component(doc, "inference")},
         "deployment": {
             "deployment_id": _get(doc, "deployment", "deployment_id"),
@@ -173,24 +160,56 @@ def build_report(
         "error": None,
     }
     if progress.status != "SUCCEEDED" or status != "SUCCEEDED":
-        report["error"] = {
-            "failed_state": failing.name if failing else progress.failed_state,
-            "error": progress.error or (failing.error if failing else None),
-            "cause": readable_cause(progress.cause or (failing.cause if failing else None)),
-            "rollback": doc.get("rollback"),
-            "where_to_look": dict(where_to_look),
-        }
+        report["error"] = _error_section(progress, doc, where_to_look)
     if environment_failure is not None:
-        report["error"].update(
-            error="EnvironmentFailed",
-            cause=environment_failure.get("cause"),
-            environment={k: environment_failure.get(k) for k in ("part", "pid", "log", "exit_code")},
-            where_to_look={
-                f"{environment_failure.get('part')} (the part that died)": environment_failure.get("log"),
-                **dict(where_to_look),
-            },
-        )
+        report["error"].update(_environment_error(environment_failure, where_to_look))
     return report
+
+
+def _model_section(
+    doc: Mapping[str, Any], registry: Mapping[str, Any], manifest: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The report's ``model``: the execution's own ``model`` output, else the deployed ``manifest``."""
+    model_doc = doc.get("model") or {
+        k: v for k, v in (manifest or {}).items() if k in ("task", "metrics", "parity", "sha256")
+    }
+    return {
+        "task": model_doc.get("task") or _get(registry, "model", "task"),
+        "metrics": model_doc.get("metrics") or {},
+        "parity": model_doc.get("parity") or {},
+        "onnx_uri": model_doc.get("onnx_uri") or _get(registry, "model", "onnx_uri"),
+        "sha256": model_doc.get("sha256") or _get(registry, "model", "sha256"),
+        "model_package_arn": registry.get("model_package_arn"),
+        "model_package_version": registry.get("model_package_version"),
+        "approval_status": _get(doc, "promotion", "approval_status") or registry.get("approval_status"),
+    }
+
+
+def _error_section(
+    progress: ExecutionProgress, doc: Mapping[str, Any], where_to_look: Mapping[str, str]
+) -> dict[str, Any]:
+    """The report's ``error`` when the run did not succeed: the failing state, its error and cause."""
+    failing = progress.failing_state()
+    return {
+        "failed_state": failing.name if failing else progress.failed_state,
+        "error": progress.error or (failing.error if failing else None),
+        "cause": readable_cause(progress.cause or (failing.cause if failing else None)),
+        "rollback": doc.get("rollback"),
+        "where_to_look": dict(where_to_look),
+    }
+
+
+def _environment_error(failure: Mapping[str, Any], where_to_look: Mapping[str, str]) -> dict[str, Any]:
+    """What an environment failure overrides in the report's ``error``: the part that died comes first."""
+    return {
+        "error": "EnvironmentFailed",
+        "cause": failure.get("cause"),
+        "environment": {k: failure.get(k) for k in ("part", "pid", "log", "exit_code")},
+        "where_to_look": {
+            f"{failure.get('part')} (the part that died)": failure.get("log"),
+            **dict(where_to_look),
+        },
+    }
 
 
 def readable_cause(cause: str | None) -> str | None:
