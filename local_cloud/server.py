@@ -215,6 +215,52 @@ def _iam(ctx: ServerContext, greengrass: Any) -> Any:
     return iam
 
 
+def _write_ready_file(ready_file: Path | None, ctx: ServerContext, broker: Any, started: float) -> None:
+    """What a client needs to reach the endpoint and the broker, written atomically when usable."""
+    info = {
+        "pid": os.getpid(),
+        "endpoint_url": ctx.endpoint_url,
+        "port": ctx.port,
+        "mqtt_host": "127.0.0.1",
+        "mqtt_port": broker.port,
+        "mosquitto_pid": broker.process.pid if broker.process else None,
+        "ca_path": str(broker.ca.ca_path),
+        "pipeline_cert": str(broker.pipeline.cert_path),
+        "pipeline_key": str(broker.pipeline.key_path),
+        "startup_s": round(time.monotonic() - started, 3),
+    }
+    if ready_file is not None:
+        tmp = ready_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        tmp.replace(ready_file)
+
+
+def _shut_down(
+    ctx: ServerContext, providers: list[Any], broker: Any, state_dir: Path, stopping: float
+) -> None:
+    """Stop the providers (newest first), save moto's state and stop the broker."""
+    from local_cloud import persistence
+
+    ctx.stopping.set()
+    for provider in reversed(providers):
+        stop = getattr(provider, "stop", None)
+        if stop:
+            try:
+                stop()
+            except Exception:
+                LOG.exception("stopping %s failed", provider)
+        LOG.info("stopped %s at +%.3fs", type(provider).__name__, time.monotonic() - stopping)
+    durability = ctx.extras.get("durability")
+    if durability is not None:
+        LOG.info("durable snapshots: %s", json.dumps(durability.summary()))
+    try:
+        persistence.save_moto(state_dir)
+    except Exception:
+        LOG.exception("saving moto state failed")
+    LOG.info("saved moto state at +%.3fs", time.monotonic() - stopping)
+    broker.stop()
+
+
 def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:
     """Run the endpoint in the foreground until SIGTERM/SIGINT; write ``ready_file`` when usable."""
     started = time.monotonic()
@@ -257,44 +303,12 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
                 getattr(provider, "stop", lambda: None)()
         broker.stop()
         raise
-    info = {
-        "pid": os.getpid(),
-        "endpoint_url": ctx.endpoint_url,
-        "port": ctx.port,
-        "mqtt_host": "127.0.0.1",
-        "mqtt_port": broker.port,
-        "mosquitto_pid": broker.process.pid if broker.process else None,
-        "ca_path": str(broker.ca.ca_path),
-        "pipeline_cert": str(broker.pipeline.cert_path),
-        "pipeline_key": str(broker.pipeline.key_path),
-        "startup_s": round(time.monotonic() - started, 3),
-    }
-    if ready_file is not None:
-        tmp = ready_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        tmp.replace(ready_file)
+    _write_ready_file(ready_file, ctx, broker, started)
     LOG.info("ready in %.3fs", time.monotonic() - started)
     try:
         httpd.serve_forever(poll_interval=0.1)
     finally:
         stopping = time.monotonic()
-        ctx.stopping.set()
-        for provider in reversed(providers):
-            stop = getattr(provider, "stop", None)
-            if stop:
-                try:
-                    stop()
-                except Exception:
-                    LOG.exception("stopping %s failed", provider)
-            LOG.info("stopped %s at +%.3fs", type(provider).__name__, time.monotonic() - stopping)
-        durability = ctx.extras.get("durability")
-        if durability is not None:
-            LOG.info("durable snapshots: %s", json.dumps(durability.summary()))
-        try:
-            persistence.save_moto(state_dir)
-        except Exception:
-            LOG.exception("saving moto state failed")
-        LOG.info("saved moto state at +%.3fs", time.monotonic() - stopping)
-        broker.stop()
+        _shut_down(ctx, providers, broker, state_dir, stopping)
         httpd.server_close()
         LOG.info("stopped in %.3fs", time.monotonic() - stopping)
