@@ -9,21 +9,18 @@ STS, routes and parses requests with moto's botocore-driven router, and writes t
   an IAM/S3-policy/CloudFormation write;
 - ``sessions``: trust checks and temporary credentials per role; access key → caller;
 - ``log``: the JSON Lines decision log;
-- ``authorizer``: ``MLOPS_EDGE_IAM`` (``Mode``), ``Authorizer.check`` (the dispatcher's call),
-  credentials for Lambda functions and the state machine.
+- ``modes``: ``MLOPS_EDGE_IAM`` (``Mode``, ``mode_from_env``);
+- ``role_credentials``: trust checks and credentials for Lambda functions and the state machine;
+- ``deciding``: the check itself (policies, provider facts, what cannot be decided);
+- ``answering``: decision log records, refusals and server errors;
+- ``authorizer``: ``Authorizer.check`` (the dispatcher's call), assembled from the four above.
 """
 
-from local_cloud.iam.enforce.authorizer import (
-    DEFAULT_MODE,
-    IAM_MODE_ENV,
-    LOG_NAME,
-    Authorizer,
-    FactSource,
-    Mode,
-    mode_from_env,
-)
+from local_cloud.iam.enforce.authorizer import Authorizer
 from local_cloud.iam.enforce.calls import ApiCall, Credential, UnparsableRequest, credential_of, identify
+from local_cloud.iam.enforce.deciding import FactSource
 from local_cloud.iam.enforce.log import DecisionLog
+from local_cloud.iam.enforce.modes import DEFAULT_MODE, IAM_MODE_ENV, LOG_NAME, Mode, mode_from_env
 from local_cloud.iam.enforce.sessions import RoleNotAssumable, RoleSessions, SessionCredentials
 from local_cloud.iam.enforce.store import PolicyStore, RolePolicies
 
