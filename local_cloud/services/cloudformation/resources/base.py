@@ -13,46 +13,26 @@ Handlers create resources by calling the local cloud's own APIs (:func:`client`,
 this endpoint), so a resource made from a template is exactly what the API makes, validated by the
 same service models, and the record a handler leaves (``Resource``) holds only names and
 attributes: it pickles on its own with the rest of the CloudFormation state.
+
+:func:`bind` and :func:`client` live in ``endpoint.py``, the naming and tag helpers in
+``naming.py``; both are re-exported here, where the handlers import them from.
 """
 
 from __future__ import annotations
 
-import secrets
-import string
-import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from botocore.exceptions import ClientError
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException
 
-if TYPE_CHECKING:
-    from local_cloud.context import ServerContext
-
-_CONTEXT: ServerContext | None = None
-
-
-def bind(ctx: ServerContext) -> None:
-    """Tell the handlers which endpoint they run in (the provider does, once, at start)."""
-    global _CONTEXT
-    _CONTEXT = ctx
-    with _CLIENTS_LOCK:
-        _CLIENTS.clear()
-
-
-_CLIENTS: dict[str, Any] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-def client(service: str) -> Any:
-    """A boto3 client of this local cloud, as a user's code would make (made once per service:
-    making one costs more than most of the calls a stack makes with it)."""
-    if _CONTEXT is None:
-        raise RuntimeError("CloudFormation handlers are not bound to a local cloud (call bind(ctx))")
-    with _CLIENTS_LOCK:
-        if service not in _CLIENTS:
-            _CLIENTS[service] = _CONTEXT.client(service)
-        return _CLIENTS[service]
+from local_cloud.services.cloudformation.resources.endpoint import bind, client
+from local_cloud.services.cloudformation.resources.naming import (
+    generated_name,
+    stack_name_of,
+    tag_dict,
+    tag_list,
+)
 
 
 class ResourceFailed(Exception):
@@ -109,32 +89,6 @@ class Deployed:
 
     physical_id: str
     attributes: dict[str, Any] = field(default_factory=dict)
-
-
-def stack_name_of(stack_id: str) -> str:
-    """``arn:aws:cloudformation:<region>:<account>:stack/<name>/<uuid>`` -> ``<name>``."""
-    return stack_id.split(":stack/", 1)[-1].split("/", 1)[0]
-
-
-def generated_name(stack_name: str, logical_id: str, *, limit: int, lower: bool = False) -> str:
-    """A name as CloudFormation makes one: ``<stack>-<logical id>-<random>``, cut to the limit."""
-    alphabet = string.ascii_lowercase + string.digits if lower else string.ascii_uppercase + string.digits
-    suffix = "".join(secrets.choice(alphabet) for _ in range(12))
-    prefix = f"{stack_name}-{logical_id}"[: max(1, limit - len(suffix) - 1)].rstrip("-")
-    name = f"{prefix}-{suffix}"
-    return name.lower() if lower else name
-
-
-def tag_list(properties: dict[str, Any], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
-    """The template's ``Tags`` as the list most APIs take (``[{Key, Value}]``, or other casings)."""
-    return [{key: str(t["Key"]), value: str(t["Value"])} for t in properties.get("Tags") or []]
-
-
-def tag_dict(properties: dict[str, Any]) -> dict[str, str]:
-    tags = properties.get("Tags") or []
-    if isinstance(tags, dict):  # a few types (e.g. AWS::SSM::Parameter) take a map
-        return {str(k): str(v) for k, v in tags.items()}
-    return {str(t["Key"]): str(t["Value"]) for t in tags}
 
 
 def record_event(
@@ -425,3 +379,20 @@ _NOT_FOUND = {
 
 def _not_found(exc: BaseException) -> bool:
     return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _NOT_FOUND
+
+
+__all__ = [
+    "Deployed",
+    "Handler",
+    "NotEmulated",
+    "ResourceFailed",
+    "ResourceRequest",
+    "bind",
+    "client",
+    "error_message",
+    "generated_name",
+    "record_event",
+    "stack_name_of",
+    "tag_dict",
+    "tag_list",
+]
