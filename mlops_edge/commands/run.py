@@ -87,7 +87,8 @@ def run(
     components, deploys them to the devices and verifies their answers over MQTT. Exit code 0
     only when the execution succeeded and every device verified.
     """
-    from mlops_edge.environment.runner import RunError, RunOptions, run_pipeline
+    from mlops_edge.environment.run_options import RunError, RunOptions
+    from mlops_edge.environment.runner import run_pipeline
 
     options = RunOptions(
         devices=devices,

@@ -3,18 +3,17 @@
 Order matters for "nothing half-done": options and the dataset are checked before anything starts;
 whatever was started (local cloud, devices) is stopped by the environment's context manager, by
 PID. The environment (:mod:`mlops_edge.environment.local_env`), following the execution and the
-report are separate steps, so each can be used and tested on its own.
+report are separate steps, so each can be used and tested on its own. The options and the execution
+input live in :mod:`mlops_edge.environment.run_options`; what happens when a part of the environment
+dies, in :mod:`mlops_edge.environment.run_failure` (both re-exported here).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 import secrets
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,88 +21,38 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 
 from mlops_edge.environment.run_data import RunData
+from mlops_edge.environment.run_failure import (
+    ENVIRONMENT_ERROR_EXIT,
+    EnvironmentDiedType,
+    Watch,
+    environment_error,
+)
+from mlops_edge.environment.run_options import (
+    MODEL_PACKAGE_ARN,
+    RunError,
+    RunOptions,
+    check_input,
+    execution_input,
+)
 
 if TYPE_CHECKING:
     from mlops_edge.environment.local_env import LocalEnvironment
     from mlops_edge.report.history import ExecutionProgress
 
-MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+$")
-
-
-class RunError(Exception):
-    """A problem with the run's options or environment, reported to the user without a traceback."""
-
-
-@dataclass
-class RunOptions:
-    devices: int = 1
-    demo: str = "diabetes"
-    data: Path | None = None
-    target: str | None = None
-    task: str = "auto"
-    model_package_arn: str | None = None
-    hyperparameters: dict[str, Any] = field(default_factory=dict)
-    state_dir: Path = Path(".local")
-    #: A synthesized cloud assembly to deploy as it is (None: synthesize the CDK app, cached).
-    cdk_out: Path | None = None
-    report: Path | None = None
-    keep: bool = False
-    name: str | None = None
-    timeout_s: float = 900.0
-    poll_s: int = 1
-
-    def check(self) -> None:
-        if self.devices < 1:
-            raise RunError("--devices must be at least 1")
-        if self.data is not None and not self.target:
-            raise RunError("--data needs --target: the name of the column to predict")
-        if self.data is not None and not self.data.is_file():
-            raise RunError(f"--data {self.data}: no such file")
-        if self.cdk_out is not None and not (self.cdk_out / "manifest.json").is_file():
-            raise RunError(
-                f"--cdk-out {self.cdk_out}: not a cloud assembly (no manifest.json); run cdk synth"
-            )
-        if self.model_package_arn and not MODEL_PACKAGE_ARN.match(self.model_package_arn):
-            raise RunError(
-                f"--model-package {self.model_package_arn!r} is not a model package version ARN "
-                "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
-            )
-
-
-def execution_input(options: RunOptions, dataset: Mapping[str, Any] | None, *, python: str) -> dict[str, Any]:
-    """The execution input: the documented schema, with fast polls and the device's interpreter."""
-    poll = {"interval_s": options.poll_s}
-    document: dict[str, Any] = {
-        "comment": "mlops-edge run (local cloud)",
-        "components": {"inference_configuration": {"PythonPath": python, "TelemetryIntervalSeconds": 5}},
-        "poll": {
-            "training": {**poll, "timeout_s": 600},
-            "components": {**poll, "timeout_s": 120},
-            "deployment": {**poll, "timeout_s": 300},
-        },
-    }
-    if options.hyperparameters:
-        document["hyperparameters"] = dict(options.hyperparameters)
-    if options.model_package_arn:
-        document["model_package_arn"] = options.model_package_arn
-    if dataset is not None:
-        document["dataset"] = dict(dataset)
-    return document
-
-
-def check_input(options: RunOptions, data: RunData | None) -> None:
-    """Validate the execution input against the published schema before anything starts, with
-    the same check Configure runs (so ``--hp max_depth=-3`` costs a second, not a whole start-up)."""
-    from pipeline.config import schema
-    from pipeline.config.validation import InvalidInput, validate
-
-    placeholder = None
-    if data is not None:
-        placeholder = {"train": "s3://bucket/train.csv", "target": data.target, "task": data.task}
-    try:
-        validate(execution_input(options, placeholder, python="python3"), schema())
-    except InvalidInput as exc:
-        raise RunError(str(exc)) from exc
+__all__ = [
+    "DATASET_OUTPUT",
+    "ENVIRONMENT_ERROR_EXIT",
+    "MODEL_PACKAGE_ARN",
+    "EnvironmentDiedType",
+    "RunError",
+    "RunOptions",
+    "Watch",
+    "check_input",
+    "execution_input",
+    "put_default_dataset",
+    "run_pipeline",
+    "upload_dataset",
+]
 
 
 def _prepare_data(options: RunOptions, work: Path) -> RunData:
@@ -176,7 +125,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
             died = exc.died if isinstance(exc, EnvironmentDied) else watch.dead_part(grace_s=2.0)
             if died is None:
                 raise
-            _environment_error(
+            environment_error(
                 console,
                 local,
                 died,
@@ -188,98 +137,6 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
                 dataset={"name": data.name if data else None},
             )
             return ENVIRONMENT_ERROR_EXIT
-
-
-#: Exit code of a run that a part of the local environment ended (report status ERROR).
-ENVIRONMENT_ERROR_EXIT = 3
-
-
-class Watch:
-    """What the run knows while it follows the execution, for a report when the environment dies:
-    the execution's ARN, its last progress; and the liveness check the follow loop runs each poll."""
-
-    def __init__(self, local: LocalEnvironment) -> None:
-        self.local = local
-        self.execution_arn: str | None = None
-        self.progress: ExecutionProgress | None = None
-
-    def dead_part(self, *, grace_s: float = 0.0) -> Any:
-        """The dead part, waiting up to ``grace_s`` for a process whose connections already
-        failed to be seen gone (a killed process closes its sockets before it is reaped)."""
-        deadline = time.monotonic() + grace_s
-        while True:
-            died = self.local.dead_part()
-            if died is not None or time.monotonic() >= deadline:
-                return died
-            time.sleep(0.1)
-
-    def poller(self, inner: Any) -> Any:
-        """``inner`` (a device poller) preceded by the liveness check: a dead endpoint, broker or
-        device ends the follow within a poll, as :class:`EnvironmentDied`."""
-
-        def poll(progress: ExecutionProgress) -> Any:
-            self.progress = progress
-            self.local.check_alive()
-            return inner(progress)
-
-        return poll
-
-
-def _environment_error(
-    console: Console,
-    local: LocalEnvironment,
-    died: Any,
-    exc: BaseException,
-    watch: Watch,
-    *,
-    options: RunOptions,
-    run_dir: Path,
-    total_s: float,
-    dataset: dict[str, Any],
-) -> dict[str, Any]:
-    """A part of the environment died: stop the execution if the endpoint can still be reached,
-    write report.json/.md with status ERROR and print the summary naming the part and its log."""
-    from mlops_edge.environment.local_env import EnvironmentDied
-    from mlops_edge.report.history import ExecutionProgress
-    from mlops_edge.report.summary import build_report, print_summary, write_report
-
-    if watch.execution_arn and died.part != "endpoint":
-        with contextlib.suppress(Exception):
-            from pipeline.aws import client
-
-            client("stepfunctions").stop_execution(
-                executionArn=watch.execution_arn, error="EnvironmentFailed", cause=died.describe()
-            )
-    cause = died.describe()
-    if not isinstance(exc, EnvironmentDied):
-        cause += f" (the run saw: {type(exc).__name__}: {str(exc)[:300]})"
-    report = build_report(
-        watch.progress or ExecutionProgress(),
-        execution_arn=watch.execution_arn or "",
-        things=local.things,
-        total_s=total_s,
-        dataset=dataset,
-        where_to_look={"this run": str(run_dir), **local.where_to_look()},
-        environment_failure={
-            "part": died.part,
-            "pid": died.pid,
-            "log": died.log,
-            "exit_code": died.exit_code,
-            "cause": cause,
-        },
-    )
-    report_path = options.report or run_dir / "report.json"
-    md_path = write_report(report, report_path)
-    print_summary(console, report)
-    console.print(f"report: {report_path} and {md_path}")
-    console.print("stopping what this run started")
-    return report
-
-
-def EnvironmentDiedType() -> type[BaseException]:
-    from mlops_edge.environment.local_env import EnvironmentDied
-
-    return EnvironmentDied
 
 
 def upload_dataset(local: LocalEnvironment, data: RunData) -> dict[str, Any]:

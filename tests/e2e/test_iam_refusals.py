@@ -23,7 +23,7 @@ from local_cloud import LocalCloud
 from mlops_edge.environment.assembly import Assembly
 from mlops_edge.environment.deploy import STATE_MACHINE_OUTPUT, LocalPipeline, deploy_pipeline
 from mlops_edge.environment.run_data import demo_data, upload
-from mlops_edge.environment.runner import RunOptions, execution_input
+from mlops_edge.environment.run_options import RunOptions, execution_input
 from mlops_edge.report.follow import follow_execution
 from mlops_edge.report.history import ExecutionProgress
 from mlops_edge.report.live import PlainView

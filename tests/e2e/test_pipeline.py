@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 
 from mlops_edge.environment.run_data import upload
-from mlops_edge.environment.runner import RunOptions, execution_input
+from mlops_edge.environment.run_options import RunOptions, execution_input
 from mlops_edge.report.follow import follow_execution
 from mlops_edge.report.history import ExecutionProgress
 from mlops_edge.report.live import PlainView

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from mlops_edge.environment.run_data import demo_data, user_data
-from mlops_edge.environment.runner import RunError, RunOptions, execution_input
+from mlops_edge.environment.run_options import RunError, RunOptions, execution_input
 from mlops_edge.main import main
 from pipeline.ml.exceptions import InvalidDataset
 

@@ -109,7 +109,7 @@ def test_a_directory_that_is_not_an_assembly_is_refused(tmp_path: Path) -> None:
 
 
 def test_run_refuses_a_cdk_out_that_is_not_an_assembly(tmp_path: Path) -> None:
-    from mlops_edge.environment.runner import RunError, RunOptions
+    from mlops_edge.environment.run_options import RunError, RunOptions
 
     with pytest.raises(RunError, match="not a cloud assembly"):
         RunOptions(cdk_out=tmp_path).check()
