@@ -2,9 +2,9 @@
 
 Runs in the SDK's own environment (``.venv/sagemaker-sdk``, made by scripts/setup; sagemaker-train
 and its MLflow 3 stay out of the project's), as ``python sagemaker_submit.py SPEC.json``: it imports
-nothing of the project. ``mlops_edge/commands/ml.py`` writes the spec, runs this, and reads the
-result file it names. Every AWS call goes through the SDK's session, so ``AWS_ENDPOINT_URL`` (the
-local cloud) or real credentials decide where the job runs.
+nothing of the project. ``mlops_edge/commands/train_sagemaker.py`` writes the spec, runs this,
+and reads the result file it names. Every AWS call goes through the SDK's session, so
+``AWS_ENDPOINT_URL`` (the local cloud) or real credentials decide where the job runs.
 
 The job is the XGBoost 1.7-1 framework container's script mode, as the pipeline's training step
 submits it (docs/contracts.md §7): ``sagemaker_program`` and ``sagemaker_submit_directory``

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from mlops_edge.commands import ml, sagemaker_submit
+from mlops_edge.commands import ml, sagemaker_submit, train_sagemaker
 
 ENDPOINT = "http://127.0.0.1:4566"
 
@@ -18,7 +18,7 @@ ENDPOINT = "http://127.0.0.1:4566"
 def test_metric_definitions_cover_every_metric_train_py_prints() -> None:
     from lambdas.core.configure import METRIC_NAMES
 
-    assert ml.METRIC_NAMES == METRIC_NAMES
+    assert train_sagemaker.METRIC_NAMES == METRIC_NAMES
 
 
 def test_sts_follows_the_configured_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -44,8 +44,10 @@ def test_the_sdks_role_smoke_test_is_off_unless_the_user_asks_for_it() -> None:
 
 
 def test_the_sdk_environment_is_set_ups_unless_named() -> None:
-    assert ml.sdk_python({}).parts[-3:] == ("sagemaker-sdk", "bin", "python")
-    assert ml.sdk_python({ml.SDK_PYTHON_VAR: "/opt/sdk/bin/python"}) == Path("/opt/sdk/bin/python")
+    assert train_sagemaker.sdk_python({}).parts[-3:] == ("sagemaker-sdk", "bin", "python")
+    assert train_sagemaker.sdk_python({train_sagemaker.SDK_PYTHON_VAR: "/opt/sdk/bin/python"}) == Path(
+        "/opt/sdk/bin/python"
+    )
 
 
 def test_a_missing_sdk_environment_says_to_run_setup(tmp_path: Path) -> None:
@@ -53,7 +55,7 @@ def test_a_missing_sdk_environment_says_to_run_setup(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         ml.train,
         ["--sagemaker", "--train", str(tmp_path / "train.csv"), "--role", "r", "--bucket", "b"],
-        env={ml.SDK_PYTHON_VAR: str(tmp_path / "no-python")},
+        env={train_sagemaker.SDK_PYTHON_VAR: str(tmp_path / "no-python")},
     )
     assert result.exit_code == 1
     assert "run scripts/setup" in result.output
