@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -33,12 +35,23 @@ def test_every_mlops_edge_command_in_the_readme_exists() -> None:
     assert used <= set(COMMANDS), used - set(COMMANDS)
 
 
+_ASL = """
+import json
+from pipeline.statemachine import FUNCTION_NAMES, plain_asl
+arns = {n: f"arn:aws:lambda:us-east-1:123456789012:function:mlops-edge-{n}" for n in FUNCTION_NAMES}
+print(json.dumps(plain_asl(arns, sagemaker_role_arn="arn:aws:iam::123456789012:role/sm")))
+"""
+
+
 @pytest.fixture(scope="module")
 def asl_states() -> dict[str, str]:
-    from pipeline.statemachine import FUNCTION_NAMES, plain_asl
-
-    arns = {n: f"arn:aws:lambda:us-east-1:123456789012:function:mlops-edge-{n}" for n in FUNCTION_NAMES}
-    asl = plain_asl(arns, sagemaker_role_arn="arn:aws:iam::123456789012:role/sm")
+    """The ASL built by its own process: at the end of a whole-suite session, a CDK call through the
+    session's long-lived jsii kernel (started by earlier tests, then shared by many forks) was seen
+    to block forever on its pipe."""
+    done = subprocess.run(
+        [sys.executable, "-c", _ASL], capture_output=True, text=True, timeout=300, check=True, cwd=ROOT
+    )
+    asl = json.loads(done.stdout.strip().splitlines()[-1])
     return {name: state["Type"] for name, state in asl["States"].items()}
 
 
