@@ -38,10 +38,9 @@ from local_cloud.iam.exceptions import (
     UnsupportedConditionKey,
     UnsupportedProtocol,
 )
-from local_cloud.iam.operations import Access, Check, iam_action, own_access, required_access
+from local_cloud.iam.operations import Access, Check, iam_action, own_access, required_access, resource_arns
 from local_cloud.iam.policy import Policy, PolicyKind, parse_policy
 from local_cloud.iam.principals import Caller
-from local_cloud.iam.resources import resource_arns
 from local_cloud.iam.usage import iam_usage
 
 __all__ = [

@@ -285,3 +285,22 @@ def _copy_source(params: Mapping[str, object], partition: str) -> str:
     if "/" not in text:
         raise MissingResourceFact(f"CopySource {source!r} is not bucket/key")
     return f"arn:{partition}:s3:::{text}"
+
+
+def resource_arns(
+    service: str,
+    operation: str,
+    params: Mapping[str, object],
+    account: str,
+    region: str,
+    *,
+    facts: Mapping[str, object] | None = None,
+    partition: str = "aws",
+) -> tuple[str, ...]:
+    """Resource ARNs the operation's IAM action is authorized on (``("*",)`` for actions
+    without resource-level permissions). ``service`` is botocore's name (``greengrassv2``)."""
+    action = iam_action(service, operation, params)
+    if action is None:
+        return ()
+    where = Where(params=params, account=account, region=region, partition=partition, facts=facts)
+    return resources_for(dataset().action(action), where)

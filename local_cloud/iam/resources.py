@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import yaml
 
-from local_cloud.iam.dataset import ActionInfo, ResourceType, dataset
+from local_cloud.iam.dataset import ActionInfo, ResourceType
 from local_cloud.iam.exceptions import MissingResourceFact
 from local_cloud.iam.matching import arn_matches
 
@@ -123,27 +123,6 @@ def resources_for(info: ActionInfo, where: Where) -> tuple[str, ...]:
     if any(not rt.name for rt in info.resource_types) or not info.resource_types:
         return ("*",)
     raise MissingResourceFact(f"{info.action}: none of its resource types can be built from the request")
-
-
-def resource_arns(
-    service: str,
-    operation: str,
-    params: Mapping[str, object],
-    account: str,
-    region: str,
-    *,
-    facts: Mapping[str, object] | None = None,
-    partition: str = "aws",
-) -> tuple[str, ...]:
-    """Resource ARNs the operation's IAM action is authorized on (``("*",)`` for actions
-    without resource-level permissions). ``service`` is botocore's name (``greengrassv2``)."""
-    from local_cloud.iam.operations import iam_action
-
-    action = iam_action(service, operation, params)
-    if action is None:
-        return ()
-    where = Where(params=params, account=account, region=region, partition=partition, facts=facts)
-    return resources_for(dataset().action(action), where)
 
 
 # --- per-action mapping: where parameters and ARN formats do not line up ----------------------
