@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "logs": ("aws", "logs", "Print a pipeline Lambda function's CloudWatch logs."),
     "mqtt": ("mqtt", "mqtt", "MQTT test client: subscribe and publish."),
     "infer": ("mqtt", "infer", "Send one inference request to a device and print its answer."),
+    "component": ("component", "component", "Build a working-tree component; deploy it to one device."),
     "console": ("console", "console", "Serve the local web console: executions, models, devices, MQTT."),
 }
 
