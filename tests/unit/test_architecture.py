@@ -39,9 +39,21 @@ FLOORS: dict[str, tuple[int, frozenset[str]]] = {
     # The local web console: it reads executions through report's history fold; the commands
     # start it (it sits beside the environment, which starts it as a child process by its CLI).
     "mlops_edge.console": (7, frozenset({"mlops_edge.report", "pipeline"})),
+    # The operator's side may import everything below it: `component build` packages a component
+    # with components/build.py itself (docs/architecture.md).
     "mlops_edge.environment": (
         7,
-        frozenset({"mlops_edge.report", "pipeline", "local_cloud", "edge_runtime.core", "infra", "lambdas"}),
+        frozenset(
+            {
+                "mlops_edge.report",
+                "pipeline",
+                "local_cloud",
+                "edge_runtime.core",
+                "infra",
+                "lambdas",
+                "components",
+            }
+        ),
     ),
     "mlops_edge.commands": (
         8,
