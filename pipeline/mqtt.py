@@ -31,6 +31,21 @@ class MqttError(Exception):
     """The broker could not be reached, refused us, or did not answer in time."""
 
 
+class MqttRefused(MqttError):
+    """The broker answered SUBACK/PUBACK with a failure reason code (MQTT 5: 0x80 and above).
+
+    Refusals are otherwise silent (a refused subscription just receives nothing), so callers
+    get the packet, the topic and the code to say why (ACL, IoT policy, quota).
+    """
+
+    def __init__(self, packet: str, topic: str, reason_code: int, reason: str) -> None:
+        super().__init__(f"{packet} for {topic}: 0x{reason_code:02X} {reason}")
+        self.packet = packet
+        self.topic = topic
+        self.reason_code = reason_code
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class MqttSettings:
     host: str
@@ -79,9 +94,12 @@ class MqttClient:
         self._connected = threading.Event()
         self._connect_error: str | None = None
         self._subscribed: dict[int, threading.Event] = {}
+        # failure reason codes by message id (SUBACK's first failure, PUBACK's code)
+        self._refused: dict[int, tuple[int, str]] = {}
         self._handlers: list[tuple[str, Callable[[str, bytes], None]]] = []
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_publish = self._on_publish
         self._client.on_message = self._on_message
         try:
             self._client.connect(settings.host, settings.port, keepalive=30)
@@ -109,7 +127,10 @@ class MqttClient:
     def subscribe(
         self, topic: str, handler: Callable[[str, bytes], None], *, timeout_s: float = 10.0
     ) -> None:
-        """Subscribe and wait for SUBACK, so nothing published afterwards can be missed."""
+        """Subscribe and wait for SUBACK, so nothing published afterwards can be missed.
+
+        Raises :class:`MqttRefused` when SUBACK carries a failure reason code.
+        """
         self._handlers.append((topic, handler))
         result, mid = self._client.subscribe(topic, qos=1)
         if result != paho.MQTT_ERR_SUCCESS:
@@ -117,6 +138,9 @@ class MqttClient:
         event = self._subscribed.setdefault(mid, threading.Event())
         if not event.wait(timeout_s):
             raise MqttError(f"no SUBACK for {topic} within {timeout_s} s")
+        if mid in self._refused:
+            self._handlers.remove((topic, handler))
+            raise MqttRefused("SUBACK", topic, *self._refused.pop(mid))
 
     def publish(
         self,
@@ -126,7 +150,10 @@ class MqttClient:
         timeout_s: float = 10.0,
         wait: bool = True,
     ) -> None:
-        """QoS 1 publish; ``wait=False`` queues it without waiting for PUBACK (many in flight)."""
+        """QoS 1 publish; ``wait=False`` queues it without waiting for PUBACK (many in flight).
+
+        With ``wait``, a PUBACK failure reason code raises :class:`MqttRefused`.
+        """
         if isinstance(payload, Mapping):
             payload = json.dumps(payload)
         info = self._client.publish(topic, payload, qos=1)
@@ -134,6 +161,8 @@ class MqttClient:
             raise MqttError(f"publish to {topic} failed: {paho.error_string(info.rc)}")
         if wait:
             info.wait_for_publish(timeout_s)
+            if info.mid in self._refused:
+                raise MqttRefused("PUBACK", topic, *self._refused.pop(info.mid))
 
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
         if reason.is_failure:
@@ -141,7 +170,14 @@ class MqttClient:
         self._connected.set()
 
     def _on_subscribe(self, client: Any, userdata: Any, mid: int, reasons: Any, props: Any) -> None:
+        failed = [r for r in reasons if r.is_failure]
+        if failed:
+            self._refused[mid] = (int(failed[0].value), failed[0].getName())
         self._subscribed.setdefault(mid, threading.Event()).set()
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
+        if reason.is_failure:  # only failures are kept: many publishes go out unwaited
+            self._refused[mid] = (int(reason.value), reason.getName())
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
         for pattern, handler in self._handlers:
