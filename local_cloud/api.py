@@ -57,6 +57,28 @@ class LocalCloudError(RuntimeError):
     """The local cloud could not start or answer."""
 
 
+class PortInUse(LocalCloudError):
+    """The fixed port asked for is taken by another process (another local cloud, LocalStack...)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(f"port {port} on 127.0.0.1 is already in use by another process")
+        self.port = port
+
+
+def port_free(port: int) -> bool:
+    """Whether the endpoint could listen on 127.0.0.1:``port`` now (bound as the server binds:
+    with SO_REUSEADDR, so a closed connection's TIME_WAIT does not count as taken)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -68,17 +90,28 @@ def _pid_alive(pid: int) -> bool:
 
 
 class LocalCloud:
-    """Context manager over one endpoint process + its mosquitto; state under ``state_dir``."""
+    """Context manager over one endpoint process + its mosquitto; state under ``state_dir``.
 
-    def __init__(self, state_dir: Path | str = ".local", *, startup_timeout: float = 30.0) -> None:
+    ``port`` 0 (the default, what runs and tests use, side by side) lets the kernel choose; a fixed
+    port that is taken raises :class:`PortInUse`. The endpoint listens on 127.0.0.1 only: its admin
+    and health routes are unauthenticated, and moto's interpreter calls it back on localhost."""
+
+    def __init__(
+        self, state_dir: Path | str = ".local", *, startup_timeout: float = 30.0, port: int = 0
+    ) -> None:
+        if not 0 <= port <= 65535:
+            raise LocalCloudError(f"port must be 0 (any free port) or 1-65535, not {port}")
         self.state_dir = Path(state_dir).resolve()
         self.startup_timeout = startup_timeout
+        self.port = port
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self.startup_seconds = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> LocalCloud:
+        if self.port and not port_free(self.port):
+            raise PortInUse(self.port)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ready = self.state_dir / "endpoint.json"
         ready.unlink(missing_ok=True)
@@ -94,6 +127,8 @@ class LocalCloud:
                 str(self.state_dir),
                 "--ready-file",
                 str(ready),
+                "--port",
+                str(self.port),
             ],
             stdout=log,
             stderr=log,
@@ -104,6 +139,8 @@ class LocalCloud:
         deadline = started + self.startup_timeout
         while not ready.exists():
             if self.process.poll() is not None:
+                if self.port and not port_free(self.port):
+                    raise PortInUse(self.port)  # taken between our check and the endpoint's bind
                 raise LocalCloudError(
                     f"endpoint exited with {self.process.returncode}; see {self.state_dir}/endpoint.log"
                 )

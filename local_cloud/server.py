@@ -161,6 +161,7 @@ def _store_bucket_policies_only() -> None:
 def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     """Create the providers (each may own background workers) and the dispatch layer."""
     from local_cloud.admin import AdminProvider
+    from local_cloud.health import HealthProvider
     from local_cloud.services.cloudformation.provider import CloudFormationProvider
     from local_cloud.services.events.provider import EventsProvider
     from local_cloud.services.greengrassv2.provider import GreengrassV2Provider
@@ -175,7 +176,8 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     stepfunctions = StepFunctionsProvider(ctx)  # also patches moto's ASL interpreter limits
     cloudformation = CloudFormationProvider(ctx)  # moto's engine with local resource handlers
     events = EventsProvider(ctx)  # AWS service events; rules that start state machines
-    providers = [admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation, events]
+    health = HealthProvider(ctx, lambda_)  # GET /_mlops_edge/health, read-only
+    providers = [health, admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation, events]
     iam = _iam(ctx, greengrass)
     app = DispatchLayer(
         [p.handle for p in providers],
@@ -262,12 +264,18 @@ def _shut_down(
 
 
 def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:
-    """Run the endpoint in the foreground until SIGTERM/SIGINT; write ``ready_file`` when usable."""
+    """Run the endpoint in the foreground until SIGTERM/SIGINT; write ``ready_file`` when usable.
+
+    Loopback only (the admin and health routes are unauthenticated). ``port`` 0 takes an
+    ephemeral port; a fixed port that is taken ends the process with a message naming it."""
     started = time.monotonic()
     state_dir.mkdir(parents=True, exist_ok=True)
     ctx = ServerContext(state_dir=state_dir)
     # Bind first: moto reads MOTO_PORT lazily, but it must be our real port before any execution.
-    httpd = make_server("127.0.0.1", port, app=None, threaded=True)  # type: ignore[arg-type]
+    try:
+        httpd = make_server("127.0.0.1", port, app=None, threaded=True)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise SystemExit(f"local cloud: cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     ctx.port = httpd.server_port
     os.environ["MOTO_PORT"] = str(ctx.port)
     os.environ.update({k: v for k, v in ctx.aws_env().items() if k != "AWS_ENDPOINT_URL"})

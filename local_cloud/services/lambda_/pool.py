@@ -154,6 +154,14 @@ class WorkerPool:
             self._all.add(worker)
         return worker
 
+    def counts(self) -> dict[str, int]:
+        """Running workers and how many wait warm (idle, handler loaded or loading) for the next
+        invoke: the health report's figures."""
+        with self._lock:
+            workers = sum(1 for w in self._all if w.alive())
+            warm = sum(1 for idle in self._idle.values() for w in idle if w.alive())
+            return {"workers": workers, "warm": warm, "busy": workers - warm}
+
     def has_idle(self, key: str) -> bool:
         with self._lock:
             return any(w.alive() for w in self._idle.get(key, []))
