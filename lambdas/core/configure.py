@@ -17,6 +17,7 @@ from lambdas.core.aws import put_immutable, split_s3_uri
 from lambdas.core.exceptions import ConfigurationError
 from pipeline.config import schema as input_schema
 from pipeline.config.function_env import Settings
+from pipeline.config.rollout import normalize as normalize_rollout
 from pipeline.config.validation import fill_defaults, validate
 
 #: Metrics train.py prints as ``#metric validation:<name>=<value>`` (contracts §7).
@@ -103,7 +104,8 @@ def poll_budget(loop: dict[str, Any]) -> dict[str, Any]:
 
 
 def configure(event: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str, Any]:
-    """Validates ``event["input"]``, fills defaults, and returns ``{"config", "polls"}``."""
+    """Validates ``event["input"]``, fills defaults, and returns ``{"config", "polls", "rollout"}``:
+    ``rollout`` is the stage loop's state (its index, bounded by its count, and the stage rows)."""
     raw = event.get("input")
     raw = {} if raw is None else raw
     execution = str(event.get("execution") or "manual")
@@ -167,5 +169,10 @@ def configure(event: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str
         "deployment": doc["deployment"],
         "poll": {loop: poll_budget(doc["poll"][loop]) for loop in POLL_LOOPS},
         "verification": doc["verification"],
+        "rollout": normalize_rollout(doc.get("rollout"), doc["deployment"], settings.canary_thing_group),
     }
-    return {"config": config, "polls": {loop: {"count": 0} for loop in POLL_LOOPS}}
+    return {
+        "config": config,
+        "polls": {loop: {"count": 0} for loop in POLL_LOOPS},
+        "rollout": {"index": 0, "count": len(config["rollout"]["stages"]), "stages": []},
+    }

@@ -29,6 +29,8 @@ class Settings:
     bucket: str = ""
     model_package_group: str = ""
     thing_group: str = ""
+    #: The thing group a share-of-fleet rollout stage moves its devices into (the CDK app makes it).
+    canary_thing_group: str = ""
     component_prefix: str = "com.example.mlopsedge"
     artifact_prefix: str = "artifacts/"
     state_prefix: str = "state/"

@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 
 from pipeline.config.errors import InvalidInput
+from pipeline.config.rollout import problems as rollout_problems
 
 __all__ = ["InvalidInput", "fill_defaults", "validate"]
 
@@ -50,9 +51,14 @@ def validate(document: Any, schema: dict[str, Any]) -> None:
         raise InvalidInput(f"execution input must be a JSON object, got {type(document).__name__}")
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(document), key=lambda e: list(e.absolute_path))
-    if errors:
-        problems = "; ".join(f"{e.json_path}: {e.message}" for e in errors[:10])
-        more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+    found = [f"{e.json_path}: {e.message}" for e in errors]
+    if not found:
+        # What the schema cannot say (decimal places AWS allows, unique names, disjoint targets).
+        fleet = (document.get("deployment") or {}).get("thing_group")
+        found = rollout_problems(document.get("rollout"), fleet)
+    if found:
+        problems = "; ".join(found[:10])
+        more = f" (and {len(found) - 10} more)" if len(found) > 10 else ""
         raise InvalidInput(
             f"execution input is invalid: {problems}{more}. See pipeline/config/input.schema.json "
             "and pipeline/config/example-input.json."

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 #: Keys of each handler's return value that the state machine keeps (its ResultSelector).
 RESULT_KEYS: dict[str, tuple[str, ...]] = {
-    "configure": ("config", "polls"),
+    "configure": ("config", "polls", "rollout"),
     "export_onnx": (
         "onnx_uri",
         "manifest_uri",
