@@ -1,14 +1,19 @@
 """Entry point of `mlops-edge`.
 
 Sub-commands are imported only when invoked, so `mlops-edge --help` stays instant even though the
-commands behind it pull in xgboost, onnxruntime, moto or the CDK.
+commands behind it pull in xgboost, onnxruntime, moto or the CDK. The group's own options are the
+AWS CLI's habits: ``--profile``/``--region`` (applied to the commands that talk to AWS) and a
+project config, ``mlops-edge.toml``, whose values become click's ``default_map``.
 """
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
 # name -> (module under mlops_edge.commands, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -27,7 +32,12 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "infer": ("mqtt", "infer", "Send one inference request to a device and print its answer."),
     "component": ("component", "component", "Build a working-tree component; deploy it to one device."),
     "console": ("console", "console", "Serve the local web console: executions, models, devices, MQTT."),
+    "completion": ("completion", "completion", "Print the shell completion script (bash, zsh or fish)."),
 }
+#: The commands that call AWS through boto3: ``--profile``/``--region`` apply to them.
+AWS_COMMANDS = frozenset({"execute", "executions", "devices", "logs", "console", "train", "component"})
+_CONFIG = "mlops_edge.config"
+_SUB_ARGS = "mlops_edge.sub_args"
 
 
 class LazyGroup(click.Group):
@@ -49,6 +59,22 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attr)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Also give the command its ``default_map``: mlops-edge.toml's values and the global region."""
+        name, command, rest = super().resolve_command(ctx, args)
+        ctx.meta[_SUB_ARGS] = rest
+        if name is None or command is None:
+            return name, command, rest
+        config = ctx.meta.get(_CONFIG)
+        defaults: dict[str, Any] = config.command_defaults(command, (name,)) if config else {}
+        region = ctx.params.get("region")
+        if region and any(p.name == "region" for p in command.params):
+            defaults.setdefault("region", region)  # `device run --region`: a core's own region
+        ctx.default_map = {**(ctx.default_map or {}), name: defaults}
+        return name, command, rest
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
@@ -63,10 +89,65 @@ def _unavailable(name: str) -> click.Command:
     return _cmd
 
 
+def _load_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    """Eager: read mlops-edge.toml before the other options, so its values are their defaults."""
+    from mlops_edge.commands import project_config
+
+    path = value or project_config.find(Path.cwd())
+    if path is None:
+        return
+    config = project_config.load(path, set(COMMANDS))
+    ctx.meta[_CONFIG] = config
+    ctx.default_map = {**(ctx.default_map or {}), **config.group_defaults()}
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--profile",
+    metavar="NAME",
+    help="Named AWS profile for the commands that talk to AWS (as the AWS CLI; default $AWS_PROFILE).",
+)
+@click.option(
+    "--region", metavar="REGION", help="AWS Region for the commands that talk to AWS (default $AWS_REGION)."
+)
+@click.option(
+    "--config-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    is_eager=True,
+    expose_value=False,
+    callback=_load_config,
+    help="Project defaults (default: mlops-edge.toml here or in a parent, up to the git root).",
+)
 @click.version_option(package_name="mlops-edge")
-def main() -> None:
-    """mlops-edge: XGBoost to ONNX to Greengrass V2 edge devices, verified over MQTT."""
+@click.pass_context
+def main(ctx: click.Context, profile: str | None, region: str | None) -> None:
+    """mlops-edge: XGBoost to ONNX to Greengrass V2 edge devices, verified over MQTT.
+
+    --profile and --region apply to the commands that talk to AWS (execute, executions, devices,
+    logs, console, train --sagemaker, component); values in mlops-edge.toml are defaults that
+    options on the command line override.
+    """
+    command = ctx.invoked_subcommand
+    if command not in AWS_COMMANDS:
+        given = [
+            f"--{n}"
+            for n in ("profile", "region")
+            if ctx.get_parameter_source(n) is ParameterSource.COMMANDLINE
+        ]
+        if command == "device":
+            given = [g for g in given if g != "--region"]  # it sets `device run --region`
+        if given:
+            aws = ", ".join(sorted(AWS_COMMANDS))
+            raise click.UsageError(
+                f"{' and '.join(given)} {'apply' if len(given) > 1 else 'applies'} to the commands that talk to AWS ({aws}); "
+                f"`{command}` does not use an AWS account"
+            )
+        return
+    if any(arg in ("-h", "--help") for arg in ctx.meta.get(_SUB_ARGS, [])):
+        return  # help needs no session (and no boto3 import)
+    from mlops_edge.commands.common import use_aws
+
+    use_aws(profile, region)
 
 
 if __name__ == "__main__":

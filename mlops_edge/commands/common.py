@@ -1,9 +1,12 @@
-"""What the commands share: the console, user errors, and finding the deployed state machine."""
+"""What the commands share: the console, user errors, the AWS session, JSON output, and finding
+the deployed state machine."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import click
@@ -19,6 +22,60 @@ err_console = Console(stderr=True, highlight=False)
 
 class UserError(click.ClickException):
     """A problem the user can fix (bad option, nothing deployed, ...): message and exit 1, no traceback."""
+
+
+#: ``--output`` of every listing command: the table for people, JSON (docs/cli-json.md) for jq.
+output_option = click.option(
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="table, or json: stable keys (sorted), ISO-8601 UTC times; fields in docs/cli-json.md.",
+)
+
+
+def use_aws(profile: str | None, region: str | None) -> None:
+    """Point every boto3 client of this process at ``profile``/``region`` (the global options).
+
+    The in-process session gets them as ``aws --profile --region`` does (an explicit profile's
+    credentials win over ``AWS_ACCESS_KEY_ID``); the environment gets ``AWS_PROFILE``/``AWS_REGION``
+    so child processes (the SageMaker SDK's) agree. Called even with neither, so a wrong
+    ``AWS_PROFILE`` fails here, with the profiles there are, rather than mid-command.
+    """
+    from botocore.exceptions import ProfileNotFound
+    from botocore.session import Session
+
+    from pipeline.aws import use_profile
+
+    try:
+        use_profile(profile, region)
+    except ProfileNotFound as exc:
+        config = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
+        known = ", ".join(sorted(Session().available_profiles))
+        source = "--profile" if profile else "$AWS_PROFILE"
+        raise UserError(
+            f"{exc} ({source}; profiles in {config} and the credentials file: {known or 'none'})"
+        ) from exc
+    if profile:
+        os.environ["AWS_PROFILE"] = profile
+    if region:
+        os.environ["AWS_REGION"] = os.environ["AWS_DEFAULT_REGION"] = region
+
+
+def iso_utc(value: Any) -> str | None:
+    """A datetime (boto3's) or epoch milliseconds as ISO-8601 UTC to the millisecond; None stays None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, int | float):
+        value = datetime.fromtimestamp(value / 1000.0, UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def print_json(document: Any) -> None:
+    """Stable JSON on stdout (sorted keys, plain text: no colours or wrapping), for jq and scripts."""
+    click.echo(json.dumps(document, sort_keys=True, indent=2, default=str))
 
 
 def state_machine_arn(sfn: Any, given: str | None = None) -> str:
