@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .states import MAX_ERRORS, State, check_transition
-from .steps import Step, shell
+from .steps import Step, install_fault, shell
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +240,11 @@ class ComponentService:
         if step.skipped():
             self._log(f"{step.name}: skipped ({step.skipif})")
             return 0
+        fault = install_fault(self.name) if step.name == "install" else None
+        if fault is not None:
+            self._last_reason = fault
+            self._log(f"{step.name}: not run, {fault}")
+            return 1
         proc = self._spawn(step)
         if proc is None:
             self._last_reason = "could not start"

@@ -9,6 +9,11 @@ from pathlib import Path
 from typing import Any
 
 STEP_NAMES = ("install", "startup", "run", "shutdown")
+#: Fault injection, for demonstrations and tests only (``mlops-edge run --fail-devices``): the core
+#: started with this variable fails the Install step of the named components (comma-separated) or of
+#: every component (``*``) without running it, as a device whose install breaks would. A real nucleus
+#: has no such switch; it exists so a canary failure can be shown and tested on demand.
+FAULT_FAIL_INSTALL_ENV = "MLOPS_EDGE_FAULT_FAIL_INSTALL"
 DEFAULT_TIMEOUTS = {"install": 120.0, "startup": 120.0, "run": None, "shutdown": 15.0}
 
 
@@ -75,6 +80,15 @@ def parse_lifecycle(lifecycle: dict[str, Any] | None) -> tuple[dict[str, str], d
             _ci(raw, "skipif"),
         )
     return setenv, steps
+
+
+def install_fault(component: str, environ: dict[str, str] | None = None) -> str | None:
+    """The reason the Install step of ``component`` is to fail by fault injection, else None."""
+    value = (os.environ if environ is None else environ).get(FAULT_FAIL_INSTALL_ENV, "").strip()
+    names = {name.strip() for name in value.split(",") if name.strip()}
+    if "*" in names or component in names:
+        return f"fault injected by {FAULT_FAIL_INSTALL_ENV} (for demonstrations and tests)"
+    return None
 
 
 def shell() -> str:

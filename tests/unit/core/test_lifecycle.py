@@ -17,6 +17,7 @@ from edge_runtime.core.lifecycle import (
     check_transition,
     parse_lifecycle,
 )
+from edge_runtime.core.lifecycle.steps import FAULT_FAIL_INSTALL_ENV, install_fault
 
 
 def test_table_covers_every_state_and_allows_the_happy_path() -> None:
@@ -107,3 +108,22 @@ def test_install_timeout_is_an_error(tmp_path: Path) -> None:
     assert svc.wait_settled(15) == State.BROKEN
     assert "timed out" in svc.status_reason
     svc.stop()
+
+
+def test_fault_switch_fails_the_named_components_install_without_running_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(FAULT_FAIL_INSTALL_ENV, "other, comp")
+    svc = _service(tmp_path, {"Install": "echo ran > installed.txt", "Run": "sleep 5"})
+    svc.start()
+    assert svc.wait_settled(10) == State.BROKEN
+    assert FAULT_FAIL_INSTALL_ENV in svc.status_reason and "install failed" in svc.status_reason
+    assert not (tmp_path / "work" / "installed.txt").exists()
+    assert "not run, fault injected" in (tmp_path / "comp.log").read_text()
+    svc.stop()
+
+
+@pytest.mark.parametrize(("value", "fails"), [("*", True), ("comp", True), ("", False), ("compX,x", False)])
+def test_fault_switch_names_components_or_every_one(value: str, fails: bool) -> None:
+    reason = install_fault("comp", {FAULT_FAIL_INSTALL_ENV: value})
+    assert (reason is not None) is fails
