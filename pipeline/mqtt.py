@@ -96,7 +96,7 @@ class MqttClient:
         self._subscribed: dict[int, threading.Event] = {}
         # failure reason codes by message id (SUBACK's first failure, PUBACK's code)
         self._refused: dict[int, tuple[int, str]] = {}
-        self._handlers: list[tuple[str, Callable[[str, bytes], None]]] = []
+        self._handlers: list[tuple[str, Callable[..., None], bool]] = []
         self._client.on_connect = self._on_connect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_publish = self._on_publish
@@ -125,13 +125,15 @@ class MqttClient:
         self._client.disconnect()
 
     def subscribe(
-        self, topic: str, handler: Callable[[str, bytes], None], *, timeout_s: float = 10.0
+        self, topic: str, handler: Callable[..., None], *, timeout_s: float = 10.0, raw: bool = False
     ) -> None:
         """Subscribe and wait for SUBACK, so nothing published afterwards can be missed.
 
-        Raises :class:`MqttRefused` when SUBACK carries a failure reason code.
+        ``handler(topic, payload)``, or with ``raw`` ``handler(message)`` with paho's message (QoS,
+        retain flag: what `mqtt sub --output jsonl` prints). Raises :class:`MqttRefused` when
+        SUBACK carries a failure reason code.
         """
-        self._handlers.append((topic, handler))
+        self._handlers.append((topic, handler, raw))
         result, mid = self._client.subscribe(topic, qos=1)
         if result != paho.MQTT_ERR_SUCCESS:
             raise MqttError(f"subscribe to {topic} failed: {paho.error_string(result)}")
@@ -139,7 +141,7 @@ class MqttClient:
         if not event.wait(timeout_s):
             raise MqttError(f"no SUBACK for {topic} within {timeout_s} s")
         if mid in self._refused:
-            self._handlers.remove((topic, handler))
+            self._handlers.remove((topic, handler, raw))
             raise MqttRefused("SUBACK", topic, *self._refused.pop(mid))
 
     def publish(
@@ -180,9 +182,12 @@ class MqttClient:
             self._refused[mid] = (int(reason.value), reason.getName())
 
     def _on_message(self, client: Any, userdata: Any, message: paho.MQTTMessage) -> None:
-        for pattern, handler in self._handlers:
+        for pattern, handler, raw in self._handlers:
             if paho.topic_matches_sub(pattern, message.topic):
-                handler(message.topic, message.payload)
+                if raw:
+                    handler(message)
+                else:
+                    handler(message.topic, message.payload)
 
 
 @dataclass(frozen=True)
