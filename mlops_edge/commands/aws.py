@@ -1,7 +1,9 @@
-"""`execute`, `executions`, `devices`: the deployed pipeline, on AWS or on the local cloud.
+"""`execute`, `executions`, `devices`, `logs`: the deployed pipeline, on AWS or on the local cloud.
 
-Which one is decided by the standard AWS environment alone (`AWS_ENDPOINT_URL` points at the local
-cloud; `mlops-edge run --keep` prints the exports).
+Which one is decided by the standard AWS environment (`AWS_ENDPOINT_URL` points at the local
+cloud; `mlops-edge run --keep` prints the exports) or by the global `--profile`/`--region`. Every
+listing builds its rows once as plain records; the table and `--output json` (docs/cli-json.md)
+are two renderings of the same records, so they cannot disagree.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ from typing import Any
 
 import click
 
-from mlops_edge.commands.common import UserError, console, execution_arn, state_machine_arn
+from mlops_edge.commands.common import (
+    UserError,
+    console,
+    execution_arn,
+    iso_utc,
+    output_option,
+    print_json,
+    state_machine_arn,
+)
 
 EXAMPLE_INPUT = Path(__file__).resolve().parents[2] / "config" / "example-input.json"
 
@@ -33,13 +43,17 @@ def aws_errors() -> Iterator[None]:
     except BotoCoreError as exc:
         raise UserError(
             f"{exc}. For the local environment, start it with `mlops-edge run --keep` and "
-            "`source .local/env.sh`; for AWS, set AWS_PROFILE/AWS_REGION."
+            "`source .local/env.sh`; for AWS, pass --profile/--region (or set AWS_PROFILE/AWS_REGION)."
         ) from exc
 
 
-def _when(value: Any) -> str:
-    """Timestamps to the second, in the reader's local time zone."""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if hasattr(value, "astimezone") else ""
+def _when(value: str | None) -> str:
+    """A record's ISO-8601 UTC time for the table: to the second, in the reader's local time zone."""
+    if not value:
+        return ""
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _clients() -> tuple[Any, Any]:
@@ -101,10 +115,25 @@ def executions() -> None:
     """List and inspect executions of the deployed state machine."""
 
 
+def execution_records(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """ListExecutions items as `executions list` shows them."""
+    return [
+        {
+            "name": item["name"],
+            "execution_arn": item["executionArn"],
+            "status": item["status"],
+            "started": iso_utc(item.get("startDate")),
+            "stopped": iso_utc(item.get("stopDate")),
+        }
+        for item in items
+    ]
+
+
 @executions.command("list")
-@click.option("--state-machine", "machine")
-@click.option("--max", "max_items", default=20, show_default=True)
-def list_executions(machine: str | None, max_items: int) -> None:
+@click.option("--state-machine", "machine", help="State machine ARN (default: the deployed mlops-edge one).")
+@click.option("--max", "max_items", type=click.IntRange(1, 1000), default=20, show_default=True)
+@output_option
+def list_executions(machine: str | None, max_items: int, output: str) -> None:
     """The most recent executions."""
     from rich.table import Table
 
@@ -112,9 +141,13 @@ def list_executions(machine: str | None, max_items: int) -> None:
     with aws_errors():
         arn = state_machine_arn(sfn, machine)
         items = sfn.list_executions(stateMachineArn=arn, maxResults=max_items)["executions"]
+    records = execution_records(items)
+    if output == "json":
+        print_json({"state_machine_arn": arn, "executions": records})
+        return
     table = Table("name", "status", "started", "stopped")
-    for item in items:
-        table.add_row(item["name"], item["status"], _when(item.get("startDate")), _when(item.get("stopDate")))
+    for r in records:
+        table.add_row(r["name"], r["status"], _when(r["started"]), _when(r["stopped"]))
     console.print(table)
 
 
@@ -135,10 +168,36 @@ def describe_execution(execution: str, machine: str | None) -> None:
     console.print_json(json.dumps(shown, default=str))
 
 
+def history_record(arn: str, progress: Any) -> dict[str, Any]:
+    """An execution's folded history (report.history.ExecutionProgress) as `executions history` shows it."""
+    states = [
+        {
+            "state": s.name,
+            "status": s.status,
+            "visits": s.visits,
+            "retries": s.retries,
+            "time_s": round(s.total_s, 3),
+            "error": s.error,
+            "cause": s.cause,
+        }
+        for s in progress.states.values()
+    ]
+    return {
+        "execution_arn": arn,
+        "status": progress.status,
+        "error": progress.error,
+        "cause": progress.cause,
+        "started": iso_utc(progress.started_at),
+        "stopped": iso_utc(progress.ended_at),
+        "states": states,
+    }
+
+
 @executions.command("history")
 @click.argument("execution")
-@click.option("--state-machine", "machine")
-def execution_history(execution: str, machine: str | None) -> None:
+@click.option("--state-machine", "machine", help="State machine ARN (default: the deployed mlops-edge one).")
+@output_option
+def execution_history(execution: str, machine: str | None, output: str) -> None:
     """Per-state visits, retries, time and errors of one execution (name or ARN)."""
     from rich.table import Table
 
@@ -149,44 +208,71 @@ def execution_history(execution: str, machine: str | None) -> None:
         arn = execution_arn(sfn, state_machine_arn(sfn, machine), execution)
         progress = ExecutionProgress()
         progress.feed(fetch_history(sfn, arn))
+    record = history_record(arn, progress)
+    if output == "json":
+        print_json(record)
+        return
     table = Table("state", "status", "visits", "retries", "time", "error")
-    for s in progress.states.values():
-        error = f"{s.error}: {s.cause}" if s.error else ""
-        table.add_row(s.name, s.status, str(s.visits), str(s.retries), f"{s.total_s:.2f}s", error[:120])
+    for s in record["states"]:
+        error = f"{s['error']}: {s['cause']}" if s["error"] else ""
+        table.add_row(
+            s["state"], s["status"], str(s["visits"]), str(s["retries"]), f"{s['time_s']:.2f}s", error[:120]
+        )
     console.print(table)
-    console.print(
-        f"execution {progress.status}" + (f" — {progress.error}: {progress.cause}" if progress.error else "")
-    )
+    error = f" — {record['error']}: {record['cause']}" if record["error"] else ""
+    console.print(f"execution {record['status']}{error}")
+
+
+def device_records(gg: Any) -> list[dict[str, Any]]:
+    """Every core device with its installed components and latest deployment (`devices`)."""
+    records = []
+    cores = [c for page in gg.get_paginator("list_core_devices").paginate() for c in page["coreDevices"]]
+    for core in cores:
+        thing = core["coreDeviceThingName"]
+        installed = gg.list_installed_components(coreDeviceThingName=thing).get("installedComponents", [])
+        effective = gg.list_effective_deployments(coreDeviceThingName=thing).get("effectiveDeployments", [])
+        latest = effective[0] if effective else None
+        records.append(
+            {
+                "thing": thing,
+                "status": core["status"],
+                "last_report": iso_utc(core.get("lastStatusUpdateTimestamp")),
+                "components": [
+                    {"name": c["componentName"], "version": c["componentVersion"]} for c in installed
+                ],
+                "latest_deployment": {
+                    "name": latest.get("deploymentName") or None,
+                    "deployment_id": latest["deploymentId"],
+                    "status": latest["coreDeviceExecutionStatus"],
+                }
+                if latest
+                else None,
+            }
+        )
+    return records
 
 
 @click.command()
-def devices() -> None:
+@output_option
+def devices(output: str) -> None:
     """Greengrass core devices: health, last report, components installed and the latest deployment."""
     from rich.table import Table
 
     _, gg = _clients()
-    table = Table("thing", "status", "last report", "components", "latest deployment")
     with aws_errors():
-        cores = [c for page in gg.get_paginator("list_core_devices").paginate() for c in page["coreDevices"]]
-        for core in cores:
-            thing = core["coreDeviceThingName"]
-            installed = gg.list_installed_components(coreDeviceThingName=thing).get("installedComponents", [])
-            effective = gg.list_effective_deployments(coreDeviceThingName=thing).get(
-                "effectiveDeployments", []
-            )
-            latest = effective[0] if effective else None
-            deployment = (
-                f"{latest['deploymentName'] or latest['deploymentId']}: {latest['coreDeviceExecutionStatus']}"
-                if latest
-                else ""
-            )
-            components = ", ".join(f"{c['componentName']}@{c['componentVersion']}" for c in installed)
-            table.add_row(
-                thing, core["status"], _when(core.get("lastStatusUpdateTimestamp")), components, deployment
-            )
-    if not cores:
+        records = device_records(gg)
+    if output == "json":
+        print_json({"devices": records})
+        return
+    if not records:
         console.print("no core devices have reported yet")
         return
+    table = Table("thing", "status", "last report", "components", "latest deployment")
+    for r in records:
+        latest = r["latest_deployment"]
+        deployment = f"{latest['name'] or latest['deployment_id']}: {latest['status']}" if latest else ""
+        components = ", ".join(f"{c['name']}@{c['version']}" for c in r["components"])
+        table.add_row(r["thing"], r["status"], _when(r["last_report"]), components, deployment)
     console.print(table)
 
 
@@ -194,7 +280,8 @@ def devices() -> None:
 @click.argument("function")
 @click.option("--since", "since_min", type=float, default=60.0, show_default=True, help="Minutes back.")
 @click.option("--filter", "pattern", default="", help="CloudWatch Logs filter pattern, e.g. ERROR.")
-def logs(function: str, since_min: float, pattern: str) -> None:
+@output_option
+def logs(function: str, since_min: float, pattern: str, output: str) -> None:
     """Print the logs of a pipeline Lambda: FUNCTION is a handler (export_onnx) or a function name."""
     from pipeline.aws import client
     from pipeline.config.deployment import STATE_MACHINE_NAME, function_name
@@ -208,9 +295,15 @@ def logs(function: str, since_min: float, pattern: str) -> None:
     group = log_group(name)
     start = int((time.time() - since_min * 60) * 1000)
     printed = 0
+    events = []
     with aws_errors():
         for timestamp, message in iter_events(client("logs"), group, start_ms=start, pattern=pattern):
-            console.print(format_event(timestamp, message), markup=False, soft_wrap=True)
+            if output == "json":
+                events.append({"timestamp": iso_utc(timestamp), "message": message})
+            else:
+                console.print(format_event(timestamp, message), markup=False, soft_wrap=True)
             printed += 1
-    if not printed:
+    if output == "json":
+        print_json({"log_group": group, "events": events})
+    elif not printed:
         console.print(f"no log events in {group} in the last {since_min:g} min")
