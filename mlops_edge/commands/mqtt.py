@@ -1,22 +1,28 @@
 """The MQTT test client (`mqtt sub`, `mqtt pub`) and `infer`, a one-shot request to a device.
 
 Like the AWS IoT console's MQTT test client, but for the terminal; the broker comes from
-`MLOPS_EDGE_MQTT_*` (local cloud or AWS IoT Core alike).
+`MLOPS_EDGE_MQTT_*` (local cloud or AWS IoT Core alike). A SUBACK or PUBACK failure reason code
+(a refused subscription otherwise looks like silence) is printed with what it usually means here,
+and the command exits 1.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
+import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
-from mlops_edge.commands.common import UserError, console
+from mlops_edge.commands.common import UserError, console, err_console
 
 #: AWS IoT's thing names (CreateThing): what may follow edge/ in a device's topics.
 THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
@@ -24,13 +30,76 @@ THING_NAME = re.compile(r"[a-zA-Z0-9:_-]{1,128}")
 MAX_TOPIC_BYTES = 256
 
 
-def _connect():  # -> MqttClient, imported lazily so `--help` stays fast
-    from pipeline.mqtt import MqttClient, MqttError, MqttSettings
+#: MQTT 5 failure reason codes of SUBACK/PUBACK and what they usually mean with this project's
+#: brokers (the local mosquitto behind an ACL that mirrors the IoT policy; AWS IoT Core).
+REASON_HINTS: dict[int, str] = {
+    0x80: "unspecified error: the broker refused without saying why (MQTT 3.1.1 brokers report every "
+    "refusal so; on AWS IoT Core often the IoT policy)",
+    0x83: "implementation specific error: the broker's own rule refused it (AWS IoT: a reserved $aws topic)",
+    0x87: "not authorized: this identity's broker ACL / IoT policy does not allow it (a device may use "
+    "only edge/<its thing name>/...; set MLOPS_EDGE_MQTT_CERT/KEY/CLIENT_ID to an identity that may)",
+    0x8F: "topic filter invalid: the broker does not accept this filter (AWS IoT: at most 8 levels "
+    "after the first, 256 bytes, no $ topics but $aws)",
+    0x90: "topic name invalid: the broker does not accept this topic",
+    0x91: "packet identifier in use: the client reused an id still in flight; retry",
+    0x97: "quota exceeded: a broker limit was hit (AWS IoT Core: 50 subscriptions or 100 publishes a "
+    "second per connection, or the account's rate)",
+    0x99: "payload format invalid: the payload does not match its declared format",
+    0x9E: "shared subscriptions not supported by this broker",
+    0xA1: "subscription identifiers not supported by this broker",
+    0xA2: "wildcard subscriptions not supported by this broker (or not allowed to this identity)",
+}
+
+
+def refusal_message(exc: Any, client_id: str | None = None) -> str:
+    """One line for a ``pipeline.mqtt.MqttRefused``: what was refused, the code, and why it usually is."""
+    what = "subscription to" if exc.packet == "SUBACK" else "publish to"
+    hint = REASON_HINTS.get(exc.reason_code, "see the MQTT 5 specification, section 2.4")
+    who = f" (client id {client_id})" if client_id else ""
+    return (
+        f"the broker refused the {what} {exc.topic}{who}: {exc.packet} reason code "
+        f"0x{exc.reason_code:02X} {exc.reason} — {hint}"
+    )
+
+
+@contextlib.contextmanager
+def _connect() -> Iterator[Any]:  # -> MqttClient, imported lazily so `--help` stays fast
+    """A connected client; a refusal or a broken connection becomes a UserError (exit 1)."""
+    from pipeline.mqtt import MqttClient, MqttError, MqttRefused, MqttSettings
 
     try:
-        return MqttClient(MqttSettings.from_env())
+        settings = MqttSettings.from_env()
+        with MqttClient(settings) as client:
+            yield client
+    except MqttRefused as exc:
+        raise UserError(refusal_message(exc, settings.client_id)) from exc
     except MqttError as exc:
         raise UserError(str(exc)) from exc
+
+
+def message_record(message: Any, received_at: datetime | None = None) -> dict[str, Any]:
+    """One received message as a JSON object (`mqtt sub --output jsonl`, docs/cli-json.md).
+
+    ``payload`` is the parsed JSON when the payload is JSON, else the UTF-8 text, else base64;
+    ``payload_encoding`` says which (json, text, base64).
+    """
+    raw: bytes = message.payload
+    try:
+        payload, encoding = json.loads(raw), "json"
+    except (ValueError, RecursionError):
+        try:
+            payload, encoding = raw.decode("utf-8"), "text"
+        except UnicodeDecodeError:
+            payload, encoding = base64.b64encode(raw).decode("ascii"), "base64"
+    when = received_at or datetime.now(UTC)
+    return {
+        "topic": message.topic,
+        "qos": message.qos,
+        "retain": bool(message.retain),
+        "payload": payload,
+        "payload_encoding": encoding,
+        "received_at": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+    }
 
 
 def _parse_json(text: str, what: str) -> Any:
@@ -85,30 +154,52 @@ def mqtt() -> None:
 
 @mqtt.command("sub")
 @click.argument("topic")
-@click.option("--count", type=int, default=0, help="Stop after this many messages (0: run until Ctrl-C).")
 @click.option(
-    "--timeout", "timeout_s", type=float, default=0.0, help="Stop after this many seconds (0: never)."
+    "--count", type=click.IntRange(min=0), default=0, help="Stop after this many messages (0: until Ctrl-C)."
 )
-def sub(topic: str, count: int, timeout_s: float) -> None:
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    help="Stop after this many seconds (0: never).",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["text", "jsonl"]),
+    default="text",
+    show_default=True,
+    help="text, or jsonl: one JSON object a line (topic, qos, retain, payload, received_at), for jq.",
+)
+def sub(topic: str, count: int, timeout_s: float, output: str) -> None:
     """Print every message on TOPIC (wildcards + and # allowed) as it arrives."""
     _check_topic(topic, wildcards=True)
     received = 0
     done = threading.Event()
+    lock = threading.Lock()
 
-    def show(msg_topic: str, payload: bytes) -> None:
+    def show(message: Any) -> None:
         nonlocal received
-        received += 1
-        try:
-            body = json.dumps(json.loads(payload), separators=(",", ":"))
-        except ValueError:
-            body = payload.decode("utf-8", "replace")
-        console.print(f"[bold]{msg_topic}[/bold] {body}", markup=True, soft_wrap=True)
-        if count and received >= count:
-            done.set()
+        with lock:
+            if count and received >= count:
+                return
+            received += 1
+            if output == "jsonl":
+                sys.stdout.write(json.dumps(message_record(message), sort_keys=True) + "\n")
+                sys.stdout.flush()  # one line as each message arrives, through a pipe too
+            else:
+                try:
+                    body = json.dumps(json.loads(message.payload), separators=(",", ":"))
+                except (ValueError, RecursionError):
+                    body = message.payload.decode("utf-8", "replace")
+                console.print(f"[bold]{message.topic}[/bold] {body}", markup=True, soft_wrap=True)
+            if count and received >= count:
+                done.set()
 
     with _connect() as client:
-        client.subscribe(topic, show)
-        console.print(f"subscribed to {topic} (Ctrl-C to stop)", style="dim")
+        client.subscribe(topic, show, raw=True)
+        status = err_console if output == "jsonl" else console
+        status.print(f"subscribed to {topic} (Ctrl-C to stop)", style="dim")
         with contextlib.suppress(KeyboardInterrupt):
             done.wait(timeout_s or None)
     if count and received < count:
