@@ -122,6 +122,11 @@ class Engine:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.log_severity_level = 3
+        # A device shares its cores and memory with others (100 of them on one machine in issue 12):
+        # no arena keeping a large batch's buffers after it, and no pool thread spinning for work.
+        opts.enable_cpu_mem_arena = False
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         try:
             session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
