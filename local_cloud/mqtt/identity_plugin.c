@@ -22,82 +22,16 @@
  *   plugin_opt_client_prefix <identity>=<prefix>   extra client ids for an identity (repeatable)
  *   plugin_opt_own_topics <prefix>,<prefix>        %u = the identity, e.g. edge/%u/,$aws/things/%u/
  *
- * Built by local_cloud/mqtt/plugin.py with the system C compiler. The declarations below are
- * copied from mosquitto 2.0's mosquitto_broker.h, mosquitto_plugin.h and mosquitto.h (and the few
- * OpenSSL functions used), so that no -dev package is needed; every symbol is resolved at load
- * time against the mosquitto process, which already links libcrypto.
+ * A connection that passes the CONNECT check is announced as an AWS IoT lifecycle event, and so
+ * is its end (presence.c).
+ *
+ * Built by local_cloud/mqtt/plugin.py with the system C compiler, together with presence.c. The
+ * declarations in plugin_api.h are copied from mosquitto 2.0's mosquitto_broker.h,
+ * mosquitto_plugin.h and mosquitto.h (and the few OpenSSL functions used), so that no -dev package
+ * is needed; every symbol is resolved at load time against the mosquitto process, which already
+ * links libcrypto.
  */
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-/* ---- mosquitto 2.0 plugin interface ------------------------------------------------------- */
-struct mosquitto;
-typedef struct mqtt5__property mosquitto_property;
-typedef struct mosquitto_plugin_id_t mosquitto_plugin_id_t;
-
-struct mosquitto_opt {
-	char *key;
-	char *value;
-};
-
-struct mosquitto_evt_acl_check {
-	void *future;
-	struct mosquitto *client;
-	const char *topic;
-	const void *payload;
-	mosquitto_property *properties;
-	int access;
-	uint32_t payloadlen;
-	uint8_t qos;
-	bool retain;
-	void *future2[4];
-};
-
-struct mosquitto_evt_basic_auth {
-	void *future;
-	struct mosquitto *client;
-	char *username;
-	char *password;
-	void *future2[4];
-};
-
-enum { MOSQ_EVT_ACL_CHECK = 2, MOSQ_EVT_BASIC_AUTH = 3 };
-enum {
-	MOSQ_ERR_SUCCESS = 0,
-	MOSQ_ERR_NOMEM = 1,
-	MOSQ_ERR_INVAL = 3,
-	MOSQ_ERR_AUTH = 11,
-	MOSQ_ERR_ACL_DENIED = 12,
-	MOSQ_ERR_PLUGIN_DEFER = 17,
-};
-#define MOSQ_ACL_SUBSCRIBE 0x04
-#define MOSQ_LOG_NOTICE (1 << 1)
-#define MOSQ_LOG_WARNING (1 << 2)
-
-typedef int (*MOSQ_FUNC_generic_callback)(int, void *, void *);
-int mosquitto_callback_register(mosquitto_plugin_id_t *identifier, int event,
-		MOSQ_FUNC_generic_callback cb_func, const void *event_data, void *userdata);
-int mosquitto_callback_unregister(mosquitto_plugin_id_t *identifier, int event,
-		MOSQ_FUNC_generic_callback cb_func, const void *event_data);
-const char *mosquitto_client_id(const struct mosquitto *client);
-const char *mosquitto_client_username(const struct mosquitto *client);
-void *mosquitto_client_certificate(const struct mosquitto *client);
-int mosquitto_set_username(struct mosquitto *client, const char *username);
-void mosquitto_log_printf(int level, const char *fmt, ...);
-
-/* ---- OpenSSL (libcrypto, already loaded by mosquitto) --------------------------------------- */
-#define NID_commonName 13
-void *X509_get_subject_name(const void *x);
-int X509_NAME_get_index_by_NID(void *name, int nid, int lastpos);
-void *X509_NAME_get_entry(const void *name, int loc);
-void *X509_NAME_ENTRY_get_data(const void *ne);
-const unsigned char *ASN1_STRING_get0_data(const void *x);
-int ASN1_STRING_length(const void *x);
-void X509_free(void *a);
+#include "plugin_api.h"
 
 /* ---- the policy --------------------------------------------------------------------------- */
 #define MAX_ENTRIES 32
@@ -229,6 +163,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	}
 	/* whatever username the client sent, the identity is its certificate's */
 	if(mosquitto_set_username(ed->client, identity) != MOSQ_ERR_SUCCESS) return MOSQ_ERR_AUTH;
+	presence_connected(ed->client, client_id);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -292,6 +227,10 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if(rc == MOSQ_ERR_SUCCESS){
 		rc = mosquitto_callback_register(identifier, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL, &policy);
 	}
+	if(rc == MOSQ_ERR_SUCCESS){
+		rc = mosquitto_callback_register(identifier, MOSQ_EVT_DISCONNECT, presence_on_disconnect,
+				NULL, &policy);
+	}
 	return rc;
 }
 
@@ -302,6 +241,8 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int 
 	(void)option_count;
 	mosquitto_callback_unregister(policy.id, MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL);
 	mosquitto_callback_unregister(policy.id, MOSQ_EVT_ACL_CHECK, on_acl_check, NULL);
+	mosquitto_callback_unregister(policy.id, MOSQ_EVT_DISCONNECT, presence_on_disconnect, NULL);
+	presence_cleanup();
 	for(int i = 0; i < policy.n_privileged; i++) free(policy.privileged[i]);
 	for(int i = 0; i < policy.n_own; i++) free(policy.own_topics[i]);
 	for(int i = 0; i < policy.n_prefixes; i++){

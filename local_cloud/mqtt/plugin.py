@@ -1,6 +1,6 @@
-"""Builds the broker's identity plugin (``identity_plugin.c``) once per source and compiler.
+"""Builds the broker's plugin (``identity_plugin.c`` + ``presence.c``) once per source and compiler.
 
-The shared object is cached by the SHA-256 of the source (``MLOPS_EDGE_CACHE``, default
+The shared object is cached by the SHA-256 of its sources (the ``.c`` files and ``plugin_api.h``) (``MLOPS_EDGE_CACHE``, default
 ``~/.cache/mlops-edge``), written to a temporary name and renamed, so concurrent brokers (parallel
 tests) never load a half-written file. Only a C compiler is needed: the plugin declares the few
 mosquitto and OpenSSL functions it calls itself and resolves them in the mosquitto process.
@@ -16,6 +16,8 @@ import tempfile
 from pathlib import Path
 
 SOURCE = Path(__file__).with_name("identity_plugin.c")
+#: Every file the build reads, in the order they are hashed; the ``.c`` ones are compiled.
+SOURCES = (SOURCE, SOURCE.with_name("presence.c"), SOURCE.with_name("plugin_api.h"))
 CACHE_ENV = "MLOPS_EDGE_CACHE"
 
 
@@ -44,8 +46,10 @@ def _compiler() -> str:
 
 def plugin_path() -> Path:
     """Path of the built plugin, building it first if this source has not been built yet."""
-    source = SOURCE.read_bytes()
-    digest = hashlib.sha256(source).hexdigest()[:16]
+    hasher = hashlib.sha256()
+    for path in SOURCES:
+        hasher.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    digest = hasher.hexdigest()[:16]
     target = _cache_dir() / f"mosquitto-identity-{digest}.so"
     if target.exists():
         return target
@@ -54,7 +58,8 @@ def plugin_path() -> Path:
     fd, tmp_name = tempfile.mkstemp(prefix=target.stem + ".", suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    cmd = [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", str(tmp), str(SOURCE)]
+    compiled = [str(path) for path in SOURCES if path.suffix == ".c"]
+    cmd = [compiler, "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-o", str(tmp), *compiled]
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
         if done.returncode != 0:
