@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from local_cloud.services.greengrassv2 import jobrules
 from local_cloud.services.greengrassv2.exceptions import JobsError
 from local_cloud.services.greengrassv2.executions import ExecutionStatus, JobExecution
-from local_cloud.services.greengrassv2.models import GreengrassBackend
+from local_cloud.services.greengrassv2.models import DeploymentStatus, GreengrassBackend
 
 
 class JobsDataPlane:
@@ -56,7 +57,7 @@ class JobsDataPlane:
             return self.next_execution(thing, include_document)
         with self.backend.lock:
             execution = self.backend.executions.find(thing, job_id)
-            if execution is None:
+            if execution is None or not execution.released:  # a rollout has not notified it yet
                 raise JobsError("ResourceNotFound", f"no execution of job {job_id} for {thing}")
             return self._data(execution, include_document)
 
@@ -98,32 +99,49 @@ class JobsDataPlane:
         Raises ``JobsError`` with the protocol's code (ResourceNotFound, InvalidRequest,
         VersionMismatch, InvalidStateTransition).
         """
+        return self.report(thing, job_id, status, details, expected_version, include_document)[0]
+
+    def report(
+        self,
+        thing: str,
+        job_id: str,
+        status: str,
+        details: dict[str, Any] | None = None,
+        expected_version: int | None = None,
+        include_document: bool = False,
+    ) -> tuple[dict[str, Any], list[str]]:
+        """UpdateJobExecution, and the other things to notify when the result met the job's
+        abortConfig (the job and its unfinished executions are canceled at once)."""
         self.seen(thing)
         with self.backend.lock:
             execution = self.backend.executions.find(thing, job_id)
-            if execution is None or execution.deployment_id not in self.backend.deployments:
+            if (
+                execution is None
+                or not execution.released
+                or execution.deployment_id not in self.backend.deployments
+            ):
                 raise JobsError("ResourceNotFound", f"no execution of job {job_id} for {thing}")
-            execution.report(status, details, expected_version, self.backend.clock())
+            now = self.backend.clock()
+            execution.report(status, details, expected_version, now)
             deployment = self.backend.deployments[execution.deployment_id]
             deployment.settle(execution.status)
+            if deployment.status is not DeploymentStatus.ACTIVE:
+                deployment.job_updated = now
+            aborted = jobrules.check_abort(deployment, self.backend.executions, now)
             self.backend.save()
             answer: dict[str, Any] = {"executionState": execution.state()}
             if include_document:
                 answer["jobDocument"] = deployment.job_document()
-            return answer
+            return answer, aborted
 
     def time_out_executions(self, minute_s: float) -> list[str]:
-        """IN_PROGRESS executions past their job's in-progress timeout become TIMED_OUT."""
+        """IN_PROGRESS executions past their job's in-progress timeout become TIMED_OUT (with a
+        "minute" of ``minute_s`` seconds), counting toward abort criteria."""
+        return jobrules.expire(self.backend, self.backend.clock(), minute_s)
 
-        def minutes(execution: JobExecution) -> Any:
-            deployment = self.backend.deployments.get(execution.deployment_id)
-            return deployment.in_progress_timeout_minutes if deployment else None
-
-        with self.backend.lock:
-            touched = self.backend.executions.expire(self.backend.clock(), minutes, minute_s)
-            if touched:
-                self.backend.save()
-        return touched
+    def advance(self) -> list[str]:
+        """The clock's tick (``jobrules.advance``): rollouts, timeouts, aborts."""
+        return jobrules.advance(self.backend)
 
     def things_with_executions(self) -> list[str]:
         with self.backend.lock:

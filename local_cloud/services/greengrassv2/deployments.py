@@ -15,6 +15,7 @@ from typing import Any
 
 from local_cloud.services.greengrassv2.arns import Target, TargetKind
 from local_cloud.services.greengrassv2.executions import ExecutionStatus, JobExecution
+from local_cloud.services.greengrassv2.rollout import RolloutState
 
 
 class DeploymentStatus(StrEnum):
@@ -74,6 +75,12 @@ class Deployment:
     parent_target_arn: str | None = None
     status: DeploymentStatus = DeploymentStatus.ACTIVE
     is_latest: bool = True
+    #: the IoT job's rollout so far; None: every execution is released at once (``rollout.py``)
+    rollout: RolloutState | None = None
+    #: set when an abortConfig criterion canceled the job: DescribeJob's reasonCode and comment
+    abort: dict[str, Any] | None = None
+    #: when the IoT job last changed (DescribeJob's lastUpdatedAt / completedAt)
+    job_updated: float = 0.0
 
     @property
     def continuous(self) -> bool:
@@ -88,6 +95,17 @@ class Deployment:
     @property
     def in_progress_timeout_minutes(self) -> Any:
         return ((self.job_configuration or {}).get("timeoutConfig") or {}).get("inProgressTimeoutInMinutes")
+
+    @property
+    def job_status(self) -> str:
+        """The IoT job's status: GreengrassV2 cancels the job of a deployment it replaces or
+        cancels; a thing deployment's job completes with its one execution; a group's job is
+        continuous and stays IN_PROGRESS until then."""
+        if self.status in (DeploymentStatus.CANCELED, DeploymentStatus.INACTIVE):
+            return "CANCELED"
+        if self.status in (DeploymentStatus.COMPLETED, DeploymentStatus.FAILED):
+            return "COMPLETED"
+        return "IN_PROGRESS"
 
     def supersede(self) -> None:
         """A newer deployment to the same target replaces this one."""
@@ -154,7 +172,13 @@ class Deployment:
         }
 
     def to_state(self) -> dict[str, Any]:
-        return {**self.to_dict(), "configurationArn": self.configuration_arn}
+        return {
+            **self.to_dict(),
+            "configurationArn": self.configuration_arn,
+            "rollout": self.rollout.to_state() if self.rollout else None,
+            "abort": self.abort,
+            "jobUpdatedAt": self.job_updated,
+        }
 
     @classmethod
     def from_state(cls, data: dict[str, Any]) -> Deployment:
@@ -173,6 +197,9 @@ class Deployment:
             parent_target_arn=data.get("parentTargetArn"),
             status=DeploymentStatus(data["deploymentStatus"]),
             is_latest=bool(data["isLatestForTarget"]),
+            rollout=RolloutState.from_state(data.get("rollout")),
+            abort=data.get("abort"),
+            job_updated=float(data.get("jobUpdatedAt") or data["creationTimestamp"]),
         )
 
 

@@ -70,6 +70,9 @@ class JobExecution:
     status_details: dict[str, Any] = field(default_factory=dict)
     #: why the cloud moved it (cancel, supersede, timeout); a device's report clears it
     reason: str = ""
+    #: False while a job's rollout has not notified the thing yet (``rollout.py``): QUEUED, but
+    #: the device is not told and does not see it among its pending executions
+    released: bool = True
 
     def move(
         self, to: ExecutionStatus, now: float, *, reason: str = "", details: dict[str, Any] | None = None
@@ -163,6 +166,7 @@ class JobExecution:
             "versionNumber": self.version,
             "statusDetails": self.status_details,
             "reason": self.reason,
+            "released": self.released,
         }
 
     @classmethod
@@ -179,6 +183,7 @@ class JobExecution:
             version=int(data["versionNumber"]),
             status_details=dict(data.get("statusDetails") or {}),
             reason=str(data.get("reason") or ""),
+            released=bool(data.get("released", True)),
         )
 
 
@@ -200,15 +205,25 @@ class ExecutionBook:
     def find(self, thing: str, job_id: str) -> JobExecution | None:
         return next((e for e in self.of_thing(thing) if e.job_id == job_id), None)
 
-    def add(self, thing: str, deployment_id: str, job_id: str, now: float) -> JobExecution:
+    def of_deployment(self, deployment_id: str) -> list[JobExecution]:
+        """The deployment's executions, by thing name."""
+        found = [e for things in self.by_thing.values() if (e := things.get(deployment_id)) is not None]
+        return sorted(found, key=lambda e: e.thing)
+
+    def add(
+        self, thing: str, deployment_id: str, job_id: str, now: float, *, released: bool = True
+    ) -> JobExecution:
         executions = self.by_thing.setdefault(thing, {})
-        execution = JobExecution(thing, job_id, deployment_id, len(executions) + 1, now, updated_at=now)
+        execution = JobExecution(
+            thing, job_id, deployment_id, len(executions) + 1, now, updated_at=now, released=released
+        )
         executions[deployment_id] = execution
         return execution
 
     def pending(self, thing: str) -> list[JobExecution]:
-        """IoT Jobs order: IN_PROGRESS executions first, then QUEUED ones oldest first."""
-        pending = [e for e in self.of_thing(thing) if e.status in PENDING]
+        """IoT Jobs order: IN_PROGRESS executions first, then QUEUED ones oldest first; executions
+        a rollout has not released yet are not the device's to see."""
+        pending = [e for e in self.of_thing(thing) if e.status in PENDING and e.released]
         return sorted(pending, key=lambda e: (e.status is not ExecutionStatus.IN_PROGRESS, e.queued_at))
 
     def next_pending(self, thing: str) -> JobExecution | None:

@@ -6,8 +6,9 @@ device API as IoT Core does (docs/contracts.md §4): a request on a topic below
 the request's ``clientToken`` echoed and refusals in the protocol's ErrorResponse shape; and
 ``notify-next`` is published whenever what a device should do next changes. Fleet-status reports
 (``.../greengrassv2/health/json``) are passed on. Deciding anything is the data plane's job
-(``dataplane.py``); this module parses, routes and publishes. A ticker thread drives in-progress
-timeouts, since nothing else would wake up when a device falls silent.
+(``dataplane.py``); this module parses, routes and publishes. A ticker thread drives rollouts and
+in-progress timeouts (``jobrules.advance``), since nothing else would wake up when a minute
+passes or a device falls silent; it ticks twenty times a local "minute", at most once a second.
 """
 
 from __future__ import annotations
@@ -63,9 +64,8 @@ def _optional(request: dict[str, Any], key: str, kind: type, default: Any = None
 class JobsTransport:
     """The control plane's MQTT connection and the jobs topics it serves."""
 
-    def __init__(self, plane: JobsDataPlane, minute_s: Callable[[], float] = lambda: 60.0) -> None:
+    def __init__(self, plane: JobsDataPlane) -> None:
         self.plane = plane
-        self.minute_s = minute_s  # seconds per "minute" of job timeouts (tests shorten it)
         self.client: mqtt.Client | None = None
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -109,12 +109,17 @@ class JobsTransport:
                 message["execution"] = execution
             self._publish(f"$aws/things/{thing}/jobs/notify-next", message)
 
+    def tick_interval(self) -> float:
+        """Twenty ticks a local minute (a rollout's minute boundary is seen within 5 %), at most
+        one a second, at least 20 ms apart."""
+        return min(1.0, max(0.02, self.plane.backend.minute_s() / 20))
+
     def _tick(self) -> None:
-        while not self._stop.wait(1.0):
+        while not self._stop.wait(self.tick_interval()):
             try:
-                self.notify(self.plane.time_out_executions(self.minute_s()))
+                self.notify(self.plane.advance())
             except Exception:
-                LOG.exception("job timeouts failed")
+                LOG.exception("job rollouts and timeouts failed")
 
     # -- requests ------------------------------------------------------------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
@@ -171,7 +176,7 @@ class JobsTransport:
 
     def _update(self, thing: str, job_id: str, request: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         status = str(request.get("status", ""))
-        answer = self.plane.update_execution(
+        answer, aborted = self.plane.report(
             thing,
             job_id,
             status,
@@ -179,5 +184,5 @@ class JobsTransport:
             expected_version=_optional(request, "expectedVersion", int),
             include_document=bool(_optional(request, "includeJobDocument", bool, False)),
         )
-        # a finished execution frees the device for its next one
-        return answer, ([] if status == "IN_PROGRESS" else [thing])
+        # a finished execution frees the device for its next one; an abort tells everyone concerned
+        return answer, sorted({*aborted, *([] if status == "IN_PROGRESS" else [thing])})

@@ -12,9 +12,11 @@ are made outside the lock: they are HTTP round trips to this same endpoint. Meth
 what a device should do next return the things concerned; the caller tells them (notify-next) once
 its own answer is out.
 
-A little over 400 lines: one class under one lock holds every rule that spans records (client
-tokens, deployable components, supersede, fan-out to group members, tags); splitting it further
-would split those rules from the state they guard.
+Over 400 lines (469): one class under one lock holds every rule that spans records (client
+tokens, deployable components, supersede, fan-out to group members and continuous joins, tags);
+splitting it further would split those rules from the state they guard. What could leave did: the
+IoT job rules (``jobrules.py``, ``rollout.py``), request validation (``jobconfig.py``) and the
+IAM facts (``iamfacts.py``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from local_cloud.services.greengrassv2 import components as comp
-from local_cloud.services.greengrassv2.arns import Arns, Target, TargetKind, parse_component_arn
+from local_cloud.services.greengrassv2.arns import Arns, Target, parse_component_arn
 from local_cloud.services.greengrassv2.components import ComponentState, ComponentVersion
 from local_cloud.services.greengrassv2.deployments import (
     Deployment,
@@ -42,6 +44,10 @@ from local_cloud.services.greengrassv2.exceptions import (
     ValidationException,
 )
 from local_cloud.services.greengrassv2.executions import ExecutionBook, ExecutionStatus, JobExecution
+from local_cloud.services.greengrassv2.iamfacts import iam_facts
+from local_cloud.services.greengrassv2.jobconfig import validate_job_configuration
+from local_cloud.services.greengrassv2.jobrules import release
+from local_cloud.services.greengrassv2.rollout import RolloutState, env_minute_s
 from local_cloud.services.greengrassv2.store import StateFile
 from local_cloud.services.greengrassv2.things import ThingDirectory
 
@@ -69,11 +75,13 @@ class GreengrassBackend:
         store: StateFile | None = None,
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+        minute_s: Callable[[], float] = env_minute_s,
     ) -> None:
         self.arns = arns
         self.directory = directory
         self.store = store
         self.clock = clock
+        self.minute_s = minute_s  # the length of a jobs "minute" (rollout rate, timeouts)
         self.new_id = new_id
         self.lock = threading.RLock()
         self.components: dict[str, dict[str, ComponentVersion]] = {}  # name -> version -> record
@@ -224,6 +232,7 @@ class GreengrassBackend:
         Returns the deployment and the things whose next execution changed.
         """
         components = components or {}
+        validate_job_configuration(job_configuration)
         with self.lock:
             existing = self.deployments.get(self.client_tokens.get(client_token or "", ""))
             if existing is not None:
@@ -244,8 +253,10 @@ class GreengrassBackend:
                 self.client_tokens[client_token] = deployment.deployment_id
             touched = set(self._supersede(deployment))
             for thing in members:
-                self.executions.add(thing, deployment.deployment_id, deployment.job_id, deployment.created)
-                touched.add(thing)
+                self.executions.add(
+                    thing, deployment.deployment_id, deployment.job_id, deployment.created, released=False
+                )
+            touched.update(release(deployment, self.executions, self.clock(), self.minute_s()))
             self.save()
         return deployment, sorted(touched)
 
@@ -278,6 +289,7 @@ class GreengrassBackend:
         revision = self.revisions.get(target.arn, 0) + 1
         self.revisions[target.arn] = revision
         job_id = self.new_id()
+        created = self.clock()
         return Deployment(
             deployment_id=self.new_id(),
             target=target,
@@ -289,7 +301,9 @@ class GreengrassBackend:
             components=components,
             policies=DeploymentPolicies.from_api(policies),
             job_configuration=job_configuration or {},
-            created=self.clock(),
+            created=created,
+            rollout=RolloutState.from_config(job_configuration, created),
+            job_updated=created,
         )
 
     def _supersede(self, newest: Deployment) -> list[str]:
@@ -298,6 +312,8 @@ class GreengrassBackend:
         for deployment in self.deployments.values():
             if deployment.target.arn != newest.target.arn or deployment is newest:
                 continue
+            if deployment.is_latest:
+                deployment.job_updated = self.clock()
             deployment.supersede()
             touched += self.executions.end(
                 deployment.deployment_id,
@@ -342,6 +358,7 @@ class GreengrassBackend:
                     "DEPLOYMENT",
                 )
             deployment.status = DeploymentStatus.CANCELED
+            deployment.job_updated = self.clock()
             touched = self.executions.end(
                 deployment_id, ExecutionStatus.CANCELED, "the deployment was canceled", self.clock()
             )
@@ -360,8 +377,9 @@ class GreengrassBackend:
             self.save()
 
     # -- executions ----------------------------------------------------------------------------
-    def reconcile(self, thing: str) -> None:
-        """Give a thing the executions of live group deployments it joined after their creation."""
+    def reconcile(self, thing: str) -> list[str]:
+        """Give a thing the executions of live group deployments it joined after their creation
+        (continuous jobs), released as their rollouts allow; the things to notify."""
         with self.lock:
             candidates = [
                 d
@@ -369,16 +387,39 @@ class GreengrassBackend:
                 if d.live and d.continuous and self.executions.get(thing, d.deployment_id) is None
             ]
         if not candidates:
-            return
+            return []
         groups = self.directory.groups_of(thing)  # IoT, outside the lock
         with self.lock:
-            added = False
+            added, touched = False, []
             for d in candidates:
                 if d.target.name in groups and d.live and self.executions.get(thing, d.deployment_id) is None:
-                    self.executions.add(thing, d.deployment_id, d.job_id, self.clock())
+                    self.executions.add(thing, d.deployment_id, d.job_id, self.clock(), released=False)
+                    touched += release(d, self.executions, self.clock(), self.minute_s())
                     added = True
             if added:
                 self.save()
+        return touched
+
+    def leave_group(self, thing: str, group: str) -> list[str]:
+        """A thing left a thing group: its executions of the group's continuous jobs that did not
+        start become REMOVED (it is no longer a target); one already running goes on."""
+        with self.lock:
+            touched = []
+            for d in self.deployments.values():
+                execution = self.executions.get(thing, d.deployment_id)
+                queued = execution is not None and execution.status is ExecutionStatus.QUEUED
+                if d.continuous and d.target.name == group and queued:
+                    execution.move(ExecutionStatus.REMOVED, self.clock(), reason=f"{thing} left {group}")  # type: ignore[union-attr]
+                    touched.append(thing)
+            if touched:
+                self.save()
+        return touched
+
+    def job(self, job_id: str) -> tuple[Deployment, list[JobExecution]] | None:
+        """The deployment whose IoT job this is and its executions; None for another job."""
+        with self.lock:
+            found = next((d for d in self.deployments.values() if d.job_id == job_id), None)
+            return (found, self.executions.of_deployment(found.deployment_id)) if found else None
 
     # -- core devices --------------------------------------------------------------------------
     def core_device(self, thing: str) -> CoreDevice:
@@ -409,34 +450,9 @@ class GreengrassBackend:
 
     # -- what IAM needs to know --------------------------------------------------------------
     def iam_facts(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
-        """The IoT resources an operation touches besides the ones its parameters name, for the
-        authorizer's dependent-action checks (``local_cloud.iam.dependencies.FACTS``): a
-        deployment's job and target; the jobs and target groups effective on a core device; the
-        jobs a new deployment supersedes. ``{}`` for other operations; None when the deployment
-        named does not exist (the call ends in ResourceNotFound before any dependent action)."""
-        if operation in ("GetDeployment", "CancelDeployment"):
-            with self.lock:
-                deployment = self.deployments.get(str(params.get("deploymentId") or ""))
-                if deployment is None:
-                    return None
-                return {"jobId": deployment.job_id, "targetArn": deployment.target.arn}
-        if operation == "ListEffectiveDeployments":
-            thing = str(params.get("coreDeviceThingName") or "")
-            self.reconcile(thing)  # the executions the answer will list
-            with self.lock:
-                found = [
-                    self.deployments[e.deployment_id]
-                    for e in self.executions.of_thing(thing)
-                    if e.deployment_id in self.deployments
-                ]
-            groups = {d.target.name for d in found if d.target.kind is TargetKind.THING_GROUP}
-            return {"jobIds": sorted({d.job_id for d in found}), "thingGroupNames": sorted(groups)}
-        if operation == "CreateDeployment":
-            target = str(params.get("targetArn") or "")
-            with self.lock:
-                live = [d.job_id for d in self.deployments.values() if d.target.arn == target and d.live]
-            return {"previousJobIds": sorted(live)}
-        return {}
+        """The IoT resources an operation touches besides the ones its parameters name
+        (``iamfacts.py``), for the authorizer's dependent-action checks."""
+        return iam_facts(self, operation, params)
 
     # -- tags ----------------------------------------------------------------------------------
     def tags_of(self, arn: str) -> dict[str, str]:

@@ -25,6 +25,7 @@ from local_cloud.services.greengrassv2.dataplane import JobsDataPlane
 from local_cloud.services.greengrassv2.exceptions import ValidationException
 from local_cloud.services.greengrassv2.jobs import JobsTransport
 from local_cloud.services.greengrassv2.models import GreengrassBackend
+from local_cloud.services.greengrassv2.rollout import env_minute_s
 from local_cloud.services.greengrassv2.store import StateFile
 from local_cloud.services.greengrassv2.things import IotThingDirectory
 from local_cloud.services.restjson import RestJsonService, ServiceError
@@ -46,11 +47,15 @@ class GreengrassV2Provider:
             Arns(ctx.region, ctx.account_id),
             IotThingDirectory(lambda: ctx.client("iot"), ctx.stopping),
             StateFile(ctx.state_dir / "greengrassv2" / "state.json"),
+            minute_s=self._minute_s,
         )
-        self.jobs = JobsTransport(
-            JobsDataPlane(self.backend),
-            lambda: float(ctx.extras.get("settings", {}).get("job_timeout_minute_s", 60.0)),
-        )
+        self.jobs = JobsTransport(JobsDataPlane(self.backend))
+
+    def _minute_s(self) -> float:
+        """The local jobs "minute": the admin setting if a test set one, else
+        ``MLOPS_EDGE_LOCAL_MINUTE_S`` (default 60 s); see ``rollout.py``."""
+        override = self.ctx.extras.get("settings", {}).get("job_timeout_minute_s")
+        return float(override) if override else env_minute_s()
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
