@@ -95,6 +95,23 @@ def _wait_deployable(greengrass: Any, arn: str, timeout_s: float) -> dict[str, A
         time.sleep(0.2)
 
 
+def _same_artifacts(greengrass: Any, arn: str, built: Built) -> None:
+    """An existing version is reused only with the same artifact bytes: a model directory stamped
+    1.0.<n> is not the registry's 1.0.<n> because it says so."""
+    import base64
+    import hashlib
+
+    recipe = json.loads(greengrass.get_component(arn=arn, recipeOutputFormat="JSON")["recipe"])
+    for entry in _artifact_entries(recipe):
+        ours = built.artifacts.get(artifact_file(entry["URI"]))
+        digest = entry.get("Digest")
+        if ours is not None and digest and base64.b64encode(hashlib.sha256(ours).digest()).decode() != digest:
+            raise ComponentDevError(
+                f"{built.name} {built.version} already exists with other artifact bytes "
+                f"({artifact_file(entry['URI'])}); versions are immutable: give this build another version"
+            )
+
+
 def publish(
     built: Built, *, greengrass: Any, s3: Any, sts: Any, bucket: str, wait_s: float = COMPONENT_WAIT_S
 ) -> Published:
@@ -112,6 +129,8 @@ def publish(
                 f"Greengrass refused the recipe of {built.name} {built.version}: "
                 f"{error.get('Code')}: {error.get('Message')}"
             ) from exc
+    else:
+        _same_artifacts(greengrass, arn, built)
     status = _wait_deployable(greengrass, arn, wait_s)
     if status["state"] != "DEPLOYABLE":
         detail = status.get("message") or ""

@@ -1,0 +1,133 @@
+"""`mlops-edge component build` + `component deploy`, the real path: CLI processes, the local cloud's
+greengrassv2 control plane, a simulated core process, and an answer over MQTT.
+
+A device runs a model deployed by `component deploy --component model --model-dir`; then a
+*modified* inference build (a marker added to every answer, in the artifact `component build`
+wrote) is deployed with `--recipe-dir/--artifact-dir`. The device must answer with the marker, from
+the model the first deployment gave it (kept by the second, a thing deployment, which names it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fixtures.devices import DeviceFleet
+from tests.integration.device.harness import Operator
+from tests.unit.ml.helpers import build as build_model
+
+pytestmark = pytest.mark.integration
+
+ANSWER_LINE = '"thing": self.settings.thing,'
+
+
+def _cli(local_cloud: Any, *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mlops_edge.main", "component", *args],
+        env={**os.environ, **local_cloud.env()},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def add_marker(artifact: Path, marker: str) -> None:
+    """Every successful answer of the inference component in ``artifact`` carries ``dev_marker``."""
+    source = zipfile.ZipFile(io.BytesIO(artifact.read_bytes()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename == "inference_component/service.py":
+                text = data.decode()
+                assert ANSWER_LINE in text, "the answer no longer names the thing: update this test"
+                data = text.replace(ANSWER_LINE, f'{ANSWER_LINE} "dev_marker": "{marker}",', 1).encode()
+            target.writestr(info, data)
+    artifact.write_bytes(out.getvalue())
+
+
+def test_component_deploy_of_a_modified_inference_reaches_the_device(
+    local_cloud: Any, simulated_devices: DeviceFleet, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    prefix = f"com.example.dev{suffix}"
+    bucket = f"component-dev-{suffix}"
+    local_cloud.client("s3").create_bucket(Bucket=bucket)
+    model = build_model(tmp_path, "diabetes", num_round=10)
+    manifest = json.loads((model.out_dir / "model.json").read_text())
+    (model.out_dir / "model.json").write_text(json.dumps({**manifest, "model_version": "1.0.1"}))
+    golden = json.loads((model.out_dir / "golden.json").read_text())
+    (device,) = simulated_devices.start(1, thing_group=f"component-dev-{suffix}", heartbeat_s=2.0)
+    common = ("--thing", device.thing_name, "--bucket", bucket, "--prefix", prefix)
+
+    first = _cli(local_cloud, "deploy", *common, "--component", "model", "--model-dir", str(model.out_dir))
+    assert first.returncode == 0, (first.stdout, first.stderr, device.log_path.read_text()[-3000:])
+    assert f"{prefix}.Model 1.0.1 published" in first.stdout
+
+    out = tmp_path / "build"
+    built = _cli(local_cloud, "build", "inference", "--out", str(out), "--prefix", prefix)
+    assert built.returncode == 0, built.stderr
+    (artifact,) = (out / "artifacts").rglob("inference.zip")
+    marker = f"marker-{suffix}"
+    add_marker(artifact, marker)
+    second = _cli(
+        local_cloud,
+        "deploy",
+        *common,
+        "--recipe-dir",
+        str(out / "recipes"),
+        "--artifact-dir",
+        str(out / "artifacts"),
+    )
+    assert second.returncode == 0, (second.stdout, second.stderr, device.log_path.read_text()[-3000:])
+    # the edited artifact is a new dev version, not the one `component build` printed
+    built_version = built.stdout.split()[2]
+    assert "-dev.g" in built_version and built_version not in second.stdout
+    assert f"keeping {prefix}.Model 1.0.1" in second.stdout
+    assert f"{prefix}.Inference" in second.stdout and "RUNNING" in second.stdout  # lifecycle shown
+
+    operator = Operator(local_cloud)
+    try:
+        answer = operator.infer(
+            device.thing_name,
+            {"id": f"dev-{suffix}", "instances": [golden["rows"][0]]},
+            resend_s=1.0,
+            timeout=30,
+        )
+    finally:
+        operator.close()
+    assert answer["ok"] is True and answer["dev_marker"] == marker, answer
+    assert answer["model"]["version"] == "1.0.1"
+    expected = golden["expected"][0]["value"]
+    assert abs(answer["predictions"][0]["value"] - expected) <= 1e-3 * max(1.0, abs(expected))
+
+
+def test_component_deploy_errors_are_one_clear_line(local_cloud: Any, tmp_path: Path) -> None:
+    unknown = _cli(local_cloud, "deploy", "--thing", f"no-such-{uuid.uuid4().hex[:6]}", "--bucket", "b")
+    assert unknown.returncode == 1 and "unknown thing" in unknown.stderr and "Traceback" not in unknown.stderr
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "recipe.yaml").write_text("ComponentName: [unclosed\n")
+    bad = _cli(
+        local_cloud,
+        "deploy",
+        "--thing",
+        "t",
+        "--recipe-dir",
+        str(tmp_path / "recipes"),
+        "--artifact-dir",
+        str(tmp_path),
+    )
+    assert (
+        bad.returncode == 1
+        and "not a readable YAML/JSON recipe" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )
