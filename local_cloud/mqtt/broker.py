@@ -16,9 +16,11 @@ the ACL file and sending SIGHUP, which makes mosquitto reload it without droppin
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pwd
+import resource
 import shutil
 import signal
 import subprocess
@@ -37,6 +39,25 @@ PRIVILEGED_IDENTITIES = (PIPELINE_IDENTITY, CONTROL_PLANE_IDENTITY)
 TOOL_CLIENT_PREFIX = "mlops-edge-tool-"
 #: Topic-filter prefixes a device may subscribe to (``%u``: its thing name).
 DEVICE_TOPIC_PREFIXES = ("edge/%u/", "$aws/things/%u/")
+
+
+#: Connections the broker must be able to hold at once (1,000 job clients, a fleet, the tools):
+#: each is a file descriptor, and mosquitto 2.0 neither raises its own limit nor caps connections
+#: (``max_connections -1``), so a soft ``RLIMIT_NOFILE`` of 1024 (a common default) would make it
+#: refuse the 1,000th-odd client with "Too many open files".
+WANTED_OPEN_FILES = 8192
+
+
+def raise_open_files_limit(pid: int = 0, wanted: int = WANTED_OPEN_FILES) -> int:
+    """Raise a process's (``pid``; 0 = this one) soft open-files limit towards ``wanted``, up to
+    the hard limit (no privilege needed); returns the soft limit it has afterwards."""
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(OSError, ValueError):
+            resource.prlimit(pid, resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+    return int(soft)
 
 
 def find_mosquitto() -> str:
@@ -120,6 +141,9 @@ class Broker:
                     f"plugin_opt_client_prefix {PIPELINE_IDENTITY}={TOOL_CLIENT_PREFIX}",
                     f"plugin_opt_own_topics {','.join(DEVICE_TOPIC_PREFIXES)}",
                     f"listener {self.port} 127.0.0.1",
+                    # no cap on this listener's clients (the default, said out loud); the
+                    # open-files limit is raised after launch (raise_open_files_limit)
+                    "max_connections -1",
                     f"cafile {self.ca.ca_path}",
                     f"certfile {self.server_cert.cert_path}",
                     f"keyfile {self.server_cert.key_path}",
@@ -148,6 +172,7 @@ class Broker:
             start_new_session=True,
         )
         log.close()
+        raise_open_files_limit(self.process.pid)  # before it accepts: it listens after start-up
         (self.root / "mosquitto.pid").write_text(str(self.process.pid))
 
     def wait_ready(self, timeout: float = 5.0, attempts: int = 3) -> None:
