@@ -91,12 +91,9 @@ def _merge(text: str | None, kind: str) -> dict[str, Any] | None:
     return merge or None
 
 
-def _built(kind: str, recipe_dir: Path | None, artifact_dir: Path | None, model_package: str | None,
-           model_dir: Path | None, prefix: str | None, tmp: Path) -> Any:  # fmt: skip
-    from mlops_edge.environment.component_dev import build_component, load_build
-    from mlops_edge.environment.component_dev.build import component_names
-    from pipeline.aws import client
-
+def _check_sources(kind: str, recipe_dir: Path | None, artifact_dir: Path | None, model_package: str | None,
+                   model_dir: Path | None) -> None:  # fmt: skip
+    """The options name one source of the component, fit for ``kind``: checked before any call."""
     if (recipe_dir is None) != (artifact_dir is None):
         raise UserError("--recipe-dir and --artifact-dir go together")
     given = [o for o, v in (("--recipe-dir", recipe_dir), ("--model-package", model_package),
@@ -105,6 +102,26 @@ def _built(kind: str, recipe_dir: Path | None, artifact_dir: Path | None, model_
         raise UserError(f"{' and '.join(given)} exclude each other: give one source")
     if (model_package or model_dir) and kind != "model":
         raise UserError(f"{given[0]} deploys the model component: add --component model")
+    if model_package:
+        from mlops_edge.environment.run_options import MODEL_PACKAGE_ARN
+
+        if not MODEL_PACKAGE_ARN.match(model_package):
+            raise UserError(
+                f"--model-package {model_package!r} is not a model package version ARN "
+                "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
+            )
+    if kind == "model" and not (model_package or model_dir or recipe_dir):
+        raise UserError(
+            "deploying the model component needs --model-package ARN, --model-dir or --recipe-dir"
+        )
+
+
+def _built(kind: str, recipe_dir: Path | None, artifact_dir: Path | None, model_package: str | None,
+           model_dir: Path | None, prefix: str | None, tmp: Path) -> Any:  # fmt: skip
+    from mlops_edge.environment.component_dev import build_component, load_build
+    from mlops_edge.environment.component_dev.build import component_names
+    from pipeline.aws import client
+
     if recipe_dir is not None and artifact_dir is not None:
         return load_build(recipe_dir, artifact_dir, kind=kind, prefix=prefix)  # type: ignore[arg-type]
     if model_package:
@@ -175,6 +192,7 @@ def deploy(thing: str, kind: str, recipe_dir: Path | None, artifact_dir: Path | 
     from mlops_edge.commands.aws import aws_errors
     from mlops_edge.environment.component_dev import ComponentDevError
 
+    _check_sources(kind, recipe_dir, artifact_dir, model_package, model_dir)
     merge = _merge(merge_text, kind)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlops-edge-component-") as tmp, aws_errors():

@@ -128,7 +128,7 @@ def _model_version(model_dir: Path, given: str | None) -> str:
     if not version:
         raise ComponentDevError(
             f"{model_dir / 'model.json'} has no model_version (the registry's, stamped by the pipeline); "
-            "pass --version 1.0.<n>"
+            "build it with `mlops-edge component build model --version 1.0.<n>`"
         )
     return str(version)
 
