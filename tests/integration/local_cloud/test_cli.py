@@ -1,7 +1,8 @@
-"""`mlops-edge local up` prints what a user needs and stops everything it started."""
+"""`mlops-edge local up` prints what a user needs, records itself, and stops everything it started."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
@@ -24,14 +25,20 @@ def test_local_up_prints_exports_and_stops(tmp_path) -> None:  # type: ignore[no
     try:
         wait_until(lambda: any("Ctrl-C" in line for line in lines), timeout=30)
         text = "\n".join(lines)
-        assert "export AWS_ENDPOINT_URL=http://127.0.0.1:" in text
-        assert "export MLOPS_EDGE_MQTT_CERT=" in text and "MQTT endpoint  mqtts://127.0.0.1:" in text
-        assert (tmp_path / "env.sh").read_text().startswith("export AWS_ENDPOINT_URL=")
-        info = __import__("json").loads((tmp_path / "cloud" / "endpoint.json").read_text())
+        assert "AWS endpoint   http://127.0.0.1:" in text and "MQTT endpoint  mqtts://127.0.0.1:" in text
+        assert 'eval "$(mlops-edge local env' in text and "local exec" in text
+        record = json.loads((tmp_path / "local.json").read_text())
+        assert record["pid"] == os.getpid() and record["env"]["AWS_ENDPOINT_URL"].startswith(
+            "http://127.0.0.1:"
+        )
+        assert "endpoint_url = http://127.0.0.1:" in (tmp_path / "aws-config").read_text()
+        assert not (tmp_path / "env.sh").exists()
+        info = json.loads((tmp_path / "cloud" / "endpoint.json").read_text())
     finally:
         stop.set()
         thread.join(timeout=30)
     assert result["startup"] > 0
+    assert not (tmp_path / "local.json").exists()  # a stopped cloud leaves no record behind
     for pid in (info["pid"], info["mosquitto_pid"]):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
