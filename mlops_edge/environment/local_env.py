@@ -11,7 +11,7 @@ import contextlib
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -21,7 +21,7 @@ from mlops_edge.environment.assembly import AssemblyError
 from mlops_edge.environment.cdk_deploy import DeployFailed
 from mlops_edge.environment.deploy import LocalPipeline, deploy_pipeline
 from mlops_edge.environment.envfile import CLOUD_SUBDIR, STATE_MACHINE_ENV, write_env_file
-from mlops_edge.environment.fleet import Device, Fleet, FleetError
+from mlops_edge.environment.fleet import THING_PREFIX, Device, Fleet, FleetError, thing_names
 
 __all__ = ["EnvironmentDied", "EnvironmentFailed", "LocalEnvironment", "PartDied", "sigterm_as_interrupt"]
 
@@ -223,20 +223,28 @@ class LocalEnvironment:
         )
         return self.env
 
-    def start_devices(self, count: int) -> list[Device]:
-        """Start ``count`` cores in the stack's thing group without waiting (they connect while the
-        dataset uploads); the stack must be deployed first, as on AWS the group exists before a
-        device provisions itself into it."""
+    def start_devices(self, count: int, *, faulty: Collection[str] = ()) -> list[Device]:
+        """Start ``count`` cores in the stack's thing group, a bounded window at a time, and return
+        once each is connected (``fleet.Fleet.start``); ``faulty`` devices fail their installs (fault
+        injection). The stack must be deployed first, as on AWS the group exists before a device
+        provisions itself into it."""
         from pipeline.aws import client
+        from pipeline.config.rollout import default_canary_group
 
         assert self.pipeline is not None, "deploy first: the stack creates the thing group"
         group = self.pipeline.thing_group
         self.fleet = Fleet(self.cloud, root=self.state_dir / "devices", thing_group=group, env=self.env)
-        self.devices = self.fleet.start(count, wait=False)
-        self._log(f"devices: {', '.join(d.thing_name for d in self.devices)} starting in {group}")
-        retired = self.fleet.retire_others(client("iot"))
+        names = thing_names(count)
+        shown = ", ".join(names) if count <= 5 else f"{names[0]} … {names[-1]}"
+        self._log(f"devices: {shown} ({count}, named {THING_PREFIX}NN) starting in {group}")
+        try:
+            self.devices = self.fleet.start(count, faulty=faulty, progress=self._log)
+        except FleetError as exc:
+            raise EnvironmentFailed(str(exc)) from exc
+        canary = default_canary_group(group, os.environ.get("MLOPS_EDGE_CANARY_THING_GROUP", ""))
+        retired = self.fleet.retire_others(client("iot"), also=[canary])
         if retired:
-            self._log(f"devices: {', '.join(retired)} (an earlier run's) left {group}")
+            self._log(f"devices: {', '.join(retired)} (an earlier run's) left {group} and {canary}")
         return self.devices
 
     def deploy(self) -> LocalPipeline:
