@@ -10,6 +10,8 @@ import click
 from mlops_edge.commands.common import UserError, console
 
 DEMOS = ("diabetes", "breast_cancer", "wine")
+#: mlops_edge.environment.run_options.MAX_DEVICES (not imported here: `--help` stays instant).
+MAX_DEVICES = 100
 
 
 def _hyperparameters(values: tuple[str, ...]) -> dict[str, object]:
@@ -27,7 +29,26 @@ def _hyperparameters(values: tuple[str, ...]) -> dict[str, object]:
 
 @click.command()
 @click.option(
-    "--devices", type=click.IntRange(1, 50), default=1, show_default=True, help="Simulated core devices."
+    "--devices",
+    type=click.IntRange(1, MAX_DEVICES),
+    default=1,
+    show_default=True,
+    help="Simulated core devices, named mlops-edge-device-01 … -NN; each runs its own core and "
+    "inference component process.",
+)
+@click.option(
+    "--canary",
+    type=click.IntRange(min=1),
+    help="Staged rollout: a canary stage of K devices (taken from the fleet group: devices already in "
+    "the canary group first, then by name), verified before the rest of the fleet gets the version.",
+)
+@click.option(
+    "--fail-devices",
+    "fail_devices",
+    metavar="LIST",
+    default="",
+    help="Fault injection for demonstrations and tests: these devices (names or numbers, "
+    "comma-separated, e.g. 3,7) fail every component install.",
 )
 @click.option(
     "--demo", type=click.Choice(DEMOS), default="diabetes", show_default=True, help="Bundled dataset."
@@ -68,6 +89,8 @@ def _hyperparameters(values: tuple[str, ...]) -> dict[str, object]:
 @click.option("--timeout", "timeout_s", type=float, default=900.0, show_default=True, help="Seconds to wait.")
 def run(
     devices: int,
+    canary: int | None,
+    fail_devices: str,
     demo: str,
     data: Path | None,
     target: str | None,
@@ -92,6 +115,8 @@ def run(
 
     options = RunOptions(
         devices=devices,
+        canary=canary,
+        fail_devices=tuple(item.strip() for item in fail_devices.split(",") if item.strip()),
         demo=demo,
         data=data,
         target=target,

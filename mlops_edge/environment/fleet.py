@@ -4,6 +4,17 @@ The one launcher for both `mlops-edge run` and the tests: devices are provisione
 cloud (thing, certificate, group membership), started in their own sessions, considered started
 once the core writes ``<root>/core.pid`` (it is connected), and stopped by PID — SIGTERM first so
 components run their shutdown, then SIGKILL of the process group.
+
+A fleet of up to 100 full devices (issue 12) starts in a bounded window: at most
+:data:`START_WINDOW` cores are starting (importing, connecting) at once, the next one launched as
+soon as one is connected, so a 2-core machine is not asked to start 100 Python processes at the
+same instant; a progress line reports every :data:`PROGRESS_EVERY` devices. Each device keeps its
+own core process and its own inference component process; nothing is shared or forked.
+
+Devices named in ``faulty`` are started with the core's fault switch
+(:data:`edge_runtime.core.lifecycle.steps.FAULT_FAIL_INSTALL_ENV` = ``*``): every Install step on
+them fails without running. That is for demonstrations and tests (``mlops-edge run
+--fail-devices``), to show what a failing canary does.
 """
 
 from __future__ import annotations
@@ -14,13 +25,28 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 THING_PREFIX = "mlops-edge-device-"
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 60.0
+#: Cores starting at once (launched, not yet connected); a start costs about a second of CPU.
+START_WINDOW = 8
+#: A progress line every this many connected devices (and at the last one).
+PROGRESS_EVERY = 10
+#: The core's fault switch (edge_runtime.core.lifecycle.steps; the tools do not import the device).
+FAULT_FAIL_INSTALL_ENV = "MLOPS_EDGE_FAULT_FAIL_INSTALL"
+#: What a device's processes get besides the local cloud's variables: glibc keeps at most two malloc
+#: arenas per process (a thread otherwise gets its own 64 MiB arena, of which it touches part), and
+#: numerical libraries one thread each (a device serves single rows; 100 devices share 2 cores).
+DEVICE_ENV = {
+    "MALLOC_ARENA_MAX": "2",
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+}
 
 
 class FleetError(RuntimeError):
@@ -50,7 +76,13 @@ class Device:
 
 
 def thing_names(count: int) -> list[str]:
+    """``mlops-edge-device-01`` … ``-NN``: the names `mlops-edge run --devices N` gives its devices."""
     return [f"{THING_PREFIX}{i:02d}" for i in range(1, count + 1)]
+
+
+def fault_env(thing: str, faulty: Collection[str]) -> dict[str, str]:
+    """The fault switch for ``thing`` when it is one of ``faulty`` (else nothing)."""
+    return {FAULT_FAIL_INSTALL_ENV: "*"} if thing in faulty else {}
 
 
 def start_device(
@@ -146,32 +178,79 @@ class Fleet:
         names: Iterable[str] | None = None,
         options: Mapping[str, object] | None = None,
         wait: bool = True,
+        faulty: Collection[str] = (),
+        window: int = START_WINDOW,
+        progress: Callable[[str], None] | None = None,
     ) -> list[Device]:
-        """Provision and start ``count`` devices (named ``mlops-edge-device-NN`` unless ``names``),
-        all at once; ``wait=False`` returns before they are connected (see :meth:`wait_reported`)."""
-        started = []
-        for thing in list(names) if names is not None else thing_names(count):
-            identity = self._cloud.provision_device(thing, thing_group=self._group)
-            started.append(launch_device(identity, self._root / thing, self._env, options=options))
-        self.devices += started
-        for device in started if wait else ():
-            wait_ready(device)
+        """Provision and start ``count`` devices (named ``mlops-edge-device-NN`` unless ``names``).
+
+        ``wait=False`` launches them all at once and returns before they are connected (see
+        :meth:`wait_reported`); ``wait=True`` starts at most ``window`` at a time and returns once
+        every one is connected, calling ``progress`` with "devices 40/100 running" lines.
+        ``faulty`` names the devices started with the fault switch (their installs fail).
+        """
+        things = list(names) if names is not None else thing_names(count)
+        identities = [self._cloud.provision_device(t, thing_group=self._group) for t in things]
+        if not wait:
+            started = [self._launch(identity, options, faulty) for identity in identities]
+            self.devices += started
+            return started
+        return self._start_windowed(identities, options, faulty, max(1, window), progress)
+
+    def _launch(self, identity: Any, options: Mapping[str, object] | None, faulty: Collection[str]) -> Device:
+        env = {**DEVICE_ENV, **self._env, **fault_env(identity.thing_name, faulty)}
+        return launch_device(identity, self._root / identity.thing_name, env, options=options)
+
+    def _start_windowed(
+        self,
+        identities: list[Any],
+        options: Mapping[str, object] | None,
+        faulty: Collection[str],
+        window: int,
+        progress: Callable[[str], None] | None,
+    ) -> list[Device]:
+        """Keep ``window`` cores starting until every one is connected; a core that dies or does
+        not connect within :data:`READY_TIMEOUT_S` stops the start (the caller stops the rest)."""
+        pending = deque(identities)
+        starting: dict[str, tuple[Device, float]] = {}
+        started: list[Device] = []
+        total = len(identities)
+        while pending or starting:
+            while pending and len(starting) < window:
+                device = self._launch(pending.popleft(), options, faulty)
+                self.devices.append(device)
+                starting[device.thing_name] = (device, time.monotonic() + READY_TIMEOUT_S)
+            for thing, (device, deadline) in list(starting.items()):
+                if (device.root / "core.pid").exists():
+                    del starting[thing]
+                    started.append(device)
+                    if progress is not None and (len(started) % PROGRESS_EVERY == 0 or len(started) == total):
+                        progress(f"devices {len(started)}/{total} running")
+                elif not device.alive() or time.monotonic() > deadline:
+                    wait_ready(device, timeout_s=0)  # stops it and raises with its log's tail
+            time.sleep(0.05)
         return started
 
-    def retire_others(self, iot: Any) -> list[str]:
+    def retire_others(self, iot: Any, *, also: Iterable[str] = ()) -> list[str]:
         """Take things that are not in this fleet (devices of an earlier, larger run in the same
-        state directory) out of the thing group: the pipeline waits for every member's own result,
-        and a member that no process runs would only ever time out."""
+        state directory) out of the thing group and of the groups in ``also`` (the canary group a
+        staged rollout moved some of them to): the pipeline waits for every member's own result,
+        and a member that no process runs would only ever time out. Returns them, sorted."""
         ours = {d.thing_name for d in self.devices}
-        members = [
-            thing
-            for page in iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=self._group)
-            for thing in page["things"]
-        ]
-        retired = sorted(set(members) - ours)
-        for thing in retired:
-            iot.remove_thing_from_thing_group(thingGroupName=self._group, thingName=thing)
-        return retired
+        retired: set[str] = set()
+        for group in [self._group, *also]:
+            try:
+                members = [
+                    thing
+                    for page in iot.get_paginator("list_things_in_thing_group").paginate(thingGroupName=group)
+                    for thing in page["things"]
+                ]
+            except iot.exceptions.ResourceNotFoundException:
+                continue  # no such group (yet): nobody to retire from it
+            for thing in sorted(set(members) - ours):
+                iot.remove_thing_from_thing_group(thingGroupName=group, thingName=thing)
+                retired.add(thing)
+        return sorted(retired)
 
     def wait_reported(self, greengrass: Any, *, timeout_s: float = 60.0) -> list[str]:
         """Block until every device is known to the control plane; returns those that are not."""

@@ -9,9 +9,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlops_edge.environment.fleet import THING_PREFIX, thing_names
 from mlops_edge.environment.run_data import RunData
 
-__all__ = ["MODEL_PACKAGE_ARN", "RunError", "RunOptions", "check_input", "execution_input"]
+__all__ = [
+    "MAX_DEVICES",
+    "MODEL_PACKAGE_ARN",
+    "RunError",
+    "RunOptions",
+    "check_input",
+    "execution_input",
+    "rollout_section",
+]
+
+#: Full simulated devices one run starts (each its own core and inference component process).
+MAX_DEVICES = 100
 
 MODEL_PACKAGE_ARN = re.compile(r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:model-package/[^/]+/\d+$")
 
@@ -37,10 +49,20 @@ class RunOptions:
     name: str | None = None
     timeout_s: float = 900.0
     poll_s: int = 1
+    #: ``--canary K``: a canary stage of K devices, then the rest of the fleet (None: one stage).
+    canary: int | None = None
+    #: ``--fail-devices``: devices whose installs fail (fault injection, for demonstrations/tests),
+    #: as given: full thing names or their numbers (``3`` is ``mlops-edge-device-03``).
+    fail_devices: tuple[str, ...] = ()
 
     def check(self) -> None:
-        if self.devices < 1:
-            raise RunError("--devices must be at least 1")
+        if not 1 <= self.devices <= MAX_DEVICES:
+            raise RunError(f"--devices must be between 1 and {MAX_DEVICES}, not {self.devices}")
+        if self.canary is not None and not 1 <= self.canary <= self.devices:
+            raise RunError(
+                f"--canary {self.canary}: the canary stage takes 1 to --devices ({self.devices}) devices"
+            )
+        self.faulty()
         if self.data is not None and not self.target:
             raise RunError("--data needs --target: the name of the column to predict")
         if self.data is not None and not self.data.is_file():
@@ -54,6 +76,26 @@ class RunOptions:
                 f"--model-package {self.model_package_arn!r} is not a model package version ARN "
                 "(arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>)"
             )
+
+    def faulty(self) -> list[str]:
+        """The thing names ``--fail-devices`` names, checked against this run's devices."""
+        names = thing_names(self.devices)
+        out: list[str] = []
+        for item in self.fail_devices:
+            name = f"{THING_PREFIX}{int(item):02d}" if item.isdigit() else item
+            if name not in names:
+                raise RunError(
+                    f"--fail-devices {item!r}: not a device of this run; with --devices {self.devices} "
+                    f"they are {names[0]} … {names[-1]} (or their numbers 1 … {self.devices})"
+                )
+            if name not in out:
+                out.append(name)
+        return out
+
+
+def rollout_section(canary: int) -> dict[str, Any]:
+    """``--canary K``: the interface's two stages, K devices of the fleet group, then the rest."""
+    return {"stages": [{"name": "canary", "canary": {"devices": canary}}, {"name": "fleet"}]}
 
 
 def execution_input(options: RunOptions, dataset: Mapping[str, Any] | None, *, python: str) -> dict[str, Any]:
@@ -74,6 +116,8 @@ def execution_input(options: RunOptions, dataset: Mapping[str, Any] | None, *, p
         document["model_package_arn"] = options.model_package_arn
     if dataset is not None:
         document["dataset"] = dict(dataset)
+    if options.canary is not None and "rollout" not in document:
+        document["rollout"] = rollout_section(options.canary)
     return document
 
 

@@ -96,7 +96,17 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
             try:
                 local.start_cloud()
                 local.deploy()  # the stack makes the thing group the devices join
-                local.start_devices(options.devices)
+                faulty = options.faulty()
+                if faulty:
+                    console.print(
+                        f"fault injection: {', '.join(faulty)} will fail their installs (--fail-devices)"
+                    )
+                if options.canary is not None:
+                    console.print(
+                        f"rollout: canary stage of {options.canary} device(s) from the fleet group, "
+                        "then the rest of the fleet"
+                    )
+                local.start_devices(options.devices, faulty=faulty)
                 dataset = None if data is None else upload_dataset(local, data)
                 local.wait_devices()
             except EnvironmentFailed as exc:

@@ -103,3 +103,44 @@ def test_hyperparameters_outside_the_schema_are_refused_before_anything_starts(t
     assert result.exit_code == 1
     assert "$.hyperparameters.max_depth" in result.output
     assert not (tmp_path / "state" / "cloud").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--devices", "101"], "101 is not in the range 1<=x<=100"),
+        (["--devices", "5", "--canary", "6"], "--canary 6: the canary stage takes 1 to --devices (5)"),
+        (["--canary", "0"], "0 is not in the range x>=1"),
+        (["--devices", "3", "--fail-devices", "4"], "--fail-devices '4': not a device of this run"),
+        (["--devices", "3", "--fail-devices", "dev-1"], "mlops-edge-device-01 … mlops-edge-device-03"),
+    ],
+)
+def test_fleet_options_are_refused_before_anything_starts(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = CliRunner().invoke(main, ["run", "--state-dir", str(tmp_path / "state"), *args])
+    assert result.exit_code != 0
+    assert message in result.output
+    assert not (tmp_path / "state" / "cloud").exists()
+
+
+def test_fail_devices_take_names_or_numbers() -> None:
+    options = RunOptions(devices=12, fail_devices=("3", "mlops-edge-device-12", "03"))
+    assert options.faulty() == ["mlops-edge-device-03", "mlops-edge-device-12"]
+    assert RunOptions(devices=2).faulty() == []
+
+
+def test_canary_adds_the_interface_rollout_section_valid_against_the_schema() -> None:
+    document = execution_input(RunOptions(devices=20, canary=2), None, python=sys.executable)
+    assert document["rollout"] == {
+        "stages": [{"name": "canary", "canary": {"devices": 2}}, {"name": "fleet"}]
+    }
+    jsonschema.Draft202012Validator(SCHEMA).validate(document)
+    assert "rollout" not in execution_input(RunOptions(devices=20), None, python=sys.executable)
+
+
+def test_the_command_and_the_options_agree_on_the_device_limit() -> None:
+    from mlops_edge.commands import run as run_command
+    from mlops_edge.environment.run_options import MAX_DEVICES
+
+    assert run_command.MAX_DEVICES == MAX_DEVICES == 100
