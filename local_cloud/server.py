@@ -182,7 +182,7 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     app = DispatchLayer(
         [p.handle for p in providers],
         _moto_app(),
-        [lambda_.observe, events.observe, iam.observe],
+        [lambda_.observe, events.observe, iam.observe, greengrass.observe],
         authorizer=iam.check,
         durability=_durability(ctx, cloudformation),
     )
