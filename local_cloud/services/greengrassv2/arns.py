@@ -89,3 +89,6 @@ class Arns:
 
     def iot_job(self, job_id: str) -> str:
         return f"arn:aws:iot:{self.region}:{self.account}:job/{job_id}"
+
+    def thing(self, name: str) -> str:
+        return f"arn:aws:iot:{self.region}:{self.account}:thing/{name}"

@@ -23,6 +23,7 @@ from local_cloud.services.greengrassv2 import components as comp
 from local_cloud.services.greengrassv2.arns import Arns, Target
 from local_cloud.services.greengrassv2.dataplane import JobsDataPlane
 from local_cloud.services.greengrassv2.exceptions import ValidationException
+from local_cloud.services.greengrassv2.iotjobs import IotJobsApi
 from local_cloud.services.greengrassv2.jobs import JobsTransport
 from local_cloud.services.greengrassv2.models import GreengrassBackend
 from local_cloud.services.greengrassv2.rollout import env_minute_s
@@ -50,6 +51,7 @@ class GreengrassV2Provider:
             minute_s=self._minute_s,
         )
         self.jobs = JobsTransport(JobsDataPlane(self.backend))
+        self.iot_jobs = IotJobsApi(self.backend, self.jobs.notify)
 
     def _minute_s(self) -> float:
         """The local jobs "minute": the admin setting if a test set one, else
@@ -95,6 +97,8 @@ class GreengrassV2Provider:
 
     # -- routing -------------------------------------------------------------------------------
     def handle(self, request: Request) -> Response | None:
+        if request.path.startswith("/jobs/"):
+            return self.iot_jobs.handle(request)  # iot:DescribeJob and co. on a deployment's job
         if not request.path.startswith("/greengrass/v2/") and not self._our_tags(request):
             return None
         matched = self.api.match(request)
@@ -120,6 +124,10 @@ class GreengrassV2Provider:
             and ":greengrass:" in path
             and any(f":{kind}:" in path for kind in ("components", "deployments", "coreDevices"))
         )
+
+    def observe(self, request: Request, status: int) -> None:
+        """IoT calls moto served: thing-group membership changes reach continuous deployments."""
+        self.iot_jobs.observe(request, status)
 
     # -- components ----------------------------------------------------------------------------
     def create_component_version(

@@ -7,7 +7,9 @@ import json
 import time
 import uuid
 
+import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.integration.local_cloud.conftest import wait_until
 from tests.integration.local_cloud.mqtt_client import MqttTestClient
@@ -70,6 +72,31 @@ def _component(local_cloud, gg) -> tuple[str, str]:  # type: ignore[no-untyped-d
     arn = gg.create_component_version(inlineRecipe=json.dumps(recipe).encode())["arn"]
     wait_until(lambda: gg.describe_component(arn=arn)["status"]["componentState"] == "DEPLOYABLE", timeout=10)
     return name, "1.0.0"
+
+
+def _role_client(local_cloud, service: str, *statements: dict):  # type: ignore[no-untyped-def]
+    """A client signed by a session of a new role allowed only ``statements``."""
+    iam = local_cloud.client("iam")
+    role = f"jobs-reader-{uuid.uuid4().hex[:6]}"
+    trust = {
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+        "Action": "sts:AssumeRole",
+    }
+    arn = iam.create_role(
+        RoleName=role, AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [trust]})
+    )["Role"]["Arn"]
+    policy = {"Version": "2012-10-17", "Statement": list(statements)}
+    iam.put_role_policy(RoleName=role, PolicyName="only", PolicyDocument=json.dumps(policy))
+    creds = local_cloud.client("sts").assume_role(RoleArn=arn, RoleSessionName="jobs-test")["Credentials"]
+    return boto3.client(
+        service,
+        endpoint_url=local_cloud.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
 
 
 def _effective(gg, thing: str) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -296,3 +323,94 @@ def test_in_progress_timeout_gives_timed_out(local_cloud, provision_device) -> N
     finally:
         local_cloud.set_job_timeout_minute(60)
         device.close()
+
+
+def test_rollout_abort_and_the_job_through_the_iot_api(local_cloud, provision_device) -> None:  # type: ignore[no-untyped-def]
+    """One rollout on the real endpoint, a "minute" of 2 s: one device a minute, two failures
+    abort the job, and iot:DescribeJob / ListJobExecutionsForJob / GetDeployment show it."""
+    gg, iot = local_cloud.client("greengrassv2"), local_cloud.client("iot")
+    name, version = _component(local_cloud, gg)
+    group = f"fleet-{uuid.uuid4().hex[:6]}"
+    idents = sorted((provision_device(thing_group=group) for _ in range(3)), key=lambda i: i.thing_name)
+    devices = [FakeDevice(ident) for ident in idents[:2]]
+    target = f"arn:aws:iot:us-east-1:{ACCOUNT}:thinggroup/{group}"
+    criterion = {
+        "failureType": "FAILED",
+        "action": "CANCEL",
+        "thresholdPercentage": 10,
+        "minNumberOfExecutedThings": 2,
+    }
+    config = {
+        "jobExecutionsRolloutConfig": {"maximumPerMinute": 1},
+        "abortConfig": {"criteriaList": [criterion]},
+    }
+    local_cloud.set_job_timeout_minute(2)
+    try:
+        with pytest.raises(gg.exceptions.ValidationException) as refused:
+            gg.create_deployment(
+                targetArn=target, iotJobConfiguration={"timeoutConfig": {"inProgressTimeoutInMinutes": 20000}}
+            )
+        assert "iotJobConfiguration.timeoutConfig.inProgressTimeoutInMinutes" in str(refused.value)
+        created = gg.create_deployment(
+            targetArn=target, components={name: {"componentVersion": version}}, iotJobConfiguration=config
+        )
+        job_id = created["iotJobId"]
+        job = iot.describe_job(jobId=job_id)["job"]
+        assert (
+            job["status"] == "IN_PROGRESS"
+            and job["jobArn"] == created["iotJobArn"]
+            and job["targets"] == [target]
+        )
+        assert job["jobProcessDetails"]["numberOfQueuedThings"] == 3 and job["isConcurrent"] is True
+        assert job["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 1} and job["abortConfig"] == {
+            "criteriaList": [criterion]
+        }
+        assert devices[0].notified()["execution"]["jobId"] == job_id
+        assert "execution" not in devices[1].next_get()  # the next minute's
+        assert devices[1].notified()["execution"]["jobId"] == job_id
+        devices[0].report(job_id, "FAILED")
+        devices[1].report(job_id, "FAILED")  # 2 of 2 executed failed: aborted
+        job = wait_until(
+            lambda: (j := iot.describe_job(jobId=job_id)["job"])["status"] == "CANCELED" and j, timeout=5
+        )
+        counts = job["jobProcessDetails"]
+        assert (
+            counts["numberOfFailedThings"],
+            counts["numberOfCanceledThings"],
+            counts["numberOfQueuedThings"],
+        ) == (2, 1, 0)
+        assert job["reasonCode"] and "2 of 2" in job["comment"]
+        summaries = iot.list_job_executions_for_job(jobId=job_id)["executionSummaries"]
+        assert [s["thingArn"].rpartition("/")[2] for s in summaries] == [i.thing_name for i in idents]
+        assert [s["jobExecutionSummary"]["status"] for s in summaries] == ["FAILED", "FAILED", "CANCELED"]
+        canceled = iot.list_job_executions_for_job(jobId=job_id, status="CANCELED")["executionSummaries"]
+        assert len(canceled) == 1 and canceled[0]["jobExecutionSummary"]["executionNumber"] == 1
+        got = gg.get_deployment(deploymentId=created["deploymentId"])
+        assert (
+            got["deploymentStatus"] == "CANCELED"
+            and got["iotJobId"] == job_id
+            and got["iotJobArn"] == job["jobArn"]
+        )
+        assert got["iotJobConfiguration"] == config
+        with pytest.raises(iot.exceptions.ResourceNotFoundException):
+            iot.describe_job(jobId=f"no-such-{uuid.uuid4().hex[:6]}")
+        as_role = _role_client(
+            local_cloud, "iot", {"Effect": "Allow", "Action": "iot:DescribeJob", "Resource": job["jobArn"]}
+        )
+        assert (
+            as_role.describe_job(jobId=job_id)["job"]["status"] == "CANCELED"
+        )  # IAM decides, as for any call
+        with pytest.raises(ClientError) as denied:
+            as_role.list_job_executions_for_job(jobId=job_id)
+        assert denied.value.response["Error"]["Code"].startswith("AccessDenied")
+
+        # continuous: a thing added to the group later gets the group's live deployment at once
+        second = gg.create_deployment(targetArn=target, components={name: {"componentVersion": version}})
+        late = FakeDevice(provision_device())
+        devices.append(late)
+        iot.add_thing_to_thing_group(thingGroupName=group, thingName=late.thing)
+        assert late.notified()["execution"]["jobId"] == second["iotJobId"]
+    finally:
+        local_cloud.set_job_timeout_minute(60)
+        for device in devices:
+            device.close()
