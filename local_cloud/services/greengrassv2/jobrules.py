@@ -39,9 +39,11 @@ _COUNTS = {
 
 def release(deployment: Deployment, book: ExecutionBook, now: float, minute_s: float) -> list[str]:
     """Notify as many waiting things as the rollout allows this minute, oldest first."""
+    if not deployment.live:  # before the scan: the ticker calls this for every deployment
+        return []
     executions = book.of_deployment(deployment.deployment_id)
     waiting = [e for e in executions if not e.released and e.status is ExecutionStatus.QUEUED]
-    if not waiting or not deployment.live:
+    if not waiting:
         return []
     allowed = len(waiting)
     if deployment.rollout is not None:
