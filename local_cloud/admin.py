@@ -34,10 +34,13 @@ class AdminProvider:
         if route == "health":
             return _json({"ok": True, "port": self.ctx.port})
         if route == "settings" and request.method == "POST":
-            # test knobs; today only the length of a "minute" for IoT job in-progress timeouts
+            # test knobs; today only the length of the local jobs "minute" (rollout rates and
+            # in-progress timeouts); null goes back to the endpoint's MLOPS_EDGE_LOCAL_MINUTE_S
             body = request.get_json(force=True)
             settings = self.ctx.extras.setdefault("settings", {})
-            if "job_timeout_minute_s" in body:
+            if body.get("job_timeout_minute_s", 0) is None:
+                settings.pop("job_timeout_minute_s", None)
+            elif "job_timeout_minute_s" in body:
                 settings["job_timeout_minute_s"] = float(body["job_timeout_minute_s"])
             return _json(settings)
         if route == "devices" and request.method == "POST":

@@ -236,8 +236,9 @@ class LocalCloud:
         except urllib.error.HTTPError as exc:
             raise LocalCloudError(f"{route} failed: {exc.read().decode()}") from exc
 
-    def set_job_timeout_minute(self, seconds: float) -> None:
-        """Test knob: how long a "minute" of ``inProgressTimeoutInMinutes`` lasts (default 60 s)."""
+    def set_job_timeout_minute(self, seconds: float | None) -> None:
+        """Test knob: how long the local jobs "minute" lasts (rollout rates, in-progress
+        timeouts); None goes back to the endpoint's ``MLOPS_EDGE_LOCAL_MINUTE_S`` (default 60 s)."""
         self._admin("settings", {"job_timeout_minute_s": seconds})
 
     def provision_device(self, thing_name: str, thing_group: str | None = None) -> DeviceIdentity:
