@@ -1,14 +1,15 @@
 """`mlops-edge component build` + `component deploy`, the real path: CLI processes, the local cloud's
 greengrassv2 control plane, a simulated core process, and an answer over MQTT.
 
-A device runs a model deployed by `component deploy --component model --model-dir`; then a
-*modified* inference build (a marker added to every answer, in the artifact `component build`
-wrote) is deployed with `--recipe-dir/--artifact-dir`. The device must answer with the marker, from
+A device runs the model of a registered model package version, deployed by `component deploy
+--component model --model-package`; then a *modified* inference build (a marker added to every
+answer, in the artifact `component build` wrote) is deployed with `--recipe-dir/--artifact-dir`. The device must answer with the marker, from
 the model the first deployment gave it (kept by the second, a thing deployment, which names it).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -55,6 +56,31 @@ def add_marker(artifact: Path, marker: str) -> None:
     artifact.write_bytes(out.getvalue())
 
 
+def _register(local_cloud: Any, bucket: str, model_dir: Path, suffix: str) -> str:
+    """A model package version as RegisterModel leaves one: the ONNX model and its manifest in S3,
+    named (with the model's digest) in the package's customer metadata."""
+    s3, sagemaker = local_cloud.client("s3"), local_cloud.client("sagemaker")
+    uris = {}
+    for name in ("model.onnx", "model.json", "golden.json"):
+        s3.upload_file(str(model_dir / name), bucket, f"models/{suffix}/{name}")
+        uris[name] = f"s3://{bucket}/models/{suffix}/{name}"
+    group = f"component-dev-{suffix}"
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    return str(
+        sagemaker.create_model_package(
+            ModelPackageGroupName=group,
+            ModelApprovalStatus="PendingManualApproval",
+            CustomerMetadataProperties={
+                "onnx_uri": uris["model.onnx"],
+                "onnx_sha256": hashlib.sha256((model_dir / "model.onnx").read_bytes()).hexdigest(),
+                "manifest_uri": uris["model.json"],
+                "golden_uri": uris["golden.json"],
+                "task": "regression",
+            },
+        )["ModelPackageArn"]
+    )
+
+
 def test_component_deploy_of_a_modified_inference_reaches_the_device(
     local_cloud: Any, simulated_devices: DeviceFleet, tmp_path: Path
 ) -> None:
@@ -63,13 +89,12 @@ def test_component_deploy_of_a_modified_inference_reaches_the_device(
     bucket = f"component-dev-{suffix}"
     local_cloud.client("s3").create_bucket(Bucket=bucket)
     model = build_model(tmp_path, "diabetes", num_round=10)
-    manifest = json.loads((model.out_dir / "model.json").read_text())
-    (model.out_dir / "model.json").write_text(json.dumps({**manifest, "model_version": "1.0.1"}))
     golden = json.loads((model.out_dir / "golden.json").read_text())
     (device,) = simulated_devices.start(1, thing_group=f"component-dev-{suffix}", heartbeat_s=2.0)
     common = ("--thing", device.thing_name, "--bucket", bucket, "--prefix", prefix)
 
-    first = _cli(local_cloud, "deploy", *common, "--component", "model", "--model-dir", str(model.out_dir))
+    package = _register(local_cloud, bucket, model.out_dir, suffix)
+    first = _cli(local_cloud, "deploy", *common, "--component", "model", "--model-package", package)
     assert first.returncode == 0, (first.stdout, first.stderr, device.log_path.read_text()[-3000:])
     assert f"{prefix}.Model 1.0.1 published" in first.stdout
 
