@@ -248,7 +248,8 @@ class LocalEnvironment:
         return self.devices
 
     def deploy(self) -> LocalPipeline:
-        """Deploy the pipeline stack and write env.sh, so another shell can follow what runs next."""
+        """Deploy the pipeline stack and record the environment (``local.json``: `mlops-edge local
+        env` / `local exec`), so another shell can follow what runs next."""
         try:
             self.pipeline = deploy_pipeline(
                 cache_dir=self.assembly_cache,
@@ -314,7 +315,13 @@ class LocalEnvironment:
         web = start_console(self.state_dir, example_input=example_input, log=console.print)
         console.print()
         console.print("[bold]the environment is running[/] (Ctrl-C stops it). In another shell:")
-        console.print(f"  source {self.state_dir / 'env.sh'}")
+        flag = f" --state-dir {self.state_dir}"
+        console.print(
+            f'  eval "$(mlops-edge local env{flag})"    (undo: eval "$(mlops-edge local env --unset{flag})")'
+        )
+        console.print(
+            f"  or one command at a time: mlops-edge local exec{flag} -- aws stepfunctions list-executions ..."
+        )
         console.print("  mlops-edge mqtt sub 'edge/+/inference/result'")
         console.print("  mlops-edge devices")
         console.print(f"  mlops-edge infer --thing {self.things[0]} --json '{{\"rows\": [[...]]}}'")
