@@ -65,7 +65,8 @@ class MqttSettings:
             raise MqttError(
                 "MQTT settings missing: "
                 + ", ".join(missing)
-                + " (for the local environment run `mlops-edge run --keep` and source .local/env.sh)"
+                + " (for the local cloud: `mlops-edge local up --detach` or `run --keep`, then"
+                + ' `mlops-edge local exec -- COMMAND` or eval "$(mlops-edge local env)")'
             )
         try:
             port = int(env[ENV_PREFIX + "PORT"])

@@ -42,8 +42,8 @@ def aws_errors() -> Iterator[None]:
         raise UserError(f"{err.get('Code', 'Error')}: {err.get('Message', exc)}") from exc
     except BotoCoreError as exc:
         raise UserError(
-            f"{exc}. For the local environment, start it with `mlops-edge run --keep` and "
-            "`source .local/env.sh`; for AWS, pass --profile/--region (or set AWS_PROFILE/AWS_REGION)."
+            f"{exc}. For the local cloud, start it (`mlops-edge local up --detach` or `run --keep`) and "
+            "run through `mlops-edge local exec -- ...`; for AWS, pass --profile/--region (or set AWS_PROFILE/AWS_REGION)."
         ) from exc
 
 

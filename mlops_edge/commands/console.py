@@ -1,7 +1,7 @@
 """`mlops-edge console`: the local web console, on 127.0.0.1 behind a token printed in its URL.
 
 It reads everything through boto3 with the standard AWS environment and the MQTT settings of
-`mlops-edge mqtt`, so it shows the local cloud (after `source .local/env.sh`) or an AWS account.
+`mlops-edge mqtt`, so it shows the local cloud (through `mlops-edge local exec --`) or an AWS account.
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ def test_mqtt_commands_say_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> N
         monkeypatch.delenv(f"MLOPS_EDGE_MQTT_{key}", raising=False)
     result = CliRunner().invoke(main, ["mqtt", "pub", "edge/x/inference/request", "{}"])
     assert result.exit_code == 1
-    assert "MLOPS_EDGE_MQTT_HOST" in result.output and "source .local/env.sh" in result.output
+    assert "MLOPS_EDGE_MQTT_HOST" in result.output and "mlops-edge local env" in result.output
 
 
 def test_mqtt_pub_rejects_non_json_payload() -> None:
