@@ -70,8 +70,8 @@ class LazyGroup(click.Group):
         config = ctx.meta.get(_CONFIG)
         defaults: dict[str, Any] = config.command_defaults(command, (name,)) if config else {}
         region = ctx.params.get("region")
-        if region and any(p.name == "region" for p in command.params):
-            defaults.setdefault("region", region)  # `device run --region`: a core's own region
+        if region:
+            _region_default(command, defaults, region)  # `device run --region`: a core's own region
         ctx.default_map = {**(ctx.default_map or {}), name: defaults}
         return name, command, rest
 
@@ -79,6 +79,14 @@ class LazyGroup(click.Group):
         rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _region_default(command: click.Command, defaults: dict[str, Any], region: str) -> None:
+    """The global region as the default of every ``--region`` of a command and its sub-commands."""
+    if any(p.name == "region" for p in command.params):
+        defaults.setdefault("region", region)
+    for name, sub in getattr(command, "commands", {}).items():
+        _region_default(sub, defaults.setdefault(name, {}), region)
 
 
 def _unavailable(name: str) -> click.Command:

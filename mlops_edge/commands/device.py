@@ -35,7 +35,10 @@ def device() -> None:
     envvar="MLOPS_EDGE_MQTT_FLOW_CONTROL",
     help="Client-side throttle to IoT Core's per-connection limits (default aws-iot-core).",
 )
-@click.option("--region", envvar="AWS_REGION", default="us-east-1", show_default=True)
+@click.option(
+    "--region",
+    help="AWS Region of the core (default: `mlops-edge --region`, $AWS_REGION, $AWS_DEFAULT_REGION, us-east-1).",
+)
 @click.option("--heartbeat", type=float, default=30.0, show_default=True, help="Fleet-status period (s).")
 @click.option(
     "--deployment-timeout", type=float, default=300.0, show_default=True, help="Wait for healthy (s)."
@@ -51,7 +54,7 @@ def run(
     mqtt_host: str | None,
     mqtt_port: int | None,
     mqtt_flow_control: str | None,
-    region: str,
+    region: str | None,
     heartbeat: float,
     deployment_timeout: float,
     settle: float,
@@ -81,7 +84,9 @@ def run(
     settings = CoreSettings(
         root=root.resolve(),
         identity=identity,
-        region=region or os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+        # not an envvar= option: AWS_REGION would then beat `mlops-edge --region` (click puts the
+        # environment above default_map, which carries the global option here)
+        region=region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
         heartbeat_s=heartbeat,
         deployment_timeout_s=deployment_timeout,
         settle_s=settle,

@@ -200,3 +200,24 @@ def test_the_completion_callback_completes_command_names() -> None:
     code = "import sys; from mlops_edge.main import main; main(prog_name='mlops-edge')"
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert result.stdout.split() == ["plain,execute", "plain,executions"], result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"), [([], "ca-central-1"), (["--region", "eu-north-1"], "eu-north-1")]
+)
+def test_the_global_region_reaches_device_run_above_aws_region(
+    aws_home: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: str
+) -> None:
+    import edge_runtime.core
+    import edge_runtime.core.runner
+
+    seen: dict[str, Any] = {}
+    monkeypatch.setenv("AWS_REGION", "ca-central-1")
+    monkeypatch.setattr(edge_runtime.core.Identity, "from_env", staticmethod(lambda *a, **k: None))
+    monkeypatch.setattr(
+        edge_runtime.core.runner, "run_core", lambda settings: seen.setdefault("s", settings) and 0
+    )
+    root = aws_home / "core"
+    result = CliRunner().invoke(main, [*args, "device", "run", "--thing", "t1", "--root", str(root)])
+    assert result.exit_code == 0, result.output
+    assert seen["s"].region == expected
