@@ -5,7 +5,7 @@ The example names no dataset, so the pipeline trains on the stack's default data
 (``MLOPS_EDGE_DATASET_URI``, the ``DatasetUri`` output: ``s3://<bucket>/datasets/train/``), where
 docs/deploy-aws.md tells an AWS user to upload a CSV. `mlops-edge run` puts its training CSV there
 (:func:`put_default_dataset`); the command is then run exactly as the README prints it, from the
-repository root, with the environment `source .local/env.sh` gives.
+repository root, with the environment `mlops-edge local exec` gives.
 """
 
 from __future__ import annotations

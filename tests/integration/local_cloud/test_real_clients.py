@@ -82,7 +82,7 @@ def test_aws_cli_reaches_the_local_endpoint(local_cloud, tmp_path) -> None:  # t
     bare = _env(local_cloud, tmp_path, endpoint=False)
     machines = _aws(bare, "--endpoint-url", local_cloud.endpoint_url, "stepfunctions", "list-state-machines")
     assert isinstance(machines["stateMachines"], list)
-    # AWS_ENDPOINT_URL alone, as `source .local/env.sh` leaves a shell.
+    # AWS_ENDPOINT_URL alone, as `eval "$(mlops-edge local env)"` leaves a shell.
     env = _env(local_cloud, tmp_path)
     assert _aws(env, "sts", "get-caller-identity")["Account"] == "123456789012"
     assert isinstance(_aws(env, "greengrassv2", "list-core-devices")["coreDevices"], list)
