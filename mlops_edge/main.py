@@ -75,6 +75,14 @@ class LazyGroup(click.Group):
         ctx.default_map = {**(ctx.default_map or {}), name: defaults}
         return name, command, rest
 
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[Any]:
+        """Command names from the table, without importing every command's module (a shell waits)."""
+        from click.shell_completion import CompletionItem
+
+        items = [CompletionItem(name, help=help_) for name, (_, _, help_) in COMMANDS.items()]
+        found = [item for item in items if item.value.startswith(incomplete)]
+        return found + click.Command.shell_complete(self, ctx, incomplete)
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, help_) for name, (_, _, help_) in COMMANDS.items()]
         with formatter.section("Commands"):
