@@ -155,6 +155,14 @@ def start(greengrass: Any, deployment_plan: Plan, *, name: str, update_timeout_s
         raise ComponentDevError(str(exc)) from exc
 
 
+def _status_line(result: dict[str, Any]) -> str:
+    """``SUCCEEDED``, ``IN_PROGRESS (QUEUED)``, or a failure's detail (which starts with its status)."""
+    status, detail = str(result["status"]), str(result.get("detail") or "")
+    if not detail or detail == status:
+        return status
+    return detail if detail.startswith(status) else f"{status} ({detail})"
+
+
 def _states(components: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {
         name: f"{info.get('componentVersion')} {info.get('lifecycleState') or '?'}"
@@ -179,11 +187,7 @@ def watch(
     while True:
         elapsed = time.monotonic() - started
         result = device_status(greengrass, thing, deployment_id)
-        line = (
-            f"{result['status']} ({result['detail']})"
-            if result["detail"] != result["status"]
-            else result["status"]
-        )
+        line = _status_line(result)
         if line != seen_status:
             log(f"{elapsed:6.1f}s  deployment {line}")
             seen_status = line

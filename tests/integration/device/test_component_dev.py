@@ -41,19 +41,27 @@ def _cli(local_cloud: Any, *args: str, timeout: float = 240) -> subprocess.Compl
     )
 
 
-def add_marker(artifact: Path, marker: str) -> None:
-    """Every successful answer of the inference component in ``artifact`` carries ``dev_marker``."""
+def edit(artifact: Path, change: Any) -> None:
+    """``change(text)`` applied to the inference component's service.py inside ``artifact``."""
     source = zipfile.ZipFile(io.BytesIO(artifact.read_bytes()))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
         for info in source.infolist():
             data = source.read(info)
             if info.filename == "inference_component/service.py":
-                text = data.decode()
-                assert ANSWER_LINE in text, "the answer no longer names the thing: update this test"
-                data = text.replace(ANSWER_LINE, f'{ANSWER_LINE} "dev_marker": "{marker}",', 1).encode()
+                data = change(data.decode()).encode()
             target.writestr(info, data)
     artifact.write_bytes(out.getvalue())
+
+
+def add_marker(artifact: Path, marker: str) -> None:
+    """Every successful answer of the inference component in ``artifact`` carries ``dev_marker``."""
+
+    def change(text: str) -> str:
+        assert ANSWER_LINE in text, "the answer no longer names the thing: update this test"
+        return text.replace(ANSWER_LINE, f'{ANSWER_LINE} "dev_marker": "{marker}",', 1)
+
+    edit(artifact, change)
 
 
 def _register(local_cloud: Any, bucket: str, model_dir: Path, suffix: str) -> str:
@@ -121,19 +129,26 @@ def test_component_deploy_of_a_modified_inference_reaches_the_device(
     assert f"{prefix}.Inference" in second.stdout and "RUNNING" in second.stdout  # lifecycle shown
 
     operator = Operator(local_cloud)
+    request = {"id": f"dev-{suffix}", "instances": [golden["rows"][0]]}
     try:
-        answer = operator.infer(
-            device.thing_name,
-            {"id": f"dev-{suffix}", "instances": [golden["rows"][0]]},
-            resend_s=1.0,
-            timeout=30,
-        )
+        answer = operator.infer(device.thing_name, request, resend_s=1.0, timeout=30)
+        assert answer["ok"] is True and answer["dev_marker"] == marker, answer
+        assert answer["model"]["version"] == "1.0.1"
+        expected = golden["expected"][0]["value"]
+        assert abs(answer["predictions"][0]["value"] - expected) <= 1e-3 * max(1.0, abs(expected))
+
+        # A build that cannot start: the deployment fails with the device's reason, and rolls back.
+        edit(artifact, lambda text: 'raise SystemExit("broken on purpose")\n' + text)
+        broken = _cli(local_cloud, "deploy", *common, "--recipe-dir", str(out / "recipes"),
+                      "--artifact-dir", str(out / "artifacts"))  # fmt: skip
+        assert broken.returncode == 1, (broken.stdout, broken.stderr)
+        assert f"failed on {device.thing_name}" in broken.stderr and "Traceback" not in broken.stderr
+        assert "BROKEN" in broken.stdout + broken.stderr, (broken.stdout, broken.stderr)
+        request["id"] = f"dev-{suffix}-after"
+        after = operator.infer(device.thing_name, request, resend_s=1.0, timeout=30)
+        assert after["ok"] is True and after["dev_marker"] == marker, after
     finally:
         operator.close()
-    assert answer["ok"] is True and answer["dev_marker"] == marker, answer
-    assert answer["model"]["version"] == "1.0.1"
-    expected = golden["expected"][0]["value"]
-    assert abs(answer["predictions"][0]["value"] - expected) <= 1e-3 * max(1.0, abs(expected))
 
 
 def test_component_deploy_errors_are_one_clear_line(local_cloud: Any, tmp_path: Path) -> None:

@@ -218,6 +218,9 @@ def test_watch_shows_the_states_and_ends_with_the_device_result(monkeypatch: pyt
     gg.effective = [_effective("FAILED", reason="c.Inference is BROKEN")]
     failed = dev_deploy.watch(gg, "t1", "d1", log=lines.append)
     assert failed["status"] == "FAILED" and "c.Inference is BROKEN" in failed["detail"]
+    assert lines[-1].split(None, 1)[1] == f"deployment {failed['detail']}" and failed["detail"].startswith(
+        "FAILED"
+    )
 
 
 def test_watch_reports_a_device_that_never_picks_the_deployment_up(monkeypatch: pytest.MonkeyPatch) -> None:
