@@ -63,6 +63,7 @@ SPECS: dict[str, FunctionSpec] = {
     "deploy": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
     "check_deployment": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
     "verify_on_device": FunctionSpec(packaging="image", memory_mb=1024, timeout_s=300),
+    "evaluate_stage": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
     "promote": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
     "rollback": FunctionSpec(packaging="zip", memory_mb=256, timeout_s=60),
 }

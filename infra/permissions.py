@@ -2,14 +2,14 @@
 
 Each handler gets only the API actions its core calls (``lambdas/core/``), on the narrowest
 resources the API supports: bucket prefixes, components under the configured name prefix, the
-fleet's thing group, the model package group. Actions without resource-level permissions
+fleet's and the canary thing group, the model package group. Actions without resource-level permissions
 (``iot:DescribeEndpoint``, ``greengrass:CreateDeployment``, X-Ray's trace uploads) are the only
 ones on ``*``, and each is listed by name: no wildcard actions, no ``*FullAccess``.
 
 Greengrass V2 actions also need their *dependent actions* (:data:`GREENGRASS_DEPENDENT_ACTIONS`)
 on the caller: Greengrass runs deployments as AWS IoT jobs and reads things, thing groups, job
 executions and shadows with the caller's own permissions. A test checks every role that holds a
-Greengrass action also holds its dependent actions, scoped to the fleet's thing group, IoT jobs
+Greengrass action also holds its dependent actions, scoped to the fleet's and canary thing groups, IoT jobs
 and things.
 """
 
@@ -117,6 +117,8 @@ class Scope:
     component_prefix: str
     thing_group_name: str
     model_package_group_name: str
+    #: The canary thing group a share-of-fleet rollout stage moves devices into ("" = none).
+    canary_thing_group_name: str = ""
     verifier_secret_arn: str = ""
 
     def arn(self, scope: Construct, service: str, resource: str, name: str, sep: str = "/") -> str:
@@ -179,11 +181,35 @@ def _components(role: iam.IRole, scope: Scope, node: Construct, *actions: str) -
     )
 
 
+def _groups(scope: Scope, node: Construct) -> list[str]:
+    """ARNs of the thing groups the pipeline deploys to: the fleet's and the canary group."""
+    names = [scope.thing_group_name, scope.canary_thing_group_name]
+    return [scope.arn(node, "iot", "thinggroup", name) for name in names if name]
+
+
 def _fleet_read(role: iam.IRole, scope: Scope, node: Construct) -> None:
     role.add_to_principal_policy(
         iam.PolicyStatement(
             actions=["iot:DescribeThingGroup", "iot:ListThingsInThingGroup"],
-            resources=[scope.arn(node, "iot", "thinggroup", scope.thing_group_name)],
+            resources=_groups(scope, node),
+        )
+    )
+
+
+def _canary_moves(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    """A share-of-fleet stage moves devices between the fleet and the canary group, and only there.
+
+    AddThingToThingGroup / RemoveThingFromThingGroup authorize on both the group and the thing
+    (Service Authorization Reference, AWS IoT: resource types thinggroup* and thing*); thing names
+    are made at run time by self-provisioning devices, so the things are ``thing/*``.
+    """
+    if not scope.canary_thing_group_name:
+        return
+    role.add_to_principal_policy(
+        iam.PolicyStatement(
+            sid="CanaryMembership",
+            actions=["iot:AddThingToThingGroup", "iot:RemoveThingFromThingGroup"],
+            resources=[*_groups(scope, node), scope.arn(node, "iot", "thing", "*")],
         )
     )
 
@@ -196,7 +222,6 @@ def _deployments(role: iam.IRole, scope: Scope, node: Construct) -> None:
     actually touch is bounded by its dependent IoT actions below: jobs, this one thing group, and
     the things' deployment shadows.
     """
-    group_arn = scope.arn(node, "iot", "thinggroup", scope.thing_group_name)
     jobs = scope.arn(node, "iot", "job", "*")
     things = scope.arn(node, "iot", "thing", "*")
     role.add_to_principal_policy(
@@ -206,7 +231,7 @@ def _deployments(role: iam.IRole, scope: Scope, node: Construct) -> None:
         iam.PolicyStatement(
             sid="DeploymentJobs",
             actions=["iot:CreateJob", "iot:DescribeJob", "iot:UpdateJob", "iot:CancelJob"],
-            resources=[group_arn, jobs],
+            resources=[*_groups(scope, node), jobs],
         )
     )
     role.add_to_principal_policy(
@@ -230,7 +255,7 @@ def _device_status(role: iam.IRole, scope: Scope, node: Construct) -> None:
     ListEffectiveDeployments reads, with the caller's permissions, the deployment's IoT job, the
     device's job execution, thing and shadow, and the target thing group (its dependent actions):
     on IoT jobs and things (their names are made at run time: job ids by Greengrass, thing names
-    by self-provisioning devices) and on the fleet's one thing group.
+    by self-provisioning devices) and on the fleet's and the canary thing group.
     """
     jobs = scope.arn(node, "iot", "job", "*")
     things = scope.arn(node, "iot", "thing", "*")
@@ -298,6 +323,7 @@ def _check_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 def _deploy(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _deployments(role, scope, node)
+    _canary_moves(role, scope, node)
     _s3_write(role, scope, "state")  # the execution's per-device targets (pipeline/execution_detail.py)
 
 
@@ -324,6 +350,11 @@ def _verify_on_device(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _s3_write(role, scope, "state")  # per-device verification results; reads the deployment's
 
 
+def _evaluate_stage(role: iam.IRole, scope: Scope, node: Construct) -> None:
+    """Reads the stage's per-device status and verification, writes each device's stage."""
+    _s3_write(role, scope, "state")
+
+
 def _promote(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _model_packages(role, scope, node, "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage")
     _s3_write(role, scope, "state")
@@ -343,6 +374,7 @@ GRANTS: Mapping[str, Callable[[iam.IRole, Scope, Construct], None]] = {
     "deploy": _deploy,
     "check_deployment": _check_deployment,
     "verify_on_device": _verify_on_device,
+    "evaluate_stage": _evaluate_stage,
     "promote": _promote,
     "rollback": _rollback,
 }

@@ -66,6 +66,16 @@ class PipelineStack(Stack):
                 thing_group_description="Greengrass core devices the mlops-edge pipeline deploys to"
             ),
         )
+        # A rollout's share-of-fleet stage moves its devices here from the fleet group (disjoint
+        # targets: Greengrass combines the versions every group of a core asks for).
+        self.canary_thing_group = iot.CfnThingGroup(
+            self,
+            "CanaryThingGroup",
+            thing_group_name=config.canary_thing_group_name,
+            thing_group_properties=iot.CfnThingGroup.ThingGroupPropertiesProperty(
+                thing_group_description="Canary devices of the mlops-edge fleet: a rollout's first stage"
+            ),
+        )
         self.verifier = VerifierIdentity(
             self,
             "Verifier",
@@ -101,6 +111,7 @@ class PipelineStack(Stack):
             dataset_uri=f"s3://{bucket}/{PREFIXES['datasets']}train/",
             model_package_group=config.model_package_group_name,
             thing_group=config.thing_group_name,
+            canary_thing_group=config.canary_thing_group_name,
             component_prefix=config.component_prefix,
             training_image=self.training.image_uri,
             training_instance_type=config.training_instance_type,
@@ -128,6 +139,7 @@ class PipelineStack(Stack):
                 store=self.store,
                 component_prefix=config.component_prefix,
                 thing_group_name=config.thing_group_name,
+                canary_thing_group_name=config.canary_thing_group_name,
                 model_package_group_name=config.model_package_group_name,
                 verifier_secret_arn=self.verifier.secret.secret_arn,
             ),
@@ -155,5 +167,6 @@ class PipelineStack(Stack):
         CfnOutput(self, "DatasetUri", value=self.function_environment[Settings.variable("dataset_uri")])
         CfnOutput(self, "ModelPackageGroupName", value=config.model_package_group_name)
         CfnOutput(self, "ThingGroupName", value=config.thing_group_name)
+        CfnOutput(self, "CanaryThingGroupName", value=config.canary_thing_group_name)
         CfnOutput(self, "VerifierSecretName", value=self.verifier.secret.secret_name)
         CfnOutput(self, "VerifierIotPolicyName", value=self.verifier.policy_name)

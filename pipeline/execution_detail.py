@@ -27,6 +27,8 @@ DEPLOYMENT_TARGETS = "deployment-targets.json"
 DEPLOYMENT_STATUS = "deployment-status.json"
 #: VerifyOnDevice: every device's verification result.
 VERIFICATION = "verification.json"
+#: EvaluateStage / Rollback: each stage's row with its devices (stage, status, reason, verified).
+ROLLOUT = "rollout.json"
 
 
 def execution_prefix(config: Mapping[str, Any]) -> str:

@@ -24,6 +24,8 @@ from botocore.exceptions import ClientError
 from lambdas.core.aws import is_not_found, transient_errors
 from lambdas.core.detail import clip, counted, named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, DeploymentTimedOut, NoDevices
+from lambdas.core.rollout import place_canaries, verdict
+from pipeline.config.rollout import iot_job_from_deployment, stage_of
 from pipeline.execution_detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
 
 SUCCEEDED = {"SUCCEEDED", "COMPLETED"}
@@ -78,8 +80,10 @@ def create_deployment(
     spec: dict[str, Any],
     deployment: dict[str, Any],
     token_seed: str,
+    iot_job: dict[str, Any] | None = None,
 ) -> str:
-    """CreateDeployment with ROLLBACK on failure and the IoT job rollout/abort/timeout settings."""
+    """CreateDeployment with ROLLBACK on failure and the IoT job rollout/abort/timeout settings:
+    ``iot_job`` (a rollout stage's), else those of ``deployment.*``."""
     request = {
         "targetArn": target_arn,
         "deploymentName": name[:256],
@@ -92,24 +96,7 @@ def create_deployment(
             },
             "configurationValidationPolicy": {"timeoutInSeconds": 30},
         },
-        "iotJobConfiguration": {
-            "jobExecutionsRolloutConfig": {
-                "maximumPerMinute": int(deployment.get("maximum_per_minute", 100))
-            },
-            "abortConfig": {
-                "criteriaList": [
-                    {
-                        "failureType": "FAILED",
-                        "action": "CANCEL",
-                        "thresholdPercentage": float(deployment.get("abort_threshold_percent", 10)),
-                        "minNumberOfExecutedThings": int(deployment.get("abort_min_devices", 1)),
-                    }
-                ]
-            },
-            "timeoutConfig": {
-                "inProgressTimeoutInMinutes": int(deployment.get("in_progress_timeout_minutes", 30))
-            },
-        },
+        "iotJobConfiguration": iot_job or iot_job_from_deployment(deployment),
         # Same execution + same versions -> same token: a retried Deploy does not deploy twice.
         "clientToken": hashlib.sha256(
             f"{token_seed}|{json.dumps(spec, sort_keys=True)}".encode()
@@ -123,21 +110,29 @@ def create_deployment(
 
 
 def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict[str, Any]:
-    """Deploys to the thing group; the targeted devices go to S3, their number to the document."""
+    """Deploys the current rollout stage (``$.rollout.index``) to its thing group; a share-of-fleet
+    stage first moves its devices into the canary group. The targeted devices go to S3, their
+    number to the document."""
     config, components = event["config"], event["components"]
-    group = config["deployment"]["thing_group"]
+    index, stage, count = stage_of(config, (event.get("rollout") or {}).get("index"))
+    if stage["target"] == "canary":
+        place_canaries(iot, config["rollout"], stage)
+    group = stage["thing_group"]
     arn, devices = thing_group(iot, group)
     if not devices:
         raise NoDevices(f"thing group {group!r} has no devices: provision a Greengrass core into it first")
     spec = components_spec(config, components)
     started_at = time.time()
+    # One stage keeps the names of before; several get one deployment (and token) each.
+    suffix = f"-{stage['name']}" if count > 1 else ""
     deployment_id = create_deployment(
         greengrass,
         target_arn=arn,
-        name=f"{config['components']['prefix']}-{config['execution']}",
+        name=f"{config['components']['prefix']}-{config['execution']}{suffix}",
         spec=spec,
         deployment=config["deployment"],
-        token_seed=config["execution"],
+        token_seed=config["execution"] + (f"|{stage['name']}" if count > 1 else ""),
+        iot_job=stage["iot_job"],
     )
     versions = {name: c["componentVersion"] for name, c in spec.items()}
     uri = write_detail(
@@ -147,6 +142,7 @@ def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict
         {
             "deployment_id": deployment_id,
             "thing_group": group,
+            "stage": stage["name"],
             "components": versions,
             "devices": devices,
             # the time budget (poll.deployment.timeout_s) counts from here; CheckDeployment reads it
@@ -160,6 +156,10 @@ def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict
         "device_count": len(devices),
         "devices_uri": uri,
         "components": versions,
+        "stage": index,
+        "started_at": started_at,
+        # the stage's own choice: VerifyStage? reads it (ASL cannot index stages by $.rollout.index)
+        "verify": bool(stage["verify"]),
     }
 
 
@@ -278,15 +278,30 @@ def _device_line(device: Mapping[str, str]) -> str:
     return f"{device['thing']}: {status} ({detail})"
 
 
-def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict[str, Any]:
-    """Every device's result, written to S3; raises :class:`DeploymentFailed` naming failed devices.
+def _timed_out(
+    s3: Any, config: Mapping[str, Any], deployment_id: str, unfinished: list[dict[str, Any]]
+) -> float | None:
+    """Now, if the time budget (``poll.deployment.timeout_s``, counted from CreateDeployment as
+    Deploy's targets detail records it) has run out with devices unfinished; else None."""
+    budget = (config.get("poll") or {}).get("deployment", {}).get("timeout_s")
+    started = _started_at(s3, config, deployment_id) if unfinished and budget else None
+    now = time.time()
+    return now if started is not None and now - started >= budget else None
 
-    Returns ``status`` (SUCCEEDED once every device succeeded), ``counts``, a ``summary`` that
-    names up to ``MAX_NAMED`` unfinished devices with their reason (the DeploymentTimedOut cause
-    quotes it), those devices as ``unfinished``, and ``devices_uri``, the full per-device record.
+
+def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict[str, Any]:
+    """Every device's result, written to S3; raises once the stage's failed share is over its
+    ``failure_threshold_percent`` (0: the first failed device), naming the failed devices.
+
+    Returns ``status`` (SUCCEEDED once every device finished and the failed share is within the
+    threshold; the time budget ends the wait, unfinished devices then count as TIMED_OUT), ``counts``,
+    a ``summary`` that names up to ``MAX_NAMED`` unfinished devices with their reason (the
+    DeploymentTimedOut cause quotes it), those devices as ``unfinished``, and ``devices_uri``.
     """
     config, deployment = event["config"], event["deployment"]
     deployment_id = deployment["deployment_id"]
+    _, stage, _ = stage_of(config, deployment.get("stage"))
+    threshold = float(stage["failure_threshold_percent"])
     _, things = thing_group(iot, deployment["thing_group"])
     if not things:
         raise NoDevices(f"thing group {deployment['thing_group']!r} has no devices any more")
@@ -297,21 +312,22 @@ def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: An
     by_status: dict[str, int] = {}
     for d in devices:
         by_status[d["status"]] = by_status.get(d["status"], 0) + 1
-    status = "SUCCEEDED" if by_status.get("SUCCEEDED", 0) == len(devices) else "IN_PROGRESS"
     failed = [d for d in devices if d["status"] == "FAILED"]
     unfinished = [d for d in devices if d["status"] not in ("SUCCEEDED", "FAILED")]
     summary = counted(by_status, len(devices))
     if unfinished:
         summary += "; waiting for " + named([_device_line(d) for d in unfinished], uri=uri)
-    # The time budget counts from CreateDeployment (Deploy's targets detail), whatever the polls.
-    budget = (config.get("poll") or {}).get("deployment", {}).get("timeout_s")
-    started = _started_at(s3, config, deployment_id) if unfinished and budget else None
-    now = time.time()
-    timed_out = not failed and started is not None and now - started >= budget
-    if timed_out:
+    over = not verdict(len(devices), len(failed), threshold)
+    now = None if over else _timed_out(s3, config, deployment_id, unfinished)
+    if now is not None:
         for d in unfinished:
             d["detail"] = _stalled_detail(d, now)
             d["status"] = "TIMED_OUT"
+    lost = (
+        not over and now is not None and not verdict(len(devices), len(failed) + len(unfinished), threshold)
+    )
+    done = not over and (not unfinished or now is not None)
+    status = "FAILED" if over else "TIMED_OUT" if lost else "SUCCEEDED" if done else "IN_PROGRESS"
     write_detail(
         s3,
         config,
@@ -319,34 +335,44 @@ def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: An
         {
             "deployment_id": deployment_id,
             "thing_group": deployment["thing_group"],
-            "status": "FAILED" if failed else "TIMED_OUT" if timed_out else status,
+            "status": status,
             "summary": summary,
             "counts": by_status,
             "devices": devices,
         },
     )
-    if timed_out:
+    if lost:
+        started = _started_at(s3, config, deployment_id) or now
         raise DeploymentTimedOut(
             f"deployment {deployment_id} not finished on {len(unfinished)} of {len(devices)} device(s) "
-            f"within poll.deployment.timeout_s {budget} s ({now - started:.0f} s since CreateDeployment): "
+            f"within poll.deployment.timeout_s {config['poll']['deployment']['timeout_s']} s "
+            f"({now - started:.0f} s since CreateDeployment): "
             f"{named([_device_line(d) for d in unfinished], uri=uri)}. "
             "A device that stopped reporting is offline or its core is stuck: check its Greengrass log."
         )
-    if failed:
+    if over:
         raise DeploymentFailed(
             f"deployment {deployment_id} failed on {len(failed)} of {len(devices)} device(s): "
             f"{named([_device_line(d) for d in failed], uri=uri)}. Check the Greengrass logs on the "
             "device (greengrass.log and the component logs)."
         )
+    return _check_result(status, summary, devices, uri)
+
+
+def _check_result(status: str, summary: str, devices: list[dict[str, Any]], uri: str) -> dict[str, Any]:
+    """The document's share of a check: counts, at most ``MAX_NAMED`` unfinished devices, the URI."""
+    count = {s: sum(1 for d in devices if d["status"] == s) for s in ("SUCCEEDED", "IN_PROGRESS", "PENDING")}
+    failed = sum(1 for d in devices if d["status"] in ("FAILED", "TIMED_OUT"))
+    unfinished = [d for d in devices if d["status"] not in ("SUCCEEDED", "FAILED")]
     return {
         "status": status,
         "summary": summary,
         "counts": {
             "targeted": len(devices),
-            "succeeded": by_status.get("SUCCEEDED", 0),
-            "failed": 0,
-            "in_progress": by_status.get("IN_PROGRESS", 0),
-            "pending": by_status.get("PENDING", 0),
+            "succeeded": count["SUCCEEDED"],
+            "failed": failed,
+            "in_progress": count["IN_PROGRESS"],
+            "pending": count["PENDING"],
         },
         "unfinished": [
             {"thing": d["thing"], "status": d["status"], "detail": clip(d["detail"])}

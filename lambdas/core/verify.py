@@ -34,6 +34,7 @@ from edge_runtime.inference.stats import percentile
 from lambdas.core.aws import read_object, transient_errors
 from lambdas.core.detail import named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, VerificationFailed
+from pipeline.config.rollout import stage_of
 from pipeline.execution_detail import VERIFICATION, detail_uri
 
 ENV = "MLOPS_EDGE_MQTT_"
@@ -278,7 +279,15 @@ def verify_on_device(
         )
         for thing, (requests, expected) in plan.items()
     ]
-    return _verdict(s3, config, results, model_version=model_version, golden_uri=golden_uri)
+    _, stage, _ = stage_of(config, (event.get("rollout") or {}).get("index"))
+    return _verdict(
+        s3,
+        config,
+        results,
+        model_version=model_version,
+        golden_uri=golden_uri,
+        tolerated=float(stage["failure_threshold_percent"]) > 0,
+    )
 
 
 def _deadline(requests: int, rate: float, timeout_s: float, budget_s: float | None) -> float | None:
@@ -304,8 +313,12 @@ def _verdict(
     *,
     model_version: str,
     golden_uri: str,
+    tolerated: bool = False,
 ) -> dict[str, Any]:
-    """Writes every device's result to S3; returns the counts, or raises naming failed devices."""
+    """Writes every device's result to S3; returns the counts, or raises naming failed devices.
+
+    ``tolerated``: the rollout stage accepts a share of failed devices, so failures are counted
+    and returned (``passed`` false) for EvaluateStage to weigh against the threshold."""
     failed = [r for r in results if not r["passed"]]
     counts = {
         "targeted": len(results),
@@ -322,7 +335,7 @@ def _verdict(
         VERIFICATION,
         {"passed": not failed, "summary": summary, "model_version": model_version, "devices": results},
     )
-    if failed:
+    if failed and not tolerated:
         reasons = [
             f"{r['thing']}: {r['matched']}/{r['sent']} matched ({', '.join(r['problems'][:2])})"
             for r in failed
@@ -331,4 +344,4 @@ def _verdict(
             f"{summary}. {named(reasons, uri=uri)}. Compare with the component log on the device and "
             f"golden.json ({golden_uri})."
         )
-    return {"passed": True, "summary": summary, "counts": counts, "devices_uri": uri}
+    return {"passed": not failed, "summary": summary, "counts": counts, "devices_uri": uri}

@@ -78,6 +78,11 @@ class EdgeConfig:
     tags: Mapping[str, str] = field(default_factory=lambda: {"project": "mlops-edge"})
 
     @property
+    def canary_thing_group_name(self) -> str:
+        """The canary thing group a share-of-fleet rollout stage moves devices into."""
+        return f"{self.thing_group_name}-canary"
+
+    @property
     def tes_role_name(self) -> str:
         """Name of the Greengrass token exchange role; the installer is told it by name."""
         return f"{self.thing_group_name}-TokenExchangeRole"

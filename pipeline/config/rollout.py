@@ -158,4 +158,7 @@ def stage_of(config: Mapping[str, Any], index: int | None) -> tuple[int, dict[st
     index = 0 if index is None else int(index)
     if not 0 <= index < len(stages):
         raise IndexError(f"rollout stage {index} does not exist ({len(stages)} stage(s))")
-    return index, stages[index], len(stages)
+    stage = stages[index]
+    if stage["target"] == "fleet":  # deployment.thing_group is the one source of the fleet's name
+        stage = {**stage, "thing_group": config["deployment"]["thing_group"]}
+    return index, stage, len(stages)

@@ -25,6 +25,7 @@ FUNCTION_NAMES: tuple[str, ...] = (
     "deploy",
     "check_deployment",
     "verify_on_device",
+    "evaluate_stage",
     "promote",
     "rollback",
 )

@@ -12,6 +12,16 @@ from typing import Any
 _SHAPES = {"Choice": ('{"', '"}'), "Fail": ('[["', '"]]'), "Succeed": ('(["', '"])'), "Wait": ('(("', '"))')}
 
 
+#: Choice comparison operators, as the diagram writes them.
+_OPERATORS = {
+    "NumericGreaterThanEquals": ">=",
+    "NumericGreaterThan": ">",
+    "NumericLessThan": "<",
+    "NumericLessThanEquals": "<=",
+    "NumericEquals": "=",
+}
+
+
 def _node(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_]", "", name)
 
@@ -48,7 +58,8 @@ def _condition(choice: dict[str, Any]) -> str:
         if key in ("Variable", "Next"):
             continue
         if key.endswith("Path"):
-            return f"{variable} >= {str(value).removeprefix('$.')}"
+            operator = _OPERATORS.get(key.removesuffix("Path"), key)
+            return f"{variable} {operator} {str(value).removeprefix('$.')}"
         if key == "IsNull":
             return f"{variable} given" if value is False else f"no {variable}"
         shown = str(value).lower() if isinstance(value, bool) else str(value)

@@ -35,6 +35,7 @@ HANDLER_ERRORS: dict[str, tuple[str, ...]] = {
     "deploy": ("NoDevices", "DeploymentFailed", "ConfigurationError"),
     "check_deployment": ("DeploymentFailed", "DeploymentTimedOut", "NoDevices", "ConfigurationError"),
     "verify_on_device": ("VerificationFailed", "ConfigurationError"),
+    "evaluate_stage": (),
     "promote": ("PromotionFailed",),
     "rollback": ("RollbackFailed",),
 }
@@ -46,4 +47,5 @@ STATE_MACHINE_ERRORS: tuple[str, ...] = (
     "ModelRejected",
     "ComponentsTimedOut",
     "DeploymentTimedOut",
+    "StageFailed",
 )

@@ -121,3 +121,44 @@ def test_handlers_that_keep_per_device_detail_may_write_it_under_the_state_prefi
     for action in ("s3:PutObject", "s3:GetObject"):
         assert any("state/*" in r for r in grants[action]), f"{handler} lacks {action} on state/*"
     assert "s3:ListBucket" in grants
+
+
+def test_the_canary_group_exists_and_only_deploy_moves_devices_between_the_two_groups(synth) -> None:
+    """Issue 12: the CDK app makes the canary group; AddThingToThingGroup/RemoveThingFromThingGroup
+    are granted to Deploy alone, on exactly the fleet and canary groups (and the things)."""
+    template = synth.templates["pipeline"]
+    groups = {
+        r["Properties"]["ThingGroupName"]
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::IoT::ThingGroup"
+    }
+    assert groups == {"mlops-edge-fleet", "mlops-edge-fleet-canary"}
+    by_role = grants_by_role(template)
+    moves = ("iot:AddThingToThingGroup", "iot:RemoveThingFromThingGroup")
+    deploy = by_role[_role(synth, "deploy")]
+    for action in moves:
+        resources = " ".join(deploy[action])
+        assert (
+            "thinggroup/mlops-edge-fleet-canary" in resources and 'thinggroup/mlops-edge-fleet"' in resources
+        )
+        assert resources.count("thinggroup/") == 2 and "thing/*" in resources, resources
+    others = [
+        role
+        for role, grants in by_role.items()
+        if role != _role(synth, "deploy") and set(moves) & set(grants)
+    ]
+    assert not others, f"only Deploy may move devices between groups: {others}"
+    # Rollback and the deployment check reach the canary group as well as the fleet's
+    for handler, action in (("rollback", "iot:CreateJob"), ("check_deployment", "iot:DescribeThingGroup")):
+        assert "thinggroup/mlops-edge-fleet-canary" in " ".join(by_role[_role(synth, handler)][action]), (
+            handler
+        )
+
+
+def test_evaluate_stage_only_reads_and_writes_the_execution_state(synth) -> None:
+    grants = grants_by_role(synth.templates["pipeline"])[_role(synth, "evaluate_stage")]
+    assert {a for a in grants if not a.startswith("logs:") and not a.startswith("xray:")} == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+    }

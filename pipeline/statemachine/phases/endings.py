@@ -54,11 +54,19 @@ def rollback(f: StateFactory) -> sfn.State:
         "Rollback",
         "rollback",
         "$.rollback",
-        comment="Redeploys the last known good component versions (or removes the failed ones).",
+        comment="Redeploys last known good to the stages' groups that got the new version, only those.",
         on_error=rollback_failed,
         error_path="$.rollback_error",
     )
-    task.next(rolled_back)
+    # The final stage rows (the stopping stage FAILED, later ones SKIPPED) where the report reads them.
+    rows = sfn.Pass(
+        f.scope,
+        f.id("RolloutStopped"),
+        state_name="RolloutStopped",
+        input_path="$.rollback.rollout",
+        result_path="$.rollout",
+    )
+    task.next(rows).next(rolled_back)
     return task
 
 

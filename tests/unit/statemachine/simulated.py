@@ -27,6 +27,7 @@ from lambdas.core.components import check_components, publish_components
 from lambdas.core.configure import configure
 from lambdas.core.deployment import check_deployment, deploy
 from lambdas.core.promote import promote, rollback
+from lambdas.core.rollout import evaluate_stage
 from lambdas.core.registry import register_model
 from lambdas.core.verify import verify_on_device
 from pipeline.config.function_env import Settings
@@ -268,6 +269,7 @@ class Fleet:
             "verify_on_device": lambda e: verify_on_device(
                 e, s3=s3, connect=NullClient, exchange=self.exchange, time_budget_s=290.0
             ),
+            "evaluate_stage": lambda e: evaluate_stage(e, s3=s3),
             "promote": lambda e: promote(e, s3=s3, sagemaker=self.sagemaker),
             "rollback": lambda e: rollback(e, s3=s3, greengrass=gg, iot=iot),
         }

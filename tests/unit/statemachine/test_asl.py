@@ -18,6 +18,7 @@ EXPECTED_STATES = {
     "CheckComponents", "CountComponentsPoll", "ComponentsTimedOutError", "Deploy", "WaitDeployment",
     "CheckDeployment", "DeploymentDone?", "CountDeploymentPoll", "DeploymentTimedOutError", "VerifyOnDevice",
     "Promote", "PipelineSucceeded", "Rollback", "RolledBack", "RollbackFailed", "PipelineFailed",
+    "VerifyStage?", "EvaluateStage", "StageDone?", "StageFailedError", "Bake", "NextStage", "RolloutStopped",
 }  # fmt: skip
 
 
@@ -73,7 +74,7 @@ def test_typed_handler_errors_are_caught_by_name(asl: dict[str, Any]) -> None:
 
 def test_failures_after_deploy_roll_back_and_before_do_not(asl: dict[str, Any]) -> None:
     states = asl["States"]
-    for name in ("Deploy", "CheckDeployment", "VerifyOnDevice", "Promote"):
+    for name in ("Deploy", "CheckDeployment", "VerifyOnDevice", "EvaluateStage", "Promote"):
         assert {c["Next"] for c in states[name]["Catch"]} == {"Rollback"}, name
     for name in (
         "Configure",
@@ -86,7 +87,14 @@ def test_failures_after_deploy_roll_back_and_before_do_not(asl: dict[str, Any]) 
     ):
         assert {c["Next"] for c in states[name]["Catch"]} == {"PipelineFailed"}, name
     assert states["DeploymentTimedOutError"]["Next"] == "Rollback"
-    assert states["Rollback"]["Next"] == "RolledBack"
+    assert states["StageFailedError"]["Next"] == "Rollback"
+    assert states["Rollback"]["Next"] == "RolloutStopped"
+    assert states["RolloutStopped"] == {
+        "Type": "Pass",
+        "InputPath": "$.rollback.rollout",
+        "ResultPath": "$.rollout",
+        "Next": "RolledBack",
+    }
     assert states["Rollback"]["Catch"][-1]["Next"] == "RollbackFailed"
 
 
@@ -134,8 +142,10 @@ def _cycles(asl: dict[str, Any]) -> list[list[str]]:
 def test_every_loop_is_bounded_by_a_counter_and_waits_from_input(asl: dict[str, Any]) -> None:
     states = asl["States"]
     cycles = _cycles(asl)
-    assert len(cycles) == 3
-    for cycle in cycles:
+    polls = [c for c in cycles if "Bake" not in c]
+    stages = [c for c in cycles if "Bake" in c]
+    assert len(polls) == 3 and len(stages) == 2  # the stage loop, with and without VerifyOnDevice
+    for cycle in polls:
         kinds = {states[n]["Type"] for n in cycle}
         assert {"Wait", "Choice", "Pass"} <= kinds, cycle
         wait = next(states[n] for n in cycle if states[n]["Type"] == "Wait")
@@ -150,6 +160,16 @@ def test_every_loop_is_bounded_by_a_counter_and_waits_from_input(asl: dict[str, 
             if c.get("NumericGreaterThanEqualsPath") == f"$.config.poll.{loop}.max_polls"
         ]
         assert bound and bound[0]["Variable"] == f"$.polls.{loop}.count" and bound[0]["Next"] not in cycle
+    for cycle in stages:
+        # EvaluateStage advances $.rollout.index; StageDone? loops only while it is below the count.
+        assert "EvaluateStage" in cycle and "StageDone?" in cycle, cycle
+        assert states["EvaluateStage"]["ResultPath"] == "$.rollout"
+        (loop_on,) = [c for c in states["StageDone?"]["Choices"] if c["Next"] == "Bake"]
+        assert loop_on == {"Variable": "$.rollout.index", "NumericLessThanPath": "$.rollout.count", "Next": "Bake"}
+        assert states["Bake"]["SecondsPath"] == "$.rollout.bake_s"
+        # each stage's deployment loop counts its polls from zero
+        assert states["NextStage"]["Parameters"] == {"count": 0}
+        assert states["NextStage"]["ResultPath"] == "$.polls.deployment"
 
 
 def test_portability_rules(asl: dict[str, Any]) -> None:

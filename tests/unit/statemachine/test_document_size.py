@@ -107,8 +107,8 @@ def test_a_healthy_fleet_of_500_is_verified_and_promoted(aws: None, asl: dict[st
         "Configure", "StartTraining", "WaitTraining", "DescribeTraining", "TrainingDone?", "CountTrainingPoll",
         "ExportOnnx", "QualityGate", "RegisterModel", "ShouldDeploy?", "PublishComponents",
         "ComponentsDeployable?", "CountComponentsPoll", "WaitComponents", "CheckComponents", "Deploy",
-        "WaitDeployment", "CheckDeployment", "DeploymentDone?", "CountDeploymentPoll", "VerifyOnDevice",
-        "Promote", "PipelineSucceeded",
+        "WaitDeployment", "CheckDeployment", "DeploymentDone?", "CountDeploymentPoll", "VerifyStage?",
+        "VerifyOnDevice", "EvaluateStage", "StageDone?", "Promote", "PipelineSucceeded",
     ):  # fmt: skip
         assert state in result.path, state
     output = result.output
@@ -133,7 +133,7 @@ def test_the_fail_cause_names_devices_with_a_reason(
     aws: None, asl: dict[str, Any], mode: str, error: str, reason: str
 ) -> None:
     result, fleet = walk(asl, 500, mode)
-    assert result.status == "FAILED" and result.path[-2:] == ["Rollback", "RolledBack"]
+    assert result.status == "FAILED" and result.path[-3:] == ["Rollback", "RolloutStopped", "RolledBack"]
     assert result.error == error
     cause = result.cause or ""
     assert f"{fleet.things[0]}: {reason}" in cause, cause

@@ -1,0 +1,242 @@
+"""Staged rollout: canary picking and moving, per-stage deploy and check, the stage verdict and row,
+and a rollback scoped to the groups that received the new version."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from lambdas.core.configure import configure
+from lambdas.core.deployment import check_deployment, deploy
+from lambdas.core.exceptions import DeploymentFailed
+from lambdas.core.promote import promote, rollback
+from lambdas.core.rollout import canary_count, evaluate_stage, pick_canaries, rollback_groups, verdict
+from pipeline.config.function_env import Settings
+
+from .conftest import BUCKET, assert_selectable, stubbed
+from .fakes import FakeGreengrass
+from .test_deployment import COMPONENTS, add_things, effective
+
+CANARY = "edge-fleet-canary"
+STAGES = [
+    {"name": "canary", "canary": {"devices": 2}, "failure_threshold_percent": 50, "bake_s": 5},
+    {"name": "fleet"},
+]
+
+
+def staged(settings: Settings, stages: list[dict[str, Any]] = STAGES) -> dict[str, Any]:
+    """Configure's output for a two-stage input: ``config``, ``polls`` and ``rollout``."""
+    return configure(
+        {"input": {"rollout": {"stages": stages}}, "execution": "exec-1"}, settings=settings, s3=None
+    )
+
+
+def members(iot: Any, group: str) -> list[str]:
+    return sorted(iot.list_things_in_thing_group(thingGroupName=group)["things"])
+
+
+@pytest.mark.parametrize(
+    ("canary", "fleet", "expected"),
+    [({"devices": 3}, 10, 3), ({"devices": 30}, 10, 10), ({"percent": 10}, 100, 10), ({"percent": 1}, 10, 1)],
+)
+def test_canary_count(canary: dict[str, Any], fleet: int, expected: int) -> None:
+    assert canary_count(canary, fleet) == expected
+
+
+def test_canaries_are_sticky_then_by_name() -> None:
+    assert pick_canaries(["d9"], ["d1", "d2", "d3"], {"devices": 2}) == ["d9", "d1"]
+    assert pick_canaries([], ["d3", "d1", "d2"], {"devices": 2}) == ["d1", "d2"]
+    assert pick_canaries([], [], {"devices": 2}) == []
+
+
+@pytest.mark.parametrize(
+    ("targeted", "failed", "threshold", "passes"),
+    [(10, 0, 0, True), (10, 1, 0, False), (10, 1, 10, True), (10, 2, 10, False), (0, 0, 100, False)],
+)
+def test_verdict_is_failed_share_against_threshold(
+    targeted: int, failed: int, threshold: float, passes: bool
+) -> None:
+    assert verdict(targeted, failed, threshold) is passes
+
+
+def test_canary_stage_moves_its_devices_and_deploys_with_its_iot_job(
+    iot: Any, s3: Any, settings: Settings
+) -> None:
+    iot.create_thing_group(thingGroupName=CANARY)
+    add_things(iot, "core-a", "core-b", "core-c", "core-d")
+    state = staged(settings)
+    gg = FakeGreengrass()
+    out = deploy({**state, "components": COMPONENTS}, greengrass=gg, iot=iot, s3=s3)
+    assert_selectable("deploy", out)
+    assert (out["thing_group"], out["device_count"], out["stage"], out["verify"]) == (CANARY, 2, 0, True)
+    # disjoint targets: the canaries left the fleet group
+    assert members(iot, CANARY) == ["core-a", "core-b"]
+    assert members(iot, "edge-fleet") == ["core-c", "core-d"]
+    (request,) = gg.deployments
+    assert request["targetArn"].endswith(f"thinggroup/{CANARY}")
+    assert request["deploymentName"].endswith("-canary")
+    assert request["iotJobConfiguration"] == state["config"]["rollout"]["stages"][0]["iot_job"]
+
+    # the next run asks for one canary: the sticky first one stays, the other goes back to the fleet
+    state = staged(settings, [{"name": "canary", "canary": {"devices": 1}}, {"name": "fleet"}])
+    deploy({**state, "components": COMPONENTS}, greengrass=gg, iot=iot, s3=s3)
+    assert members(iot, CANARY) == ["core-a"]
+    assert members(iot, "edge-fleet") == ["core-b", "core-c", "core-d"]
+
+
+def test_missing_canary_group_is_a_clear_error(iot: Any, s3: Any, settings: Settings) -> None:
+    from lambdas.core.exceptions import ConfigurationError
+
+    add_things(iot, "core-a")
+    with pytest.raises(ConfigurationError, match=f"canary thing group '{CANARY}' does not exist"):
+        deploy({**staged(settings), "components": COMPONENTS}, greengrass=FakeGreengrass(), iot=iot, s3=s3)
+
+
+def _checked(iot: Any, s3: Any, settings: Settings, results: dict[str, str]) -> tuple[dict[str, Any], Any]:
+    """Deploys the canary stage to core-a/core-b, then checks with the devices' results."""
+    iot.create_thing_group(thingGroupName=CANARY)
+    add_things(iot, "core-a", "core-b", "core-c", "core-d")
+    state = {**staged(settings), "components": COMPONENTS}
+    gg = FakeGreengrass()
+    state["deployment"] = deploy(state, greengrass=gg, iot=iot, s3=s3)
+    dep = state["deployment"]["deployment_id"]
+    for thing, status in results.items():
+        detailed = "FAILED_ROLLBACK_COMPLETE" if status == "FAILED" else "SUCCESSFUL"
+        gg.effective[thing] = [effective(dep, status, detailed)]
+    return state, gg
+
+
+def test_a_failure_within_the_threshold_waits_for_every_device(iot: Any, s3: Any, settings: Settings) -> None:
+    state, gg = _checked(iot, s3, settings, {"core-a": "FAILED"})
+    first = check_deployment(state, greengrass=gg, iot=iot, s3=s3)
+    assert first["status"] == "IN_PROGRESS" and first["counts"]["failed"] == 1  # 50 % is not over 50
+    gg.effective["core-b"] = [effective(state["deployment"]["deployment_id"], "SUCCEEDED", "SUCCESSFUL")]
+    state["deployment_status"] = check_deployment(state, greengrass=gg, iot=iot, s3=s3)
+    assert state["deployment_status"]["status"] == "SUCCEEDED"
+    assert state["deployment_status"]["counts"]["failed"] == 1
+
+    # no verification failed: 1 of 2 is within 50 %, the stage passes and the fleet stage follows
+    state["verification"] = {"counts": {"targeted": 1, "verified": 1, "failed": 0}}
+    out = evaluate_stage(state, s3=s3)
+    assert_selectable("evaluate_stage", out)
+    assert (out["passed"], out["more"], out["index"], out["count"], out["bake_s"]) == (True, True, 1, 2, 5)
+    (row,) = out["stages"]
+    assert row["name"] == "canary" and row["thing_group"] == CANARY and row["status"] == "SUCCEEDED"
+    assert (row["targeted"], row["succeeded"], row["failed"], row["verified"]) == (2, 1, 1, 1)
+    detail = json.loads(s3.get_object(Bucket=BUCKET, Key=out["devices_uri"].split("/", 3)[3])["Body"].read())
+    devices = {d["thing"]: d for d in detail["stages"][0]["devices"]}
+    assert devices["core-a"]["stage"] == "canary" and devices["core-a"]["status"] == "FAILED"
+
+
+def test_a_failed_verification_over_the_threshold_stops_the_rollout(
+    iot: Any, s3: Any, settings: Settings
+) -> None:
+    state, gg = _checked(iot, s3, settings, {"core-a": "SUCCEEDED", "core-b": "FAILED"})
+    state["deployment_status"] = check_deployment(state, greengrass=gg, iot=iot, s3=s3)
+    state["verification"] = {"counts": {"targeted": 1, "verified": 0, "failed": 1}}
+    out = evaluate_stage(state, s3=s3)
+    assert (out["passed"], out["more"], out["index"]) == (False, False, 0)
+    assert out["stages"][0]["status"] == "FAILED" and out["stages"][0]["failed"] == 2
+    assert "stage canary" in out["cause"] and "2 of 2" in out["cause"] and "threshold" in out["cause"]
+
+
+def test_over_the_threshold_the_check_stops_at_once(iot: Any, s3: Any, settings: Settings) -> None:
+    stages = [{"name": "canary", "canary": {"devices": 2}, "failure_threshold_percent": 0}, {"name": "fleet"}]
+    iot.create_thing_group(thingGroupName=CANARY)
+    add_things(iot, "core-a", "core-b", "core-c")
+    state = {**staged(settings, stages), "components": COMPONENTS}
+    gg = FakeGreengrass()
+    state["deployment"] = deploy(state, greengrass=gg, iot=iot, s3=s3)
+    gg.effective["core-a"] = [
+        effective(state["deployment"]["deployment_id"], "FAILED", "FAILED_ROLLBACK_COMPLETE")
+    ]
+    with pytest.raises(DeploymentFailed, match="core-a"):
+        check_deployment(state, greengrass=gg, iot=iot, s3=s3)
+
+
+def _lkg(s3: Any, group: str, version: str) -> None:
+    body = {"execution": "before", "components": {"com.example.test.Model": {"componentVersion": version}}}
+    s3.put_object(Bucket=BUCKET, Key=f"state/{group}/last-known-good.json", Body=json.dumps(body).encode())
+
+
+def test_rollback_touches_only_the_groups_that_got_the_new_version(
+    iot: Any, s3: Any, settings: Settings
+) -> None:
+    """The canary stage failed: its group gets the fleet's last known good (it has none of its own);
+    the fleet group, which never received the new version, gets no deployment at all."""
+    state, gg = _checked(iot, s3, settings, {"core-a": "FAILED", "core-b": "FAILED"})
+    _lkg(s3, "edge-fleet", "1.0.1")
+    with pytest.raises(DeploymentFailed) as info:
+        check_deployment(state, greengrass=gg, iot=iot, s3=s3)
+    state["error"] = {"Error": "DeploymentFailed", "Cause": str(info.value)}
+    assert rollback_groups(state) == [CANARY]
+    before = len(gg.deployments)
+    out = rollback(state, s3=s3, greengrass=gg, iot=iot)
+    assert_selectable("rollback", out)
+    (request,) = gg.deployments[before:]
+    assert request["targetArn"].endswith(f"thinggroup/{CANARY}")
+    assert request["components"] == {"com.example.test.Model": {"componentVersion": "1.0.1"}}
+    assert "never received the new version" in out["cause"] and "fleet" in out["cause"]
+    canary_row, fleet_row = out["rollout"]["stages"]
+    assert (canary_row["status"], canary_row["failed"], canary_row["targeted"]) == ("FAILED", 2, 2)
+    assert (fleet_row["status"], fleet_row["deployment_id"]) == ("SKIPPED", None)
+
+
+def test_rollback_after_the_fleet_stage_restores_both_groups(s3: Any, iot: Any, settings: Settings) -> None:
+    iot.create_thing_group(thingGroupName=CANARY)
+    add_things(iot, "core-a")
+    _lkg(s3, "edge-fleet", "1.0.1")
+    _lkg(s3, CANARY, "1.0.2")
+    state = staged(settings)
+    state["rollout"] = {
+        "index": 1,
+        "count": 2,
+        "stages": [
+            {"name": "canary", "thing_group": CANARY, "deployment_id": "dep-1", "status": "SUCCEEDED"}
+        ],
+    }
+    state["deployment"] = {
+        "deployment_id": "dep-2",
+        "thing_group": "edge-fleet",
+        "stage": 1,
+        "device_count": 1,
+    }
+    state["error"] = {"Error": "VerificationFailed", "Cause": "core-a: no answer"}
+    gg = FakeGreengrass()
+    out = rollback(state, s3=s3, greengrass=gg, iot=iot)
+    restored = {r["targetArn"].rsplit("/", 1)[1]: r["components"] for r in gg.deployments}
+    assert restored == {
+        CANARY: {"com.example.test.Model": {"componentVersion": "1.0.2"}},
+        "edge-fleet": {"com.example.test.Model": {"componentVersion": "1.0.1"}},
+    }
+    assert [r["status"] for r in out["rollout"]["stages"]] == ["SUCCEEDED", "FAILED"]
+
+
+def test_promote_records_last_known_good_for_every_stage_group(s3: Any, settings: Settings) -> None:
+    state = staged(settings)
+    state.update(
+        components=COMPONENTS,
+        registry={"model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/m/1"},
+        deployment={"deployment_id": "dep-2", "thing_group": "edge-fleet"},
+        rollout={
+            "index": 2,
+            "count": 2,
+            "stages": [
+                {"name": "canary", "thing_group": CANARY, "deployment_id": "dep-1", "status": "SUCCEEDED"},
+                {
+                    "name": "fleet",
+                    "thing_group": "edge-fleet",
+                    "deployment_id": "dep-2",
+                    "status": "SUCCEEDED",
+                },
+            ],
+        },
+    )
+    state["registry"]["approval_status"] = "Approved"
+    sagemaker, _ = stubbed("sagemaker")
+    promote(state, s3=s3, sagemaker=sagemaker)
+    for group, deployment_id in ((CANARY, "dep-1"), ("edge-fleet", "dep-2")):
+        body = s3.get_object(Bucket=BUCKET, Key=f"state/{group}/last-known-good.json")["Body"].read()
+        assert json.loads(body)["deployment_id"] == deployment_id
