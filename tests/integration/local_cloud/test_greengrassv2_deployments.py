@@ -178,7 +178,7 @@ def test_group_deployment_delivery_and_status(local_cloud, provision_device) -> 
             ]
         )
         wait_until(
-            lambda: gg.get_core_device(coreDeviceThingName=ident.thing_name)["coreVersion"] == "2.12.0",
+            lambda: gg.get_core_device(coreDeviceThingName=ident.thing_name).get("coreVersion") == "2.12.0",
             timeout=5,
         )
         core = gg.get_core_device(coreDeviceThingName=ident.thing_name)
@@ -321,7 +321,7 @@ def test_in_progress_timeout_gives_timed_out(local_cloud, provision_device) -> N
         [eff] = _effective(gg, ident.thing_name)
         assert eff["coreDeviceExecutionStatus"] == "TIMED_OUT"
     finally:
-        local_cloud.set_job_timeout_minute(60)
+        local_cloud.set_job_timeout_minute(None)
         device.close()
 
 
@@ -411,6 +411,6 @@ def test_rollout_abort_and_the_job_through_the_iot_api(local_cloud, provision_de
         iot.add_thing_to_thing_group(thingGroupName=group, thingName=late.thing)
         assert late.notified()["execution"]["jobId"] == second["iotJobId"]
     finally:
-        local_cloud.set_job_timeout_minute(60)
+        local_cloud.set_job_timeout_minute(None)
         for device in devices:
             device.close()
