@@ -10,7 +10,6 @@ and the project's build are imported only when a command runs, so `--help` stays
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -73,21 +72,30 @@ def build(kind: str, out_dir: Path | None, model_dir: Path | None, model_version
     )
 
 
-def _merge(text: str | None, kind: str) -> dict[str, Any] | None:
-    """``--merge`` as a dict; on the local cloud the inference component reuses this interpreter
-    (as `mlops-edge run` does) unless told otherwise: a simulated device must not pip install."""
-    merge: dict[str, Any] = {}
-    if text:
-        try:
-            merge = json.loads(text)
-        except ValueError as exc:
-            raise UserError(f"--merge is not JSON: {exc}") from exc
-        if not isinstance(merge, dict):
-            raise UserError("--merge must be a JSON object, e.g. '{\"TelemetryIntervalSeconds\": 5}'")
-    if kind == "inference" and os.environ.get("AWS_ENDPOINT_URL") and "PythonPath" not in merge:
+def _merge(text: str | None) -> dict[str, Any]:
+    """``--merge`` as a dict (empty without it)."""
+    if not text:
+        return {}
+    try:
+        merge = json.loads(text)
+    except ValueError as exc:
+        raise UserError(f"--merge is not JSON: {exc}") from exc
+    if not isinstance(merge, dict):
+        raise UserError("--merge must be a JSON object, e.g. '{\"TelemetryIntervalSeconds\": 5}'")
+    return merge
+
+
+def _local_defaults(merge: dict[str, Any], kind: str, endpoint_url: str | None) -> dict[str, Any] | None:
+    """On the local cloud (an endpoint on this machine, by AWS_ENDPOINT_URL or a profile's
+    endpoint_url) the inference component reuses this interpreter, as `mlops-edge run` does: a
+    simulated device must not pip install. Elsewhere ``merge`` goes as given."""
+    from urllib.parse import urlparse
+
+    local = urlparse(endpoint_url or "").hostname in ("127.0.0.1", "localhost", "::1")
+    if kind == "inference" and local and "PythonPath" not in merge:
         from mlops_edge.environment.deploy import python_for_devices
 
-        merge["PythonPath"] = python_for_devices()
+        merge = {**merge, "PythonPath": python_for_devices()}
     return merge or None
 
 
@@ -193,7 +201,7 @@ def deploy(thing: str, kind: str, recipe_dir: Path | None, artifact_dir: Path | 
     from mlops_edge.environment.component_dev import ComponentDevError
 
     _check_sources(kind, recipe_dir, artifact_dir, model_package, model_dir)
-    merge = _merge(merge_text, kind)
+    merge = _merge(merge_text)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="mlops-edge-component-") as tmp, aws_errors():
         try:
@@ -212,6 +220,7 @@ def _deploy(thing: str, kind: str, recipe_dir: Path | None, artifact_dir: Path |
     from pipeline.aws import client
 
     greengrass, iot = client("greengrassv2"), client("iot")
+    merge = _local_defaults(merge or {}, kind, greengrass.meta.endpoint_url)
     built = _built(kind, recipe_dir, artifact_dir, model_package, model_dir, prefix, tmp)
     plan = dev_deploy.plan(iot=iot, greengrass=greengrass, thing=thing, name=built.name,
                            version=built.version, merge=merge)  # fmt: skip

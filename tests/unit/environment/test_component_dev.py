@@ -250,3 +250,16 @@ def test_deploy_options_are_checked_before_any_call(args: list[str], message: st
         component, ["deploy", "--thing", "t", *args], env={"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     )
     assert result.exit_code == 1 and message in result.output, result.output
+
+
+def test_only_a_local_endpoint_gets_this_interpreter_as_python_path() -> None:
+    import sys
+
+    from mlops_edge.commands.component import _local_defaults
+
+    local = "http://127.0.0.1:4610"
+    assert _local_defaults({}, "inference", local) == {"PythonPath": sys.executable}
+    assert _local_defaults({"PythonPath": "/opt/py"}, "inference", local) == {"PythonPath": "/opt/py"}
+    assert _local_defaults({}, "model", local) is None
+    assert _local_defaults({}, "inference", "https://greengrass.us-east-1.amazonaws.com") is None
+    assert _local_defaults({"A": 1}, "inference", None) == {"A": 1}
