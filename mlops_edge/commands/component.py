@@ -109,7 +109,7 @@ def _check_sources(kind: str, recipe_dir: Path | None, artifact_dir: Path | None
     if len(given) > 1:
         raise UserError(f"{' and '.join(given)} exclude each other: give one source")
     if (model_package or model_dir) and kind != "model":
-        raise UserError(f"{given[0]} deploys the model component: add --component model")
+        raise UserError(f"{given[0]} deploys the model component, not --component {kind}")
     if model_package:
         from mlops_edge.environment.run_options import MODEL_PACKAGE_ARN
 
@@ -200,6 +200,9 @@ def deploy(thing: str, kind: str, recipe_dir: Path | None, artifact_dir: Path | 
     from mlops_edge.commands.aws import aws_errors
     from mlops_edge.environment.component_dev import ComponentDevError
 
+    source = click.get_current_context().get_parameter_source("kind")
+    if (model_package or model_dir) and source is click.core.ParameterSource.DEFAULT:
+        kind = "model"  # a model package or directory can only be the model component
     _check_sources(kind, recipe_dir, artifact_dir, model_package, model_dir)
     merge = _merge(merge_text)
     started = time.monotonic()
