@@ -129,7 +129,7 @@ def _defaults_for(
     for key, names in SHARED_KEYS.items():
         if key in config.default:
             for p in command.params:
-                if p.name in names:
+                if p.name in names and _takes(p, config.default[key]):
                     result[p.name] = _shaped(p, config.default[key], config.path.parent)
     subcommands = command.commands if isinstance(command, click.Group) else {}
     where = ".".join(path)
@@ -148,6 +148,15 @@ def _defaults_for(
     for name, sub in subcommands.items():
         result[name] = _defaults_for(config, sub, (*path, name), _table_at(table, (name,)))
     return result
+
+
+def _takes(param: click.Parameter, value: Any) -> bool:
+    """Whether a shared value fits this command's option: ``output = "json"`` is for the listings'
+    ``--output table|json``, not for ``mqtt sub --output text|jsonl``."""
+    if isinstance(param.type, click.Choice):
+        values = value if isinstance(value, list) else [value]
+        return all(v in param.type.choices for v in values)
+    return True
 
 
 def _shaped(param: click.Parameter, value: Any, base: Path) -> Any:

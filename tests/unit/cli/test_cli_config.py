@@ -142,6 +142,11 @@ def test_toml_paths_are_relative_to_the_file_and_shared_keys_reach_each_command(
         "keep": True,
     }
     assert config.command_defaults(local, ("local",))["up"]["state_dir"] == str(aws_home / ".state")
+    from mlops_edge.commands.mqtt import mqtt
+
+    path.write_text('[default]\noutput = "json"\n')  # the listings' choice; `mqtt sub` has text|jsonl
+    config = load(path, {"mqtt"})
+    assert config.command_defaults(mqtt, ("mqtt",))["sub"] == {}
 
 
 @pytest.mark.parametrize(
