@@ -77,6 +77,19 @@ class Cloud:
                 return recipe.read() if hasattr(recipe, "read") else recipe
         raise ResolutionError(f"the cloud resolved no version of {name}")
 
+    def thing_groups(self, thing: str) -> set[str] | None:
+        """``ListThingGroupsForCoreDevice``: the groups ``thing`` belongs to now, None when the
+        cloud cannot say (the caller then keeps what it has rather than drop components)."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            pages = self.greengrass.get_paginator("list_thing_groups_for_core_device").paginate(
+                coreDeviceThingName=thing
+            )
+            return {g["thingGroupName"] for page in pages for g in page.get("thingGroups", [])}
+        except (ClientError, BotoCoreError):
+            return None
+
     def download(self, uri: str) -> bytes:
         """Bytes of an ``s3://bucket/key`` artifact."""
         from botocore.exceptions import BotoCoreError, ClientError

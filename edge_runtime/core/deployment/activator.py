@@ -92,6 +92,10 @@ class DeploymentActivator:
         with self._lock:
             return self._target.copy()
 
+    def thing_groups(self) -> set[str] | None:
+        """The thing groups this core belongs to now (None: the cloud could not say)."""
+        return self.cloud.thing_groups(self.thing)
+
     def fetch_recipe(self, name: str, version: str | None, requirements: dict[str, str]) -> Any:
         """A recipe from the local store when the exact version is already there, else the cloud."""
         if version:

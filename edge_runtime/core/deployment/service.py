@@ -28,11 +28,16 @@ from .status import DeploymentStatusKeeper
 
 log = logging.getLogger(__name__)
 
+#: The nucleus's name for a thing-group deployment's group: ``thinggroup/<name>``.
+THING_GROUP_PREFIX = "thinggroup/"
+
 
 class Kernel(Protocol):
     """What a deployment needs from the core."""
 
     def current_target(self) -> Target: ...
+
+    def thing_groups(self) -> set[str] | None: ...
 
     def fetch_recipe(self, name: str, version: str | None, requirements: dict[str, str]) -> Any: ...
 
@@ -150,6 +155,7 @@ class DeploymentService:
     def _prepare(self, deployment: Deployment, previous: Target) -> Target:
         """Everything that can fail without touching what runs: resolve, download, verify."""
         target = previous.copy()
+        self._drop_left_groups(deployment, target)
         target.groups[deployment.group_name] = {
             "components": {name: spec.version for name, spec in deployment.components.items()},
             "configurationArn": deployment.configuration_arn,
@@ -168,6 +174,20 @@ class DeploymentService:
         target.configs = configs
         self.kernel.fetch_and_verify(target)
         return target
+
+    def _drop_left_groups(self, deployment: Deployment, target: Target) -> None:
+        """On a thing-group deployment, forget the components of thing groups this core has left,
+        as the nucleus does (it lists its groups, ListThingGroupsForCoreDevice): a canary moved
+        from the fleet group to the canary group must not keep the fleet's pinned versions, or the
+        two groups' requirements conflict. Kept as they are when the cloud cannot say."""
+        if not deployment.group_name.startswith(THING_GROUP_PREFIX):
+            return
+        stale = [g for g in target.groups if g.startswith(THING_GROUP_PREFIX) and g != deployment.group_name]
+        current = self.kernel.thing_groups() if stale else None
+        for group in stale if current is not None else ():
+            if group.removeprefix(THING_GROUP_PREFIX) not in current:
+                log.info("deployment %s: left %s, its components go", deployment.deployment_id, group)
+                del target.groups[group]
 
 
 def _as_core(exc: BaseException) -> CoreError:

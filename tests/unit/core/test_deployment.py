@@ -22,9 +22,13 @@ class FakeKernel:
         self.applied: list[dict[str, str]] = []
         self.bad_versions: set[str] = set()
         self.tampered: set[str] = set()
+        self.groups: set[str] | None = None
 
     def current_target(self) -> Target:
         return self.target.copy()
+
+    def thing_groups(self) -> set[str] | None:
+        return self.groups
 
     def fetch_recipe(self, name: str, version: str | None, requirements: dict[str, str]) -> Any:
         return build.render_recipe(
@@ -127,3 +131,29 @@ def test_duplicate_job_executions_are_queued_once() -> None:
     assert service._queue.qsize() == 1
     service.on_job_execution(_execution("j2", {"components": {}}))
     assert service._queue.qsize() == 2
+
+
+def _group_run(kernel: FakeKernel, group: str, version: str) -> str:
+    sent: list[iotjobs.UpdateJobExecutionRequest] = []
+    service = DeploymentService(kernel, DeploymentStatusKeeper("t1", sent.append))
+    doc = {"components": {MODEL: {"version": version}}, "groupName": f"thinggroup/{group}"}
+    service._run(_execution(f"job-{group}-{version}", doc))
+    return str(sent[-1].status)
+
+
+def test_a_canary_moved_out_of_the_fleet_group_drops_the_fleets_pins() -> None:
+    kernel = FakeKernel()
+    kernel.groups = {"fleet"}
+    assert _group_run(kernel, "fleet", "1.0.1") == "SUCCEEDED"
+    kernel.groups = {"canary"}  # the pipeline moved it: fleet -> canary
+    assert _group_run(kernel, "canary", "1.0.2") == "SUCCEEDED"
+    assert set(kernel.target.groups) == {"thinggroup/canary"}
+    assert kernel.target.versions == {MODEL: "1.0.2"}
+
+
+def test_groups_are_kept_when_the_cloud_cannot_list_them() -> None:
+    kernel = FakeKernel()
+    assert _group_run(kernel, "fleet", "1.0.1") == "SUCCEEDED"
+    kernel.groups = None  # ListThingGroupsForCoreDevice failed: nothing is dropped on a guess
+    assert _group_run(kernel, "canary", "1.0.2") == "FAILED"  # the two groups' pins conflict
+    assert set(kernel.target.groups) == {"thinggroup/fleet"}
