@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.fixtures.devices import DeviceFleet
 from tests.integration.device.harness import Operator
@@ -144,6 +145,14 @@ def test_component_deploy_of_a_modified_inference_reaches_the_device(
         assert broken.returncode == 1, (broken.stdout, broken.stderr)
         assert f"failed on {device.thing_name}" in broken.stderr and "Traceback" not in broken.stderr
         assert "BROKEN" in broken.stdout + broken.stderr, (broken.stdout, broken.stderr)
+        # A recipe Greengrass refuses (no RecipeFormatVersion): its error, before any deployment.
+        recipe = yaml.safe_load((out / "recipes" / "recipe.yaml").read_text())
+        del recipe["RecipeFormatVersion"]
+        (out / "recipes" / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+        refused = _cli(local_cloud, "deploy", *common, "--recipe-dir", str(out / "recipes"),
+                       "--artifact-dir", str(out / "artifacts"))  # fmt: skip
+        assert refused.returncode == 1 and "Greengrass refused the recipe" in refused.stderr, refused.stderr
+        assert "RecipeFormatVersion" in refused.stderr and "deployment" not in refused.stdout
         request["id"] = f"dev-{suffix}-after"
         after = operator.infer(device.thing_name, request, resend_s=1.0, timeout=30)
         assert after["ok"] is True and after["dev_marker"] == marker, after

@@ -264,3 +264,25 @@ def test_only_a_local_endpoint_gets_this_interpreter_as_python_path() -> None:
     assert _local_defaults({}, "model", local) is None
     assert _local_defaults({}, "inference", "https://greengrass.us-east-1.amazonaws.com") is None
     assert _local_defaults({"A": 1}, "inference", None) == {"A": 1}
+
+
+class _Stacks:
+    def __init__(self, stacks: list[dict[str, Any]]) -> None:
+        self.stacks = stacks
+
+    def get_paginator(self, name: str) -> _Pages:
+        assert name == "describe_stacks"
+        return _Pages([{"Stacks": self.stacks}])
+
+
+def test_the_artifact_bucket_is_the_pipeline_stacks_or_given() -> None:
+    from mlops_edge.environment.component_dev.publish import find_bucket
+
+    pipeline = {"StackName": "P", "Outputs": [{"OutputKey": "ArtifactBucketName", "OutputValue": "b1"}]}
+    other = {"StackName": "O", "Outputs": [{"OutputKey": "Else", "OutputValue": "x"}]}
+    assert find_bucket(_Stacks([other, pipeline])) == "b1"
+    with pytest.raises(ComponentDevError, match="pass --bucket"):
+        find_bucket(_Stacks([other]))
+    with pytest.raises(ComponentDevError, match=r"several pipeline stacks found: P \(b1\), Q \(b2\)"):
+        second = {"StackName": "Q", "Outputs": [{"OutputKey": "ArtifactBucketName", "OutputValue": "b2"}]}
+        find_bucket(_Stacks([pipeline, second]))
