@@ -67,17 +67,32 @@ def greengrass_device_poller(greengrass: Any, things: list[str], *, per_poll: in
 
     def poll(progress: ExecutionProgress) -> dict[str, str] | None:
         nonlocal turn
-        deployment = (progress.output_of("Deploy") or {}).get("deployment") or {}
+        output = progress.output_of("Deploy") or {}
+        deployment = output.get("deployment") or {}
         deployment_id = deployment.get("deployment_id")
         if not deployment_id or not things:
             return dict(statuses)
+        stage = stage_label(output)
         for _ in range(min(per_poll, len(things))):
             thing = things[turn % len(things)]
             turn += 1
-            statuses[thing] = _device_status(greengrass, thing, deployment_id)
+            status = _device_status(greengrass, thing, deployment_id)
+            # a device this stage's deployment has not reached keeps the status it had
+            if status != "QUEUED" or not statuses[thing].startswith("stage "):
+                statuses[thing] = f"{stage}{status}"
         return dict(statuses)
 
     return poll
+
+
+def stage_label(state: Mapping[str, Any]) -> str:
+    """``"stage canary (1/2): "`` for a state document of a staged rollout, else ``""``."""
+    rollout, config = state.get("rollout") or {}, state.get("config") or {}
+    stages = (config.get("rollout") or {}).get("stages") or []
+    index = (state.get("deployment") or {}).get("stage", rollout.get("index"))
+    if len(stages) < 2 or not isinstance(index, int) or not 0 <= index < len(stages):
+        return ""
+    return f"stage {stages[index]['name']} ({index + 1}/{len(stages)}): "
 
 
 def _device_status(greengrass: Any, thing: str, deployment_id: str | None) -> str:

@@ -20,6 +20,7 @@ from rich.table import Table
 
 from mlops_edge.report.history import ExecutionProgress
 from mlops_edge.report.iam import iam_markdown, iam_summary_line
+from mlops_edge.report.stages import device_stages, stage_rows, stages_markdown, stages_table
 from pipeline.execution_detail import DEPLOYMENT_STATUS, VERIFICATION, detail_uri
 
 REPORT_VERSION = 1
@@ -73,17 +74,20 @@ def _devices(doc: Mapping[str, Any], things: Sequence[str], read: DetailReader) 
         d["thing"]: d for d in _detail(doc, "deployment_status", DEPLOYMENT_STATUS, read) if "thing" in d
     }
     verified = {d["thing"]: d for d in _detail(doc, "verification", VERIFICATION, read) if "thing" in d}
-    names = list(dict.fromkeys([*things, *deployed, *verified]))
+    staged = device_stages(doc, read)  # earlier stages' devices: their detail objects were rewritten
+    names = list(dict.fromkeys([*things, *staged, *deployed, *verified]))
     rows = []
     for thing in names:
-        dep, ver = deployed.get(thing, {}), verified.get(thing, {})
+        stage = staged.get(thing, {})
+        dep, ver = deployed.get(thing) or stage, verified.get(thing, {})
         latency = ver.get("latency_ms") or {}
         rows.append(
             {
                 "thing_name": thing,
+                "stage": stage.get("stage"),
                 "status": dep.get("status", "NOT_DEPLOYED"),
                 "detail": dep.get("detail", ""),
-                "verified": bool(ver.get("passed")) if ver else False,
+                "verified": bool(ver.get("passed")) if ver else bool(stage.get("verified")),
                 "requests_sent": ver.get("sent", 0),
                 "verified_requests": ver.get("matched", 0),
                 "failed_requests": ver.get("failed", 0),
@@ -154,6 +158,7 @@ def build_report(
             "passed": bool(_get(doc, "verification", "passed")),
             "summary": _get(doc, "verification", "summary"),
         },
+        "stages": stage_rows(doc),
         "devices": devices,
         "timings_s": progress.timings(),
         "total_s": round(total_s, 2),
@@ -272,13 +277,14 @@ def to_markdown(report: Mapping[str, Any]) -> str:
         f"- inference component: {_component_line(report['components']['inference'])}",
         f"- deployment: `{report['deployment'].get('deployment_id') or '—'}` to "
         f"{report['deployment'].get('thing_group') or '—'}: {report['deployment'].get('summary') or '—'}",
+        *stages_markdown(report.get("stages") or []),
         "",
-        "| device | deployment | verified | requests ok/sent | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|",
+        "| device | stage | deployment | verified | requests ok/sent | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|",
     ]
     for d in report["devices"]:
         lines.append(
-            f"| {d['thing_name']} | {d['status']} | {'yes' if d['verified'] else 'no'} | "
+            f"| {d['thing_name']} | {d.get('stage') or '—'} | {d['status']} | {'yes' if d['verified'] else 'no'} | "
             f"{d['verified_requests']}/{d['requests_sent']} | {_fmt(d['latency_p50_ms'])} | "
             f"{_fmt(d['latency_p99_ms'])} |"
         )
@@ -340,8 +346,11 @@ def print_summary(console: Console, report: Mapping[str, Any]) -> None:
     if report.get("iam", {}).get("roles"):
         facts.add_row("IAM", iam_summary_line(report["iam"]))
     console.print(facts)
+    if (stages := stages_table(report.get("stages") or [])) is not None:
+        console.print(stages)
     table = Table(
         "device",
+        "stage",
         "deployment",
         "verified",
         "ok/sent",
@@ -353,6 +362,7 @@ def print_summary(console: Console, report: Mapping[str, Any]) -> None:
     for d in report["devices"]:
         table.add_row(
             d["thing_name"],
+            d.get("stage") or "—",
             d["status"],
             "yes" if d["verified"] else "no",
             f"{d['verified_requests']}/{d['requests_sent']}",

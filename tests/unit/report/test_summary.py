@@ -17,6 +17,7 @@ from mlops_edge.report.summary import build_report, print_summary, to_markdown, 
 CONFIG = {"bucket": "b", "state_prefix": "state/", "execution": "run-1"}
 STATUS_URI = "s3://b/state/executions/run-1/deployment-status.json"
 VERIFICATION_URI = "s3://b/state/executions/run-1/verification.json"
+ROLLOUT_URI = "s3://b/state/executions/run-1/rollout.json"
 
 
 class FakeS3:
@@ -136,7 +137,8 @@ def test_a_failed_check_is_reported_from_the_detail_its_handler_wrote_before_rai
         ("t0", "SUCCEEDED", False),
         ("t1", "FAILED", False),
     ]
-    assert s3.reads == [STATUS_URI, VERIFICATION_URI]  # the verification never ran: no object, no error
+    # the verification never ran and no stage was evaluated: no objects, no error
+    assert s3.reads == [STATUS_URI, VERIFICATION_URI, ROLLOUT_URI]
     assert "t1: FAILED (FAILED_ROLLBACK_COMPLETE): digest mismatch" in to_markdown(report)
 
 
@@ -209,3 +211,39 @@ def test_a_deploy_only_run_reports_the_registered_models_metrics_from_its_manife
         s3=_detail([True]),
     )
     assert report["model"]["metrics"] == {"onnx:auc": 0.99} and report["model"]["parity"]["passed"]
+
+
+def test_stage_rows_and_each_devices_stage() -> None:
+    """Issue 12: one row per stage from $.rollout; an earlier stage's devices from rollout.json (the
+    deployment and verification detail objects belong to the last stage)."""
+    doc = _doc([True])
+    doc["rollout"] = {
+        "index": 0,
+        "count": 2,
+        "stages": [
+            {"name": "canary", "thing_group": "g-canary", "deployment_id": "d-0", "targeted": 1, "succeeded": 0,
+             "failed": 1, "verified": None, "seconds": 12.5, "status": "FAILED"},
+            {"name": "fleet", "thing_group": "g", "deployment_id": None, "targeted": 0, "succeeded": 0,
+             "failed": 0, "verified": None, "seconds": None, "status": "SKIPPED"},
+        ],
+    }  # fmt: skip
+    s3 = FakeS3({
+        STATUS_URI: {"devices": [{"thing": "t0", "status": "SUCCEEDED", "detail": "SUCCESSFUL"}]},
+        ROLLOUT_URI: {"stages": [{"name": "canary", "devices": [
+            {"thing": "c0", "stage": "canary", "status": "FAILED", "detail": "FAILED: fault injected"},
+        ]}]},
+    })  # fmt: skip
+    report = build_report(
+        _progress("FAILED", doc), execution_arn="arn:x", things=["t0"], total_s=1, dataset={},
+        where_to_look={}, s3=s3,
+    )  # fmt: skip
+    assert [(s["name"], s["status"], s["failed"]) for s in report["stages"]] == [
+        ("canary", "FAILED", 1),
+        ("fleet", "SKIPPED", 0),
+    ]
+    by_thing = {d["thing_name"]: d for d in report["devices"]}
+    assert (by_thing["c0"]["stage"], by_thing["c0"]["status"]) == ("canary", "FAILED")
+    assert by_thing["c0"]["detail"] == "FAILED: fault injected"
+    markdown = to_markdown(report)
+    assert "| canary | g-canary | FAILED | 1 | 0 | 1 | — | 12.5 |" in markdown
+    assert "| fleet | g | SKIPPED |" in markdown and "| c0 | canary | FAILED |" in markdown
