@@ -153,7 +153,7 @@ def _print_ready(cloud: Any, state_dir: Path, echo: Callable[[str], Any]) -> Non
     echo("")
 
 
-def start_detached(state_dir: Path, *, port: int, console: bool, timeout: float = 90.0) -> Running:
+def start_detached(state_dir: Path, *, port: int, console: bool, timeout: float = 180.0) -> Running:
     """Start `mlops-edge local up` in the background (own session, output to local.log); return
     once it has recorded itself and its endpoint answers the health check."""
     holder = running(state_dir)
