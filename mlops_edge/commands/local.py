@@ -194,7 +194,8 @@ def logs(state_dir: Path, follow: bool, tail: int | None, source: str) -> None:
 
     path = log_path(state_dir, source)
     if not path.exists():
-        raise click.ClickException(f"no {source} log at {path} yet; {_not_running(state_dir)}")
+        why = "" if running(state_dir) is not None else f"; {_not_running(state_dir)}"
+        raise click.ClickException(f"no {source} log at {path} yet{why}")
     lines, offset = tail_lines(path, tail)
     for line in lines:
         click.echo(line)

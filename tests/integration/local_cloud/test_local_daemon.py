@@ -42,7 +42,7 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """`local up --detach` on a port of its own; stopped at the end whatever happened."""
     state = tmp_path_factory.mktemp("detached")
     port = free_port()
-    started = cli("up", "--detach", "--state-dir", str(state), "--port", str(port))
+    started = cli("up", "--detach", "--state-dir", str(state), "--port", str(port), timeout=240)
     assert started.returncode == 0, started.stderr + started.stdout
     record = json.loads((state / "local.json").read_text())
     try:
