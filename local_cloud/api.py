@@ -146,7 +146,10 @@ class LocalCloud:
                 )
             if time.monotonic() > deadline:
                 self.stop()
-                raise LocalCloudError("endpoint did not become ready in time")
+                raise LocalCloudError(
+                    f"endpoint did not become ready in {self.startup_timeout:.0f} s; "
+                    f"see {self.state_dir}/endpoint.log"
+                )
             time.sleep(0.02)
         self.info = json.loads(ready.read_text())
         self.startup_seconds = time.monotonic() - started

@@ -47,6 +47,8 @@ DEFAULT_PORT = 4610
 PORT_ENV = "MLOPS_EDGE_LOCAL_PORT"
 #: What the holder prints (and, detached, what `local logs --source up` shows).
 LOG_FILE = "local.log"
+#: How long `local up` lets the endpoint start; `--detach` waits a little longer for the whole.
+STARTUP_TIMEOUT_S = 150.0
 HEALTH_PATH = "/_mlops_edge/health"
 #: The logs `local logs --source` chooses from, under the state directory.
 LOG_SOURCES = {
@@ -105,7 +107,8 @@ def serve(
     holder = running(state_dir)
     if holder is not None:
         raise AlreadyRunning(holder)
-    cloud = LocalCloud(state_dir=state_dir / CLOUD_SUBDIR, port=port)
+    # a loaded 2-core machine was seen to take 50 s (runs use LocalCloud's 30 s: they are watched)
+    cloud = LocalCloud(state_dir=state_dir / CLOUD_SUBDIR, port=port, startup_timeout=STARTUP_TIMEOUT_S)
     try:
         cloud.start()
     except PortInUse as exc:
@@ -153,7 +156,9 @@ def _print_ready(cloud: Any, state_dir: Path, echo: Callable[[str], Any]) -> Non
     echo("")
 
 
-def start_detached(state_dir: Path, *, port: int, console: bool, timeout: float = 180.0) -> Running:
+def start_detached(
+    state_dir: Path, *, port: int, console: bool, timeout: float = STARTUP_TIMEOUT_S + 30
+) -> Running:
     """Start `mlops-edge local up` in the background (own session, output to local.log); return
     once it has recorded itself and its endpoint answers the health check."""
     holder = running(state_dir)
