@@ -9,12 +9,18 @@ the request's ``clientToken`` echoed and refusals in the protocol's ErrorRespons
 (``dataplane.py``); this module parses, routes and publishes. A ticker thread drives rollouts and
 in-progress timeouts (``jobrules.advance``), since nothing else would wake up when a minute
 passes or a device falls silent; it ticks twenty times a local "minute", at most once a second.
+
+Requests are handled in batches by one worker thread (paho's network thread only queues them):
+what a batch changes is written once (``store.SaveOnce``), then its answers and notify-next
+messages go out, so nothing is acknowledged before it is durable and a thousand devices reporting
+at once do not cost a thousand state-file writes. One worker keeps each device's requests in order.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import queue
 import ssl
 import threading
 import time
@@ -41,6 +47,8 @@ SUBSCRIPTIONS = (
 #: An operation takes the parsed request and returns the accepted answer's members and the
 #: things to send notify-next once that answer is out.
 Operation = Callable[[dict[str, Any]], tuple[dict[str, Any], list[str]]]
+#: at most this many requests share one state-file write
+BATCH = 256
 
 
 def parse_request(raw: bytes) -> dict[str, Any]:
@@ -69,6 +77,10 @@ class JobsTransport:
         self.client: mqtt.Client | None = None
         self._connected = threading.Event()
         self._stop = threading.Event()
+        self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
+        # what the batch being handled will publish once it is durable, and who to notify
+        self._outbox: list[tuple[str, dict[str, Any]]] = []
+        self._to_notify: list[str] = []
 
     # -- connection ----------------------------------------------------------------------------
     def connect(self, host: str, port: int, ca: str, cert: str, key: str, client_id: str) -> None:
@@ -83,6 +95,7 @@ class JobsTransport:
         if not self._connected.wait(5):
             LOG.warning("control plane could not connect to the MQTT broker yet")
         threading.Thread(target=self._tick, daemon=True, name="gg-jobs-ticker").start()
+        threading.Thread(target=self._work, daemon=True, name="gg-jobs-requests").start()
 
     def close(self) -> None:
         self._stop.set()
@@ -123,13 +136,44 @@ class JobsTransport:
 
     # -- requests ------------------------------------------------------------------------------
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            self.route(msg.topic, msg.payload)
-        except Exception:
-            LOG.exception("could not handle %s", msg.topic)
+        self._inbox.put((msg.topic, msg.payload))
+
+    def _work(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batch = [self._inbox.get(timeout=0.5)]
+            except queue.Empty:
+                continue
+            while len(batch) < BATCH:
+                try:
+                    batch.append(self._inbox.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                self.route_batch(batch)
+            except Exception:
+                LOG.exception("could not handle a batch of %d requests", len(batch))
 
     def route(self, topic: str, raw: bytes) -> None:
-        """Dispatch one incoming message by its topic (public so tests can drive it directly)."""
+        """Handle one incoming message (public so tests can drive it directly)."""
+        self.route_batch([(topic, raw)])
+
+    def route_batch(self, messages: list[tuple[str, bytes]]) -> None:
+        """Handle messages in order, save once, then publish their answers and notify-next."""
+        self._outbox, self._to_notify = [], []
+        with self.plane.backend.saving_once():
+            for topic, raw in messages:
+                try:
+                    self._route_one(topic, raw)
+                except Exception:
+                    LOG.exception("could not handle %s", topic)
+        outbox, notify = self._outbox, list(dict.fromkeys(self._to_notify))
+        self._outbox, self._to_notify = [], []
+        for reply, answer in outbox:
+            self._publish(reply, answer)
+        self.notify(notify)
+
+    def _route_one(self, topic: str, raw: bytes) -> None:
         parts = topic.split("/")
         thing, rest = parts[2], parts[3:]
         match rest:
@@ -161,8 +205,8 @@ class JobsTransport:
             reply, answer = f"{topic}/rejected", exc.to_payload(int(time.time()))
         if token:
             answer["clientToken"] = token
-        self._publish(reply, answer)
-        self.notify(notify)
+        self._outbox.append((reply, answer))
+        self._to_notify += notify
 
     def _describe(self, thing: str, job_id: str, request: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         include = _optional(request, "includeJobDocument", bool, True)

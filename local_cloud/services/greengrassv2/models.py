@@ -48,7 +48,7 @@ from local_cloud.services.greengrassv2.iamfacts import iam_facts
 from local_cloud.services.greengrassv2.jobconfig import validate_job_configuration
 from local_cloud.services.greengrassv2.jobrules import release
 from local_cloud.services.greengrassv2.rollout import RolloutState, env_minute_s
-from local_cloud.services.greengrassv2.store import StateFile
+from local_cloud.services.greengrassv2.store import SaveOnce, StateFile
 from local_cloud.services.greengrassv2.things import ThingDirectory
 
 __all__ = [
@@ -84,6 +84,7 @@ class GreengrassBackend:
         self.minute_s = minute_s  # the length of a jobs "minute" (rollout rate, timeouts)
         self.new_id = new_id
         self.lock = threading.RLock()
+        self.save_once = SaveOnce()
         self.components: dict[str, dict[str, ComponentVersion]] = {}  # name -> version -> record
         self.deployments: dict[str, Deployment] = {}  # deploymentId -> record
         self.executions = ExecutionBook()
@@ -124,9 +125,13 @@ class GreengrassBackend:
         self.tags = {arn: dict(tags) for arn, tags in (data.get("tags") or {}).items()}
 
     def save(self) -> None:
-        if self.store is not None:
+        if self.store is not None and not self.save_once.defer():
             with self.lock:
                 self.store.write(self.snapshot())
+
+    def saving_once(self) -> Any:
+        """A block whose saves on this thread are one save at its end (``store.SaveOnce``)."""
+        return self.save_once.block(self.save)
 
     # -- components ----------------------------------------------------------------------------
     def create_component_version(

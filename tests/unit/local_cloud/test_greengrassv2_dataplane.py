@@ -13,7 +13,7 @@ from local_cloud.services.greengrassv2.dataplane import JobsDataPlane
 from local_cloud.services.greengrassv2.exceptions import JobsError
 from local_cloud.services.greengrassv2.jobs import JobsTransport
 from local_cloud.services.greengrassv2.models import Deployment, ExecutionStatus, GreengrassBackend
-from tests.unit.local_cloud.conftest import Clock, FakeDirectory, group_arn, thing_arn
+from tests.unit.local_cloud.conftest import ARNS, Clock, FakeDirectory, group_arn, thing_arn
 
 
 class CapturingTransport(JobsTransport):
@@ -193,3 +193,31 @@ def test_timeouts_notify_the_device(
         transport.plane.update_execution("t1", deployment.job_id, "SUCCEEDED")
     assert late.value.code == "InvalidStateTransition"
     assert deployment.status.value == "ACTIVE"  # a timeout is not the device's result
+
+
+def test_a_batch_of_requests_is_saved_once_before_any_answer(directory: FakeDirectory, clock: Clock) -> None:
+    sent: list[tuple[str, dict[str, Any]]] = []
+    writes: list[int] = []  # how many messages were out at each write
+
+    class CountingStore:
+        def load(self) -> None:
+            return None
+
+        def write(self, data: dict[str, Any]) -> None:
+            writes.append(len(sent))
+
+    backend = GreengrassBackend(ARNS, directory, CountingStore(), clock=clock)  # type: ignore[arg-type]
+    transport = CapturingTransport(JobsDataPlane(backend))
+    transport.sent = sent
+    for thing in ("t1", "t2", "t3"):
+        directory.add(thing, "g")
+    deployment, _ = backend.create_deployment(Target.parse(group_arn("g")))
+    writes.clear()
+    batch = [
+        (f"$aws/things/{t}/jobs/{deployment.job_id}/update", b'{"status": "SUCCEEDED"}')
+        for t in ("t1", "t2", "t3")
+    ]
+    transport.route_batch(batch)
+    assert writes == [0]  # one write, and nothing published before it
+    accepted = [topic for topic, _ in sent if topic.endswith("/update/accepted")]
+    assert len(accepted) == 3 and sum(topic.endswith("/notify-next") for topic, _ in sent) == 3
