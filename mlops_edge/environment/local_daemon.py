@@ -80,7 +80,7 @@ def port_taken_message(port: int) -> str:
     )
 
 
-def health(endpoint_url: str, timeout: float = 5.0) -> dict[str, Any] | None:
+def health(endpoint_url: str, timeout: float = 15.0) -> dict[str, Any] | None:
     """The endpoint's health report, or None when it does not answer."""
     try:
         with urllib.request.urlopen(f"{endpoint_url}{HEALTH_PATH}", timeout=timeout) as response:
