@@ -227,6 +227,12 @@ def _deploy(thing: str, kind: str, recipe_dir: Path | None, artifact_dir: Path |
     built = _built(kind, recipe_dir, artifact_dir, model_package, model_dir, prefix, tmp)
     plan = dev_deploy.plan(iot=iot, greengrass=greengrass, thing=thing, name=built.name,
                            version=built.version, merge=merge)  # fmt: skip
+    if plan.already_from:
+        console.print(
+            f"{built.name} {built.version} is what thing group {plan.already_from!r} deploys to {thing} "
+            "already: nothing to deploy"
+        )
+        return
     bucket = bucket or find_bucket(client("cloudformation"))
     published = publish(built, greengrass=greengrass, s3=client("s3"), sts=client("sts"), bucket=bucket)
     console.print(

@@ -47,6 +47,9 @@ class Plan:
     kept: dict[str, str] = field(default_factory=dict)
     from_groups: dict[str, dict[str, str]] = field(default_factory=dict)
     device_status: str = ""
+    #: the thing group whose deployment already gives the device this very version (nothing to do:
+    #: a thing deployment naming it would only pin it, and a later group update would conflict)
+    already_from: str | None = None
 
 
 def _code(exc: ClientError) -> str:
@@ -127,6 +130,9 @@ def plan(
                 f"reach {thing} through a thing deployment. Use a device that is not in {group!r}, "
                 "or ship the change through the pipeline"
             )
+    already = [group for group, components in sorted(pins.items()) if components.get(name) == version]
+    if already:
+        return Plan(thing, arn, {}, {}, pins, str(device.get("status") or ""), already_from=already[0])
     from_groups = {c for components in pins.values() for c in components}
     kept = {
         component: str(info["componentVersion"])

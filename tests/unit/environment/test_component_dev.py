@@ -193,6 +193,10 @@ def test_plan_refuses_what_greengrass_would_fail() -> None:
         dev_deploy.plan(
             iot=FakeIot(["fleet"]), greengrass=gg, thing="t1", name="c.Inference", version="1.0.6"
         )
+    same = dev_deploy.plan(
+        iot=FakeIot(["fleet"]), greengrass=gg, thing="t1", name="c.Inference", version="1.0.5"
+    )
+    assert same.already_from == "fleet" and same.spec == {}
     with pytest.raises(ComponentDevError, match="unknown thing"):
         dev_deploy.plan(iot=FakeIot([], known=False), greengrass=gg, thing="t1", name="c.X", version="1.0.1")
     gg.registered = False
