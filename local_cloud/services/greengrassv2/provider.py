@@ -303,18 +303,6 @@ class GreengrassV2Provider:
         page, token = _page([c.to_dict() for c in installed], maxResults, nextToken)
         return {"installedComponents": page, "nextToken": token}
 
-    def list_thing_groups_for_core_device(
-        self, coreDeviceThingName: str, maxResults: int | None = None, nextToken: str | None = None
-    ) -> dict[str, Any]:
-        """The thing groups a core belongs to (IoT membership): what a nucleus asks on a thing-group
-        deployment, to drop the components of groups it has left (a canary moved out of the fleet)."""
-        self.backend.core_device(coreDeviceThingName)  # ResourceNotFoundException if unknown
-        groups = sorted(self.backend.directory.groups_of(coreDeviceThingName))
-        prefix = f"arn:aws:iot:{self.ctx.region}:{self.ctx.account_id}:thinggroup/"
-        items = [{"thingGroupName": g, "thingGroupArn": prefix + g} for g in groups]
-        page, token = _page(items, maxResults, nextToken)
-        return {"thingGroups": page, "nextToken": token}
-
     def delete_core_device(self, coreDeviceThingName: str) -> dict[str, Any]:
         self.backend.delete_core_device(coreDeviceThingName)
         return {}
