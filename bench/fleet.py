@@ -10,7 +10,7 @@ fleet is still up when the report is written), and meanwhile samples:
   (psutil's RSS, PSS and USS): the "warm" per-device figures, then it stops the run (SIGINT,
   which stops every process the run started, by PID).
 
-Each device is its own ``mlops-edge device run`` process and its own inference component process
+Each device is its own core process (``python -m edge_runtime.core``) and its own inference component process
 (onnxruntime), started by the recipe's lifecycle: nothing is shared or forked. Shared library pages
 count once in the machine's figure and are split in PSS; USS is what a device alone costs.
 
@@ -68,7 +68,7 @@ def _kind(proc: psutil.Process) -> str | None:
     """``core`` or ``inference`` for a device's process, else None."""
     with contextlib.suppress(psutil.Error):
         cmd = proc.cmdline()
-        if "device" in cmd and "run" in cmd and "--thing" in cmd:
+        if "--thing" in cmd and ("edge_runtime.core" in cmd or ("device" in cmd and "run" in cmd)):
             return "core"
         if "inference_component" in cmd and "serve" in cmd:
             return "inference"

@@ -1,4 +1,4 @@
-"""Simulated Greengrass core devices, each a real `mlops-edge device run` process.
+"""Simulated Greengrass core devices, each a real core process (``python -m edge_runtime.core``).
 
 The one launcher for both `mlops-edge run` and the tests: devices are provisioned through the local
 cloud (thing, certificate, group membership), started in their own sessions, considered started
@@ -93,9 +93,10 @@ def start_device(
     options: Mapping[str, object] | None = None,
     ready_timeout_s: float = READY_TIMEOUT_S,
 ) -> Device:
-    """Start ``mlops-edge device run`` for ``identity`` and wait until it is connected.
+    """Start a core for ``identity`` and wait until it is connected.
 
-    ``options`` are extra ``device run`` options, e.g. ``{"heartbeat": 5, "settle": 1}``.
+    ``options`` are extra options of the core (those of ``mlops-edge device run``), e.g.
+    ``{"heartbeat": 5, "settle": 1}``.
     """
     device = launch_device(identity, root, env, options=options)
     wait_ready(device, ready_timeout_s)
@@ -109,7 +110,9 @@ def launch_device(
     root.mkdir(parents=True, exist_ok=True)
     log_path = root / "device.log"
     cmd = [
-        sys.executable, "-m", "mlops_edge.main", "device", "run",
+        # the device entry point, not `mlops-edge device run` (same options, same run_core): the
+        # operator's CLI would add click and rich to every core (~9 MB each, issue 12)
+        sys.executable, "-m", "edge_runtime.core",
         "--thing", identity.thing_name,
         "--root", str(root),
         "--cert", str(identity.cert_path),

@@ -23,6 +23,7 @@ class Cloud:
     ) -> None:
         self._gg = greengrass
         self._s3 = s3
+        self._iot: Any = None
         self._region = region
         self._session: Any = None
         self._lock = threading.Lock()
@@ -46,6 +47,12 @@ class Cloud:
         if self._gg is None:
             self._gg = self._client("greengrassv2")
         return self._gg
+
+    @property
+    def iot(self) -> Any:
+        if self._iot is None:
+            self._iot = self._client("iot")
+        return self._iot
 
     @property
     def s3(self) -> Any:
@@ -78,15 +85,14 @@ class Cloud:
         raise ResolutionError(f"the cloud resolved no version of {name}")
 
     def thing_groups(self, thing: str) -> set[str] | None:
-        """``ListThingGroupsForCoreDevice``: the groups ``thing`` belongs to now, None when the
-        cloud cannot say (the caller then keeps what it has rather than drop components)."""
+        """The thing groups ``thing`` belongs to now (``iot:ListThingGroupsForThing``; greengrassv2
+        has no public operation for it), None when the cloud cannot say, e.g. a role without the
+        permission: the caller then keeps what it has rather than drop components."""
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            pages = self.greengrass.get_paginator("list_thing_groups_for_core_device").paginate(
-                coreDeviceThingName=thing
-            )
-            return {g["thingGroupName"] for page in pages for g in page.get("thingGroups", [])}
+            pages = self.iot.get_paginator("list_thing_groups_for_thing").paginate(thingName=thing)
+            return {g["groupName"] for page in pages for g in page.get("thingGroups", [])}
         except (ClientError, BotoCoreError):
             return None
 

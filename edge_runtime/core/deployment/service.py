@@ -177,7 +177,7 @@ class DeploymentService:
 
     def _drop_left_groups(self, deployment: Deployment, target: Target) -> None:
         """On a thing-group deployment, forget the components of thing groups this core has left,
-        as the nucleus does (it lists its groups, ListThingGroupsForCoreDevice): a canary moved
+        as the nucleus does (it lists its thing groups on such a deployment): a canary moved
         from the fleet group to the canary group must not keep the fleet's pinned versions, or the
         two groups' requirements conflict. Kept as they are when the cloud cannot say."""
         if not deployment.group_name.startswith(THING_GROUP_PREFIX):
