@@ -27,8 +27,8 @@ from lambdas.core.components import check_components, publish_components
 from lambdas.core.configure import configure
 from lambdas.core.deployment import check_deployment, deploy
 from lambdas.core.promote import promote, rollback
-from lambdas.core.rollout import evaluate_stage
 from lambdas.core.registry import register_model
+from lambdas.core.rollout import evaluate_stage
 from lambdas.core.verify import verify_on_device
 from pipeline.config.function_env import Settings
 from tests.unit.lambdas.fakes import FakeGreengrass
@@ -54,21 +54,25 @@ def thing_names(count: int) -> list[str]:
 
 
 class FakeIot:
-    """The thing group the cores read: ARN and members (paginated as IoT does, 250 a page)."""
+    """The thing groups the cores read: ARN and members (paginated as IoT does, 250 a page).
 
-    def __init__(self, things: list[str]) -> None:
+    One group (the fleet, every thing) unless ``groups`` (name -> members) says otherwise."""
+
+    def __init__(self, things: list[str], groups: dict[str, list[str]] | None = None) -> None:
         self.things = things
+        self.groups = groups if groups is not None else {GROUP: things}
 
     def describe_thing_group(self, thingGroupName: str) -> dict[str, Any]:
-        assert thingGroupName == GROUP
-        return {"thingGroupArn": f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/{GROUP}"}
+        assert thingGroupName in self.groups, thingGroupName
+        return {"thingGroupArn": f"arn:aws:iot:{REGION}:{ACCOUNT}:thinggroup/{thingGroupName}"}
 
     def get_paginator(self, name: str) -> Any:
         assert name == "list_things_in_thing_group"
-        things = self.things
+        groups = self.groups
 
         class Pages:
             def paginate(self, thingGroupName: str, recursive: bool = False) -> list[dict[str, Any]]:
+                things = groups[thingGroupName]
                 return [{"things": things[i : i + 250]} for i in range(0, max(len(things), 1), 250)]
 
         return Pages()
