@@ -167,11 +167,22 @@ class LocalCloud:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
-        for key in ("mosquitto_pid",):
-            pid = self.info.get(key)
+        # the ready file names mosquitto; before it exists (a start that timed out) its pidfile does
+        for pid in {self.info.get("mosquitto_pid"), self._mosquitto_from_pidfile()}:
             if pid and _pid_alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
+
+    def _mosquitto_from_pidfile(self) -> int | None:
+        """The broker's PID from ``mqtt/mosquitto.pid``, only if that process is our mosquitto (its
+        command line names our config): a PID from an old file may belong to anything by now."""
+        conf = str(self.state_dir / "mqtt" / "mosquitto.conf")
+        try:
+            pid = int((self.state_dir / "mqtt" / "mosquitto.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            return None
+        return pid if conf.encode() in cmdline else None
 
     def __enter__(self) -> LocalCloud:
         return self.start()
