@@ -27,7 +27,7 @@ import heapq
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from awsiot import iotjobs, mqtt_connection_builder
 
 from local_cloud.mqtt.broker import raise_open_files_limit
 from local_cloud.mqtt.ca import CertificateAuthority, IssuedCertificate
+from mlops_edge.environment.things import move_things, register_things
 
 THING_PREFIX = "mlops-edge-jobclient-"
 #: Connections opened (and subscribed) at once.
@@ -282,26 +283,9 @@ class JobClientFleet:
         ca = CertificateAuthority(Path(self.cloud.mqtt.ca_path).parent)
         issued = {name: ca.issue(name, self.root / name) for name in self.names}
         self.timings["issue_s"] = time.monotonic() - started
-        iot = self.cloud.client("iot")
-        if self.thing_group:
-            with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
-                iot.create_thing_group(thingGroupName=self.thing_group)
-        with ThreadPoolExecutor(workers) as pool:
-            list(pool.map(lambda name: self._register(iot, name, issued[name]), self.names))
+        register_things(self.cloud.client("iot"), issued, self.thing_group, workers)
         self.clients = {name: JobClient(self, name, issued[name]) for name in self.names}
         self.timings["provision_s"] = time.monotonic() - started
-
-    def _register(self, iot: Any, thing: str, issued: IssuedCertificate) -> None:
-        try:
-            iot.create_thing(thingName=thing)
-            known = False
-        except iot.exceptions.ResourceAlreadyExistsException:
-            known = True  # an earlier run in the same state: its certificate may be attached
-        if not known or not iot.list_thing_principals(thingName=thing)["principals"]:
-            cert = iot.register_certificate_without_ca(certificatePem=issued.cert_pem, status="ACTIVE")
-            iot.attach_thing_principal(thingName=thing, principal=cert["certificateArn"])
-        if self.thing_group:
-            iot.add_thing_to_thing_group(thingGroupName=self.thing_group, thingName=thing)
 
     def connect(self, timeout_s: float = 60.0) -> None:
         """Connect and subscribe in batches, then report health and ask for ``$next``."""
@@ -350,13 +334,7 @@ class JobClientFleet:
     def regroup(self, names: Iterable[str], group: str) -> None:
         """Move ``names`` from the fleet's thing group into ``group`` (created if missing), as a
         canary stage does: Greengrass combines every group a core is in, so stages are disjoint."""
-        iot = self.cloud.client("iot")
-        with contextlib.suppress(iot.exceptions.ResourceAlreadyExistsException):
-            iot.create_thing_group(thingGroupName=group)
-        for thing in names:
-            iot.add_thing_to_thing_group(thingGroupName=group, thingName=thing)
-            if self.thing_group:
-                iot.remove_thing_from_thing_group(thingGroupName=self.thing_group, thingName=thing)
+        move_things(self.cloud.client("iot"), names, group, self.thing_group)
 
     def drop(self, thing: str) -> None:
         """Disconnect one device (it goes offline mid-rollout); its outcomes stay readable."""

@@ -21,7 +21,9 @@ from typing import Any
 
 import pytest
 
+from local_cloud.mqtt.ca import CertificateAuthority
 from mlops_edge.environment.job_clients import JobClientFleet, job_client_names
+from mlops_edge.environment.things import register_certificate
 
 pytestmark = pytest.mark.integration
 
@@ -137,3 +139,12 @@ def test_a_canary_stage_then_a_fleet_stage_aborted_at_the_tenth_executed_device(
     assert sorted(name for name, o in told.items() if o.status == "SUCCEEDED") == rest[2:10]
     assert not any(o.rejected for o in told.values())  # all 10 ended before the job was canceled
     assert not set(fleet.outcomes(first["iotJobId"])) & set(rest)  # the canary job stayed in its group
+
+
+def test_registering_a_certificate_again_finds_the_first_registration(local_cloud, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """What a retried RegisterCertificateWithoutCA meets (its first answer lost on a loaded machine)."""
+    ca = CertificateAuthority(Path(local_cloud.mqtt.ca_path).parent)
+    issued = ca.issue(f"jc-again-{uuid.uuid4().hex[:6]}", tmp_path / "again")
+    iot = local_cloud.client("iot")
+    first = register_certificate(iot, issued.cert_pem)
+    assert first.startswith("arn:aws:iot:") and register_certificate(iot, issued.cert_pem) == first
