@@ -78,7 +78,9 @@ class JobsTransport:
         self._connected = threading.Event()
         self._stop = threading.Event()
         self._inbox: queue.Queue[tuple[str, bytes]] = queue.Queue()
-        # what the batch being handled will publish once it is durable, and who to notify
+        # what the batch being handled will publish once it is durable, and who to notify; one
+        # batch at a time (the worker's, or a test's ``route``)
+        self._batch_lock = threading.Lock()
         self._outbox: list[tuple[str, dict[str, Any]]] = []
         self._to_notify: list[str] = []
 
@@ -160,15 +162,16 @@ class JobsTransport:
 
     def route_batch(self, messages: list[tuple[str, bytes]]) -> None:
         """Handle messages in order, save once, then publish their answers and notify-next."""
-        self._outbox, self._to_notify = [], []
-        with self.plane.backend.saving_once():
-            for topic, raw in messages:
-                try:
-                    self._route_one(topic, raw)
-                except Exception:
-                    LOG.exception("could not handle %s", topic)
-        outbox, notify = self._outbox, list(dict.fromkeys(self._to_notify))
-        self._outbox, self._to_notify = [], []
+        with self._batch_lock:
+            self._outbox, self._to_notify = [], []
+            with self.plane.backend.saving_once():
+                for topic, raw in messages:
+                    try:
+                        self._route_one(topic, raw)
+                    except Exception:
+                        LOG.exception("could not handle %s", topic)
+            outbox, notify = self._outbox, list(dict.fromkeys(self._to_notify))
+            self._outbox, self._to_notify = [], []
         for reply, answer in outbox:
             self._publish(reply, answer)
         self.notify(notify)
