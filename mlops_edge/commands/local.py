@@ -48,13 +48,17 @@ def run_local_up(
     from mlops_edge.environment.local_daemon import LocalCloudProblem, serve
 
     stop = stop or threading.Event()
+    previous = {}
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
         return serve(state_dir, port=port, echo=echo, stop=stop, console=console, detached=detached)
     except LocalCloudProblem as exc:
         raise click.ClickException(str(exc)) from exc
+    finally:
+        for sig, handler in previous.items():  # a caller's own handlers (a test runner's) come back
+            signal.signal(sig, handler)
 
 
 @click.group()

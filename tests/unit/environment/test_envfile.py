@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -115,6 +117,19 @@ def test_status_without_a_cloud_exits_1_and_json_says_not_running(tmp_path: Path
 def test_up_rejects_a_port_out_of_range(tmp_path: Path) -> None:
     result = CliRunner().invoke(local, ["up", "--state-dir", str(tmp_path), "--port", "70000"])
     assert result.exit_code == 2 and "70000" in result.output
+
+
+def test_up_in_the_foreground_names_a_taken_port_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        before = signal.getsignal(signal.SIGINT)
+        result = CliRunner().invoke(local, ["up", "--state-dir", str(tmp_path), "--port", str(port)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output and "--port N" in result.output
+    assert not (tmp_path / "cloud" / "endpoint.log").exists()  # no endpoint was started
+    assert signal.getsignal(signal.SIGINT) is before  # the caller's Ctrl-C handler is back
 
 
 def test_descendants_finds_a_child_in_its_own_session_and_alive_checks_start_time() -> None:
