@@ -139,3 +139,22 @@ def test_format_1_state_is_upgraded(tmp_path: Path, directory: FakeDirectory, cl
     assert backend.executions.find("t1", "j1").version == 3
     again, _ = backend.create_deployment(Target.parse(TARGET), client_token="tok")
     assert again is deployment
+
+
+def test_a_rollout_goes_on_after_a_restart(tmp_path: Path, directory: FakeDirectory, clock: Clock) -> None:
+    """What was released stays released, what waits keeps waiting, the minute count goes on."""
+    store = StateFile(tmp_path / "greengrassv2" / "state.json")
+    backend = make_backend(directory, clock, store)
+    for thing in ("t1", "t2", "t3"):
+        directory.add(thing, "fleet")
+    config = {"jobExecutionsRolloutConfig": {"maximumPerMinute": 2}}
+    deployment, notified = backend.create_deployment(Target.parse(TARGET), job_configuration=config)
+    assert notified == ["t1", "t2"]
+    restored = make_backend(directory, clock, store)
+    assert restored.snapshot() == backend.snapshot()
+    plane = JobsDataPlane(restored)
+    assert plane.next_execution("t3") is None and plane.next_execution("t1") is not None
+    assert plane.advance() == []  # still the first minute: its two are spent
+    clock.advance(60)
+    assert plane.advance() == ["t3"]
+    assert restored.deployment(deployment.deployment_id).rollout.notified == 3  # type: ignore[union-attr]
