@@ -42,12 +42,14 @@ def use_aws(profile: str | None, region: str | None) -> None:
     so child processes (the SageMaker SDK's) agree. Called even with neither, so a wrong
     ``AWS_PROFILE`` fails here, with the profiles there are, rather than mid-command.
     """
-    from botocore.exceptions import ProfileNotFound
+    from botocore.exceptions import BotoCoreError, ProfileNotFound
     from botocore.session import Session
+    from botocore.utils import validate_region_name
 
     from pipeline.aws import use_profile
 
     try:
+        validate_region_name(region)
         use_profile(profile, region)
     except ProfileNotFound as exc:
         config = os.environ.get("AWS_CONFIG_FILE", "~/.aws/config")
@@ -56,6 +58,8 @@ def use_aws(profile: str | None, region: str | None) -> None:
         raise UserError(
             f"{exc} ({source}; profiles in {config} and the credentials file: {known or 'none'})"
         ) from exc
+    except BotoCoreError as exc:  # InvalidRegionError, a config file that does not parse, ...
+        raise UserError(str(exc)) from exc
     if profile:
         os.environ["AWS_PROFILE"] = profile
     if region:

@@ -91,6 +91,8 @@ def load(path: Path, commands: set[str]) -> ProjectConfig:
             raise ConfigError(f"{path}: unknown key '{key}' in [default] (known: {', '.join(known)})")
         if isinstance(value, dict):
             raise ConfigError(f"{path}: [default] {key} must be a value, not a table")
+        if key in GLOBAL_KEYS and not isinstance(value, str):
+            raise ConfigError(f'{path}: [default] {key} must be a string, e.g. {key} = "..."')
     for name, table in document.items():
         if name not in commands:
             raise ConfigError(
@@ -129,8 +131,10 @@ def _defaults_for(
     for key, names in SHARED_KEYS.items():
         if key in config.default:
             for p in command.params:
-                if p.name in names and _takes(p, config.default[key]):
-                    result[p.name] = _shaped(p, config.default[key], config.path.parent)
+                # `output` is shared by options with different choices (table|json, text|jsonl)
+                if p.name in names and (key != "output" or _takes(p, config.default[key])):
+                    value = _shaped(p, config.default[key], config.path.parent)
+                    result[p.name] = _checked(config.path, "default", key, p, value)
     subcommands = command.commands if isinstance(command, click.Group) else {}
     where = ".".join(path)
     for raw_key, value in table.items():
@@ -144,10 +148,21 @@ def _defaults_for(
                 f"has no such option (options: {', '.join(options) or 'none'})"
             )
         param = params[key]
-        result[param.name or key] = _shaped(param, value, config.path.parent)
+        value = _checked(config.path, where, raw_key, param, _shaped(param, value, config.path.parent))
+        result[param.name or key] = value
     for name, sub in subcommands.items():
         result[name] = _defaults_for(config, sub, (*path, name), _table_at(table, (name,)))
     return result
+
+
+def _checked(path: Path, table: str, key: str, param: click.Parameter, value: Any) -> Any:
+    """The value as the option would convert it, or a ConfigError naming the file, table and key
+    (click's own message would name only the option, and blame the command line)."""
+    try:
+        param.type_cast_value(click.Context(click.Command("mlops-edge")), value)
+    except click.BadParameter as exc:
+        raise ConfigError(f"{path}: [{table}] {key} = {value!r}: {exc.message}") from exc
+    return value
 
 
 def _takes(param: click.Parameter, value: Any) -> bool:

@@ -156,6 +156,11 @@ def test_toml_paths_are_relative_to_the_file_and_shared_keys_reach_each_command(
         ("[executions.list]\nmaximum = 3\n", "unknown key 'maximum' in [executions.list]"),
         ("[deploy]\nx = 1\n", "unknown table [deploy]"),
         ("[default]\nregion = \n", "is not valid TOML"),
+        ("[default]\nregion = 5\n", "[default] region must be a string"),
+        (
+            "[executions.list]\nmax = 'lots'\n",
+            "[executions.list] max = 'lots': 'lots' is not a valid integer range",
+        ),
     ],
 )
 def test_bad_config_names_the_file_and_the_key(aws_home: Path, text: str, says: str) -> None:
@@ -226,3 +231,11 @@ def test_the_global_region_reaches_device_run_above_aws_region(
     result = CliRunner().invoke(main, [*args, "device", "run", "--thing", "t1", "--root", str(root)])
     assert result.exit_code == 0, result.output
     assert seen["s"].region == expected
+
+
+def test_a_malformed_region_is_a_clear_error(aws_home: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--region", "not a region!", "executions", "list", "--state-machine", MACHINE]
+    )
+    assert result.exit_code == 1 and "Provided region_name 'not a region!'" in result.output
+    assert "Traceback" not in result.output
