@@ -181,6 +181,10 @@ def run(
     """The whole benchmark on a fresh local cloud; returns the figures (see the module doc)."""
     if clients < 2:
         raise ValueError("a two-stage rollout needs at least 2 job clients")
+    if not 0.0 <= failure_share <= 1.0:
+        raise ValueError(f"failure share must be between 0 and 1, not {failure_share}")
+    if not minute_s > 0:
+        raise ValueError(f"a local minute must last more than 0 s, not {minute_s}")
     if not 0 < canary_percent < 100:
         raise ValueError(f"canary percent must be between 0 and 100, not {canary_percent}")
     previous = os.environ.get(MINUTE_ENV)

@@ -1,7 +1,7 @@
 """Lightweight simulated devices: real MQTT identities speaking IoT Jobs, without components.
 
 Rollout and abort rules only show at fleet scale (an abort at 10 % of at least 10 executed
-things, an exponential rate over minutes), and a full simulated core costs a process and ~100 MB.
+things, an exponential rate over minutes), and a full simulated core costs its own processes.
 A job client is what the control plane sees of a core during a deployment and nothing more: a
 thing registered through the IoT API (``CreateThing``, its own certificate from the local CA
 registered and attached, membership of a thing group), one mTLS MQTT connection whose client id
