@@ -252,3 +252,49 @@ def _deploy(thing: str, kind: str, recipe_dir: Path | None, artifact_dir: Path |
             f"deployment {deployment_id} failed on {thing} after {took:.1f} s: {result['detail']}"
         )
     console.print(f"{published.name} {published.version} running on {thing} ({took:.1f} s)")
+
+
+@component.command()
+@click.option("--thing", required=True, help="The core device's thing name.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for the device's result.",
+)
+def reset(thing: str, timeout_s: float) -> None:  # fmt: skip
+    """Hand a device back to its thing groups: remove what thing deployments gave it.
+
+    A deployment to the thing with no components, as `component deploy` made it (or the console):
+    its own components go, what its thing groups deploy stays.
+    """
+    from mlops_edge.commands.aws import aws_errors
+    from mlops_edge.environment.component_dev import ComponentDevError
+    from mlops_edge.environment.component_dev import deploy as dev_deploy
+    from pipeline.aws import client
+
+    started = time.monotonic()
+    with aws_errors():
+        try:
+            greengrass = client("greengrassv2")
+            plan = dev_deploy.reset_plan(iot=client("iot"), greengrass=greengrass, thing=thing)
+            if not plan.kept:
+                console.print(f"{thing} has no components of its own: nothing to reset")
+                return
+            going = ", ".join(f"{n} {v}" for n, v in sorted(plan.kept.items()))
+            console.print(f"removing from {thing}: {going} (its thing groups' components stay)")
+            deployment_id = dev_deploy.start(greengrass, plan, name="reset")
+            console.print(f"deployment {deployment_id}")
+            result = dev_deploy.watch(
+                greengrass, thing, deployment_id, log=console.print, timeout_s=timeout_s
+            )
+        except ComponentDevError as exc:
+            raise UserError(str(exc)) from exc
+    took = time.monotonic() - started
+    if result["status"] != "SUCCEEDED":
+        raise UserError(
+            f"deployment {deployment_id} failed on {thing} after {took:.1f} s: {result['detail']}"
+        )
+    console.print(f"{thing} runs only what its thing groups deploy ({took:.1f} s)")

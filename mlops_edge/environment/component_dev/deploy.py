@@ -146,6 +146,19 @@ def plan(
     return Plan(thing, arn, spec, kept, pins, str(device.get("status") or ""))
 
 
+def reset_plan(*, iot: Any, greengrass: Any, thing: str) -> Plan:
+    """The deployment that hands ``thing`` back to its thing groups: no components of its own, so
+    what thing deployments (this loop's included) gave it goes; ``kept`` lists what goes."""
+    arn = _thing_arn(iot, thing)
+    device = _core_device(greengrass, thing)
+    latest = greengrass.list_deployments(targetArn=arn, historyFilter="LATEST_ONLY").get("deployments", [])
+    own: dict[str, str] = {}
+    for summary in latest:
+        found = greengrass.get_deployment(deploymentId=summary["deploymentId"])
+        own = {n: str(spec.get("componentVersion")) for n, spec in (found.get("components") or {}).items()}
+    return Plan(thing, arn, {}, own, group_pins(iot, greengrass, thing), str(device.get("status") or ""))
+
+
 def start(greengrass: Any, deployment_plan: Plan, *, name: str, update_timeout_s: int = 60) -> str:
     """CreateDeployment to the thing (the pipeline's policies); returns the deployment id."""
     try:

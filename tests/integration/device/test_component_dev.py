@@ -15,6 +15,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 import zipfile
 from pathlib import Path
@@ -63,6 +64,12 @@ def add_marker(artifact: Path, marker: str) -> None:
         return text.replace(ANSWER_LINE, f'{ANSWER_LINE} "dev_marker": "{marker}",', 1)
 
     edit(artifact, change)
+
+
+def _installed(gg: Any, thing: str) -> list[dict[str, Any]]:
+    return list(
+        gg.list_installed_components(coreDeviceThingName=thing, topologyFilter="ALL")["installedComponents"]
+    )
 
 
 def _register(local_cloud: Any, bucket: str, model_dir: Path, suffix: str) -> str:
@@ -158,6 +165,18 @@ def test_component_deploy_of_a_modified_inference_reaches_the_device(
         assert after["ok"] is True and after["dev_marker"] == marker, after
     finally:
         operator.close()
+
+    # Handing the device back to its (deployment-less) group removes what this loop gave it.
+    reset = _cli(local_cloud, "reset", "--thing", device.thing_name)
+    assert reset.returncode == 0, (reset.stdout, reset.stderr)
+    assert f"{prefix}.Inference" in reset.stdout and f"{prefix}.Model 1.0.1" in reset.stdout
+    gg = local_cloud.client("greengrassv2")
+    deadline = time.monotonic() + 15  # the device's fleet-status report may follow its job result
+    while (left := _installed(gg, device.thing_name)) and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert left == [], left
+    again = _cli(local_cloud, "reset", "--thing", device.thing_name)
+    assert again.returncode == 0 and "nothing to reset" in again.stdout, again.stdout
 
 
 def test_component_deploy_errors_are_one_clear_line(local_cloud: Any, tmp_path: Path) -> None:

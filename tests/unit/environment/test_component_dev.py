@@ -290,3 +290,9 @@ def test_the_artifact_bucket_is_the_pipeline_stacks_or_given() -> None:
     with pytest.raises(ComponentDevError, match=r"several pipeline stacks found: P \(b1\), Q \(b2\)"):
         second = {"StackName": "Q", "Outputs": [{"OutputKey": "ArtifactBucketName", "OutputValue": "b2"}]}
         find_bucket(_Stacks([pipeline, second]))
+
+
+def test_reset_plans_an_empty_thing_deployment_naming_what_goes() -> None:
+    gg = FakeGreengrass({"c.Inference": "1.0.5-dev.gabc"}, group_components={"c.Inference": "1.0.5-dev.gabc"})
+    plan = dev_deploy.reset_plan(iot=FakeIot([]), greengrass=gg, thing="t1")
+    assert plan.spec == {} and plan.kept == {"c.Inference": "1.0.5-dev.gabc"}
