@@ -75,6 +75,20 @@ def _kind(proc: psutil.Process) -> str | None:
     return None
 
 
+def cloud_processes(root: psutil.Process) -> dict[str, psutil.Process]:
+    """The local cloud's endpoint and broker under ``root``, by name."""
+    found: dict[str, psutil.Process] = {}
+    with contextlib.suppress(psutil.Error):
+        for proc in root.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                cmd = " ".join(proc.cmdline())
+                if "local_cloud serve" in cmd:
+                    found["endpoint"] = proc
+                elif "mosquitto" in cmd:
+                    found["broker"] = proc
+    return found
+
+
 def device_processes(root: psutil.Process) -> list[tuple[str, psutil.Process]]:
     """(kind, process) for every core and inference component under ``root``."""
     with contextlib.suppress(psutil.Error):
@@ -92,6 +106,8 @@ class Sampler(threading.Thread):
         self.baseline = machine_used()
         self.peak = self.baseline
         self.peak_devices_rss = 0
+        #: Peak open files and threads of the endpoint and the broker (100+ devices connected).
+        self.cloud_peaks: dict[str, int] = {}
         self.timeline: list[dict[str, float]] = []
         self.started = time.perf_counter()
 
@@ -109,6 +125,12 @@ class Sampler(threading.Thread):
                 with contextlib.suppress(psutil.Error):
                     rss += proc.memory_info().rss
             self.peak_devices_rss = max(self.peak_devices_rss, rss)
+            for name, proc in cloud_processes(self.root).items():
+                with contextlib.suppress(psutil.Error):
+                    for key, value in (("fds", proc.num_fds()), ("threads", proc.num_threads())):
+                        self.cloud_peaks[f"{name}_{key}"] = max(
+                            self.cloud_peaks.get(f"{name}_{key}", 0), value
+                        )
             self.timeline.append(
                 {
                     "t_s": round(time.perf_counter() - self.started, 1),
@@ -204,6 +226,8 @@ def run_fleet(devices: int, canary: int, state_dir: Path, timeout_s: float) -> d
         "machine_used_peak_gib": round(sampler.peak / (1 << 30), 2),
         "machine_used_peak_delta_gib": round((sampler.peak - sampler.baseline) / (1 << 30), 2),
         "devices_rss_peak_gib": round(sampler.peak_devices_rss / (1 << 30), 2),
+        "cloud_peaks": sampler.cloud_peaks,
+        "devices_running_at_s": next((t["t_s"] for t in sampler.timeline if t["cores"] >= devices), None),
         "per_device": sample,
         "timeline": sampler.timeline,
         "log": str(log_path),
@@ -242,6 +266,8 @@ def print_table(out: dict[str, Any]) -> None:
         "machine used, peak (GiB)", f"{run['machine_used_peak_gib']:.2f}", f"<= {TARGET_PEAK_GIB:.0f}"
     )
     table.add_row("machine used, before the run (GiB)", f"{run['machine_used_baseline_gib']:.2f}", "")
+    table.add_row("machine used, peak - before (GiB)", f"{run['machine_used_peak_delta_gib']:.2f}", "")
+    table.add_row("every core connected at (s)", str(run["devices_running_at_s"]), "")
     table.add_row("device processes' RSS sum, peak (GiB)", f"{run['devices_rss_peak_gib']:.2f}", "")
     if dev:
         table.add_row("device processes' PSS sum, warm (GiB)", f"{dev['devices_pss_sum_gib']:.2f}", "")
@@ -277,8 +303,13 @@ def main() -> int:
         args.devices, args.canary = 20, 2
     state_dir = args.state_dir.resolve()
     if not (state_dir / "cache").exists() and not args.no_warmup:
-        print(f"warm-up: a 1-device run in {state_dir} (caches the CDK assembly)", flush=True)
+        print(f"warm-up: a 1-device run in {state_dir} (a new state directory)", flush=True)
         warm_up(state_dir)
+    if not args.no_warmup:  # warm: the assembly of the current sources, not timed
+        from mlops_edge.environment.assembly import synthesize
+
+        synth = synthesize(state_dir / "cache")
+        print(f"assembly {'cached' if synth.cached else 'synthesized'} in {synth.seconds:.1f} s (not timed)")
     print(
         f"run: mlops-edge run --devices {args.devices} --canary {args.canary} (log in {state_dir})",
         flush=True,
