@@ -219,7 +219,8 @@ def run_fleet(devices: int, canary: int, state_dir: Path, timeout_s: float) -> d
         "status": result.get("status", f"no report (exit {proc.returncode}, see {log_path})"),
         "wall_s": round(wall, 1),
         "timings_s": result.get("timings_s", {}),
-        "rollout": result.get("rollout"),
+        "stages": result.get("stages"),
+        "total_s": result.get("total_s"),
         "load_average_before": [round(v, 2) for v in load_before],
         "load_average_after": [round(v, 2) for v in os.getloadavg()],
         "machine_used_baseline_gib": round(sampler.baseline / (1 << 30), 2),
@@ -279,6 +280,19 @@ def print_table(out: dict[str, Any]) -> None:
             )
         table.add_row("device (core + inference) RSS median (MiB)", f"{dev['device_rss_median_mb']:.0f}",
                       f"<= {out['max_device_rss_mb']:.0f}")  # fmt: skip
+    for stage in run.get("stages") or []:
+        table.add_row(
+            f"stage {stage['name']} ({stage['thing_group']})",
+            f"{stage['status']}: {stage['succeeded']}/{stage['targeted']} succeeded, "
+            f"{stage['verified']} verified, {stage['seconds']} s",
+            "",
+        )
+    peaks = run["cloud_peaks"]
+    table.add_row(
+        "endpoint fds / threads, broker fds (peak)",
+        f"{peaks.get('endpoint_fds')} / {peaks.get('endpoint_threads')}, {peaks.get('broker_fds')}",
+        "",
+    )
     table.add_row(
         "load average before / after", f"{run['load_average_before'][0]} / {run['load_average_after'][0]}", ""
     )
