@@ -30,6 +30,7 @@ def component() -> None:
     mlops-edge component deploy --thing mlops-edge-device-01
     mlops-edge component deploy --thing T --recipe-dir B/recipes --artifact-dir B/artifacts
     mlops-edge component deploy --thing T --model-package ARN
+    mlops-edge component reset --thing T
     """
 
 
