@@ -13,6 +13,7 @@ durable on disk (``persistence.Durability``: issue 13 item 2, a crash loses noth
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -320,3 +321,6 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
         _shut_down(ctx, providers, broker, state_dir, stopping)
         httpd.server_close()
         LOG.info("stopped in %.3fs", time.monotonic() - stopping)
+        # Everything is saved: the interpreter's exit need not garbage-collect moto's object graphs
+        # one by one (measured 2-3 s of a 3 s stop on the 2-core machine).
+        gc.freeze()

@@ -129,10 +129,15 @@ def serve(
         return cloud.startup_seconds
     finally:
         clear_env_file(state_dir)
-        if web is not None:
-            web.stop()
+        stopping = time.monotonic()
+        # the console and the endpoint shut down side by side (each takes seconds on its own)
+        console_stop = threading.Thread(target=web.stop) if web is not None else None
+        if console_stop is not None:
+            console_stop.start()
         cloud.stop()
-        echo("local cloud stopped")
+        if console_stop is not None:
+            console_stop.join()
+        echo(f"local cloud stopped in {time.monotonic() - stopping:.1f}s")
 
 
 def _print_ready(cloud: Any, state_dir: Path, echo: Callable[[str], Any]) -> None:
