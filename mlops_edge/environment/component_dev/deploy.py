@@ -26,12 +26,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.core.deployment import create_deployment, device_status
+from lambdas.core.exceptions import PipelineError
 from mlops_edge.environment.component_dev.build import ComponentDevError
 
 #: Never named in a thing deployment: the nucleus comes with the device, not from this loop.
 NOT_KEPT = ("aws.greengrass.Nucleus",)
 #: Once the device has not picked the deployment up within this, it is reported offline.
-OFFLINE_AFTER_S = 20.0
+OFFLINE_AFTER_S = 30.0
 POLL_S = 0.25
 
 Log = Callable[[str], None]
@@ -205,7 +206,10 @@ def watch(
     picked_up = False
     while True:
         elapsed = time.monotonic() - started
-        result = device_status(greengrass, thing, deployment_id)
+        try:
+            result = device_status(greengrass, thing, deployment_id)
+        except PipelineError as exc:  # TransientError: the control plane kept failing
+            raise ComponentDevError(f"cannot read deployment {deployment_id} on {thing}: {exc}") from exc
         line = _status_line(result)
         if line != seen_status:
             log(f"{elapsed:6.1f}s  deployment {line}")

@@ -115,7 +115,17 @@ def _same_artifacts(greengrass: Any, arn: str, built: Built) -> None:
 def publish(
     built: Built, *, greengrass: Any, s3: Any, sts: Any, bucket: str, wait_s: float = COMPONENT_WAIT_S
 ) -> Published:
-    """Upload, create the component version (or reuse an identical one), wait until DEPLOYABLE."""
+    """Upload, create the component version (or reuse an identical one), wait until DEPLOYABLE.
+
+    The pipeline's helpers raise its typed errors (a TransientError once a call keeps failing):
+    here they are the user's one-line error, not a traceback."""
+    try:
+        return _publish(built, greengrass=greengrass, s3=s3, sts=sts, bucket=bucket, wait_s=wait_s)
+    except PipelineError as exc:
+        raise ComponentDevError(str(exc)) from exc
+
+
+def _publish(built: Built, *, greengrass: Any, s3: Any, sts: Any, bucket: str, wait_s: float) -> Published:
     env = pipeline_components._environment(sts, greengrass)
     arn = pipeline_components.component_arn(env, built.name, built.version)
     recipe, uris = _upload(s3, bucket, built)

@@ -296,3 +296,18 @@ def test_reset_plans_an_empty_thing_deployment_naming_what_goes() -> None:
     gg = FakeGreengrass({"c.Inference": "1.0.5-dev.gabc"}, group_components={"c.Inference": "1.0.5-dev.gabc"})
     plan = dev_deploy.reset_plan(iot=FakeIot([]), greengrass=gg, thing="t1")
     assert plan.spec == {} and plan.kept == {"c.Inference": "1.0.5-dev.gabc"}
+
+
+def test_a_control_plane_that_keeps_failing_is_one_line_not_a_traceback() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from mlops_edge.environment.component_dev.build import Built
+    from mlops_edge.environment.component_dev.publish import publish
+
+    class DownSts:
+        def get_caller_identity(self) -> dict[str, Any]:
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    built = Built("inference", dict(RECIPE), {"x.zip": b"z"})
+    with pytest.raises(ComponentDevError, match=r"GetCallerIdentity.*127\.0\.0\.1:9"):
+        publish(built, greengrass=object(), s3=object(), sts=DownSts(), bucket="b")
