@@ -118,10 +118,11 @@ def serve(
     web = None
     try:
         env = cloud.env()
-        log = state_dir / LOG_FILE if detached else None
-        write_env_file(state_dir, env, by="mlops-edge local up", detached=detached, log=log)
         _print_ready(cloud, state_dir, echo)
         web = start_console(state_dir, env={**os.environ, **env}, log=echo) if console else None
+        # recorded last: `--detach` returns when the record exists, so everything is up by then
+        log = state_dir / LOG_FILE if detached else None
+        write_env_file(state_dir, env, by="mlops-edge local up", detached=detached, log=log)
         echo("mlops-edge local stop stops everything." if detached else "Ctrl-C stops everything.")
         while not stop.wait(0.5):
             if cloud.process is None or cloud.process.poll() is not None:
