@@ -193,3 +193,23 @@ def test_devices_can_neither_watch_nor_forge_presence_and_a_refused_connect_is_s
         if topic.endswith(things):
             seen.append(topic)
     assert seen == [f"{PRESENCE}/connected/{device.thing_name}", f"{PRESENCE}/connected/{other.thing_name}"]
+
+
+def test_a_broker_reload_announces_nothing(local_cloud, provision_device, watcher, clients) -> None:  # type: ignore[no-untyped-def]
+    """Provisioning a device makes mosquitto reload (SIGHUP) and check every connected client
+    again: that must not look like a new connection, nor lose the connection's disconnect."""
+    device = provision_device(thing_group="presence")
+    client = Client(local_cloud, device, device.thing_name)
+    assert client.ack("connack") == 0
+    [(_, up)] = _events_of(watcher, device.thing_name, 1)
+    newcomer = provision_device(thing_group="presence")  # the broker reloads its configuration
+    late = Client(local_cloud, newcomer, newcomer.thing_name)  # connects after the reload
+    clients.append(late)
+    assert late.ack("connack") == 0
+    client.close()
+    seen = []
+    while not seen or seen[-1][0] != f"{PRESENCE}/disconnected/{device.thing_name}":
+        topic, payload = watcher.event()
+        if topic.endswith(f"/{device.thing_name}"):
+            seen.append((topic, payload["sessionIdentifier"]))
+    assert seen == [(f"{PRESENCE}/disconnected/{device.thing_name}", up["sessionIdentifier"])]
