@@ -277,7 +277,7 @@ class JobClientFleet:
         self.connect()
         return self
 
-    def provision(self, workers: int = 8) -> None:
+    def provision(self, workers: int = 16) -> None:
         """Certificates from the local CA, then things, certificates and membership via boto3."""
         started = time.monotonic()
         ca = CertificateAuthority(Path(self.cloud.mqtt.ca_path).parent)

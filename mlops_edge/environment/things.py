@@ -26,7 +26,7 @@ def ensure_thing_group(iot: Any, group: str) -> None:
 
 
 def register_things(
-    iot: Any, issued: Mapping[str, IssuedCertificate], group: str | None, workers: int = 8
+    iot: Any, issued: Mapping[str, IssuedCertificate], group: str | None, workers: int = 16
 ) -> None:
     """Each thing with its certificate attached (idempotent), and in ``group`` when given."""
     if group:
@@ -62,7 +62,7 @@ def register_certificate(iot: Any, pem: str) -> str:
         raise
 
 
-def move_things(iot: Any, names: Iterable[str], group: str, leave: str | None, workers: int = 8) -> None:
+def move_things(iot: Any, names: Iterable[str], group: str, leave: str | None, workers: int = 16) -> None:
     """Into ``group`` (created if missing) and out of ``leave``: Greengrass combines the deployments
     of every group a core is in, so a canary stage's group and the fleet group stay disjoint."""
     ensure_thing_group(iot, group)
