@@ -127,3 +127,12 @@ def test_fault_switch_fails_the_named_components_install_without_running_it(
 def test_fault_switch_names_components_or_every_one(value: str, fails: bool) -> None:
     reason = install_fault("comp", {FAULT_FAIL_INSTALL_ENV: value})
     assert (reason is not None) is fails
+
+
+def test_the_fleet_launcher_names_the_cores_switch() -> None:
+    from mlops_edge.environment import fleet
+
+    assert fleet.FAULT_FAIL_INSTALL_ENV == FAULT_FAIL_INSTALL_ENV
+    assert (
+        fleet.fault_env("d1", {"d1"}) == {FAULT_FAIL_INSTALL_ENV: "*"} and fleet.fault_env("d2", {"d1"}) == {}
+    )
