@@ -102,10 +102,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
                         f"fault injection: {', '.join(faulty)} will fail their installs (--fail-devices)"
                     )
                 if options.canary is not None:
-                    console.print(
-                        f"rollout: canary stage of {options.canary} device(s) from the fleet group, "
-                        "then the rest of the fleet"
-                    )
+                    console.print(_canary_line(options.canary, local.pipeline.thing_group))
                 local.start_devices(options.devices, faulty=faulty)
                 dataset = None if data is None else upload_dataset(local, data)
                 local.wait_devices()
@@ -147,6 +144,19 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
                 dataset={"name": data.name if data else None},
             )
             return ENVIRONMENT_ERROR_EXIT
+
+
+def _canary_line(canary: int, fleet_group: str) -> str:
+    """How the pipeline will choose the canaries, as its Deploy handler does (lambdas/core/rollout)."""
+    import os
+
+    from pipeline.config.rollout import default_canary_group
+
+    group = default_canary_group(fleet_group, os.environ.get("MLOPS_EDGE_CANARY_THING_GROUP", ""))
+    return (
+        f"rollout: stage canary = {canary} device(s) of {fleet_group} (those already in {group} "
+        f"first, then by name), moved to {group}; then stage fleet = the rest of {fleet_group}"
+    )
 
 
 def upload_dataset(local: LocalEnvironment, data: RunData) -> dict[str, Any]:
