@@ -361,7 +361,8 @@ def _promote(role: iam.IRole, scope: Scope, node: Construct) -> None:
 
 
 def _rollback(role: iam.IRole, scope: Scope, node: Construct) -> None:
-    _s3_read(role, scope, "state")
+    # reads last known good; writes the stopping rollout stage's devices (rollout.json)
+    _s3_write(role, scope, "state")
     _deployments(role, scope, node)
 
 

@@ -165,7 +165,7 @@ def rollback(event: dict[str, Any], *, s3: Any, greengrass: Any, iot: Any) -> di
     ``rollout`` rows (the stopping stage FAILED, later ones SKIPPED)."""
     config = event["config"]
     name, cause = original_failure(event.get("error"))
-    rows = stopped_rows(event, s3)
+    rows = stopped_rows(event, s3)  # before redeploying: it reads the failed stage's detail
     if not event.get("deployment"):
         return {
             "error": name,

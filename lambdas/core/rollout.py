@@ -20,6 +20,7 @@ runs, so CheckDeployment stops as soon as it is over; under it, the stage waits 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -215,7 +216,9 @@ def stopped_rows(event: Mapping[str, Any], s3: Any) -> dict[str, Any]:
         }
         failed = sum(n for s, n in by_status.items() if s in (FAILED, "TIMED_OUT"))
         row = _row(stage, deployment, counts, verified=None, failed=failed, status=FAILED)
-        _record_devices(s3, config, row, False)
+        # the rollback matters more than the record of which device was in which stage
+        with contextlib.suppress(ClientError):
+            _record_devices(s3, config, row, False)
         rows.append(row)
     elif len(rows) <= index:
         rows.append({**_empty_row(stage), "status": FAILED})

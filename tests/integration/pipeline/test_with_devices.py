@@ -68,7 +68,7 @@ def test_deploy_verify_promote(deployed: Deployed, fleet: Any, fast_input: dict[
         [d.log_path for d in fleet.devices],
     )
     states = exited_states(deployed.history(execution["executionArn"]))
-    assert states[-3:] == ["VerifyOnDevice", "Promote", "PipelineSucceeded"]
+    assert states[-5:] == ["VerifyOnDevice", "EvaluateStage", "StageDone?", "Promote", "PipelineSucceeded"]
     output = json.loads(execution["output"])
     # Per-device results are in S3 under the execution's state prefix; the document has counts.
     assert output["verification"]["counts"]["verified"] == output["deployment"]["device_count"] == 1
@@ -142,3 +142,91 @@ def test_a_device_that_never_reports_fails_the_deployment_at_its_time_budget(
     assert f"{ghost}: TIMED_OUT" in cause and "never contacted the cloud" in cause, cause
     assert fleet.devices[0].thing_name not in cause  # the running device succeeded
     assert elapsed < 120  # the budget, the rollback and verification of nothing: not 10,000 polls
+
+
+def test_a_failing_canary_stops_the_rollout_and_the_fleet_keeps_its_version(
+    deployed: Deployed, fleet: Any, fast_input: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 12: a two-stage rollout whose canary fails its install (the device's fault switch).
+    The rollout stops at the canary stage, the rollback goes to the canary group only, and the fleet
+    group never receives the new deployment: its device keeps answering with its previous model."""
+    from mlops_edge.environment.fleet import Fleet
+    from pipeline.mqtt import MqttClient, MqttSettings, request_response
+
+    iot, gg = deployed.client("iot"), deployed.client("greengrassv2")
+    canary_group = f"{deployed.thing_group}-canary"
+    steady = fleet.devices[0].thing_name
+    before = {
+        e["deploymentId"]
+        for e in gg.list_effective_deployments(coreDeviceThingName=steady)["effectiveDeployments"]
+    }
+    canaries = Fleet(
+        deployed.cloud,
+        root=tmp_path_factory.mktemp("canary"),
+        thing_group=deployed.thing_group,
+        env=deployed.cloud.env(),
+    )
+    canary = "mlops-edge-canary-01"
+    document = device_input(fast_input, deployed, TelemetryIntervalSeconds=7)
+    document["rollout"] = {"stages": [{"name": "canary", "canary": {"devices": 1}}, {"name": "fleet"}]}
+    try:
+        canaries.start(names=[canary], faulty={canary})
+        # a sticky canary: already in the canary group, so the stage picks it before the fleet's device
+        iot.add_thing_to_thing_group(thingGroupName=canary_group, thingName=canary)
+        iot.remove_thing_from_thing_group(thingGroupName=deployed.thing_group, thingName=canary)
+        assert not canaries.wait_reported(gg, timeout_s=60)
+        execution = deployed.run(document)
+        states = exited_states(deployed.history(execution["executionArn"]))
+        assert "RolloutStopped" in states, (execution.get("error"), execution.get("cause"), states)
+        output = state_output(deployed, execution, "RolloutStopped")
+    finally:
+        canaries.stop()
+        for group in (canary_group, deployed.thing_group):
+            iot.remove_thing_from_thing_group(thingGroupName=group, thingName=canary)
+    assert execution["status"] == "FAILED" and execution["error"] == "DeploymentFailed", execution.get(
+        "cause"
+    )
+    cause = execution["cause"]
+    assert canary in cause and "fault injected" in cause and steady not in cause.split(" | ")[0], cause
+    assert f"to {canary_group}" in cause and "Stage(s) fleet never received the new version" in cause, cause
+    assert states.count("Deploy") == 1 and "VerifyOnDevice" not in states and "Promote" not in states
+    canary_row, fleet_row = output["rollout"]["stages"]
+    assert (canary_row["name"], canary_row["thing_group"], canary_row["status"]) == (
+        "canary",
+        canary_group,
+        "FAILED",
+    )
+    assert (canary_row["targeted"], canary_row["failed"]) == (1, 1)
+    assert (fleet_row["name"], fleet_row["status"], fleet_row["deployment_id"]) == ("fleet", "SKIPPED", None)
+
+    # the fleet group got no deployment from this execution; its device has no new effective one
+    rollout_name = f"{deployed.component_prefix}-{execution['name']}"
+    fleet_arn = iot.describe_thing_group(thingGroupName=deployed.thing_group)["thingGroupArn"]
+    names = [
+        d["deploymentName"]
+        for d in gg.list_deployments(targetArn=fleet_arn, historyFilter="ALL")["deployments"]
+    ]
+    assert not [n for n in names if n.startswith(rollout_name)], names
+    after = gg.list_effective_deployments(coreDeviceThingName=steady)["effectiveDeployments"]
+    assert {e["deploymentId"] for e in after} == before
+    # ... and still answers golden requests over MQTT with its previous model (1.0.1)
+    golden = json.loads(
+        deployed.client("s3").get_object(Bucket=deployed.bucket, Key=_golden_key(deployed))["Body"].read()
+    )
+    with MqttClient(MqttSettings.from_env(deployed.cloud.env())) as client:
+        answers = request_response(
+            client,
+            request_topic=f"edge/{steady}/inference/request",
+            result_topic=f"edge/{steady}/inference/result",
+            requests=[{"id": "after-canary", "rows": [golden["rows"][0]]}],
+            timeout_s=15,
+        )
+    answer, _ = answers["after-canary"]
+    assert answer["ok"] and answer["model"]["version"] == "1.0.1", answer
+
+
+def _golden_key(deployed: Deployed) -> str:
+    """The golden set of the registered model (its package's customer metadata names it)."""
+    package = deployed.client("sagemaker").describe_model_package(ModelPackageName=model_package(deployed))
+    uri = package["CustomerMetadataProperties"]["golden_uri"]
+    return uri.split("/", 3)[3]
