@@ -16,6 +16,28 @@ from local_cloud.persistence.s3_bodies import blobs_for
 
 LOG = logging.getLogger(__name__)
 
+#: Tries at a snapshot that a concurrent request's mutation interrupted (see _save_while_others_write).
+SNAPSHOT_ATTEMPTS = 8
+
+
+def _save_while_others_write(saver: Callable[[], object]) -> None:
+    """Run ``saver``, starting again when another request mutated a dict or set it was walking.
+
+    moto serves requests on several threads and its backends have no lock, so pickling a service
+    while another request of that service adds a thing can raise "OrderedDict mutated during
+    iteration" (seen with 200 things registered from 16 threads). Failing the request would answer
+    500 for a change that was made, and a client's retry then meets AlreadyExists; a new snapshot
+    is right instead, since it covers the interrupted mutation or that request commits after it.
+    """
+    for attempt in range(SNAPSHOT_ATTEMPTS):
+        try:
+            saver()
+            return
+        except RuntimeError as exc:
+            if "during iteration" not in str(exc) or attempt == SNAPSHOT_ATTEMPTS - 1:
+                raise
+            time.sleep(0.001 * 2**attempt)
+
 
 class Durability:
     """Makes a served mutating request's effect durable before its response leaves (see module doc)."""
@@ -62,7 +84,7 @@ class Durability:
                 covered = self._issued[service]
             started = time.perf_counter()
             try:
-                saver()
+                _save_while_others_write(saver)
             except Exception:
                 self.failures += 1
                 LOG.exception("cannot make %s state durable", service)
