@@ -141,6 +141,9 @@ def _moto_app() -> WsgiApp:
     default_user_config["stepfunctions"] = {"execute_state_machine": True}
     default_user_config["lambda"] = {"use_docker": False}
     default_user_config["batch"] = {"use_docker": False}
+    # AWS's certificate id is the SHA-256 of the certificate's DER (the broker's presence events
+    # carry it as principalIdentifier); moto hashes the PEM unless told to parse the certificate.
+    default_user_config["iot"] = {"use_valid_cert": True}
     _store_bucket_policies_only()
     return DomainDispatcherApplication(create_backend_app)
 
@@ -166,6 +169,7 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     from local_cloud.services.cloudformation.provider import CloudFormationProvider
     from local_cloud.services.events.provider import EventsProvider
     from local_cloud.services.greengrassv2.provider import GreengrassV2Provider
+    from local_cloud.services.iot_rules.provider import IotRulesProvider
     from local_cloud.services.lambda_.provider import LambdaProvider
     from local_cloud.services.sagemaker.provider import SageMakerProvider
     from local_cloud.services.stepfunctions.provider import StepFunctionsProvider
@@ -178,12 +182,14 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     cloudformation = CloudFormationProvider(ctx)  # moto's engine with local resource handlers
     events = EventsProvider(ctx)  # AWS service events; rules that start state machines
     health = HealthProvider(ctx, lambda_)  # GET /_mlops_edge/health, read-only
+    iot_rules = IotRulesProvider(ctx)  # checks topic rules moto stores; runs them on the broker
     providers = [health, admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation, events]
+    providers.append(iot_rules)
     iam = _iam(ctx, greengrass)
     app = DispatchLayer(
         [p.handle for p in providers],
         _moto_app(),
-        [lambda_.observe, events.observe, iam.observe, greengrass.observe],
+        [lambda_.observe, events.observe, iam.observe, greengrass.observe, iot_rules.observe],
         authorizer=iam.check,
         durability=_durability(ctx, cloudformation),
     )

@@ -114,8 +114,9 @@ def test_connect_and_clean_disconnect_are_announced_as_aws_documents(
     (up_topic, up), (down_topic, down) = _events_of(watcher, thing, 2)
     assert up_topic == f"{PRESENCE}/connected/{thing}"
     assert down_topic == f"{PRESENCE}/disconnected/{thing}"
-    # AWS's certificate id: SHA-256 of the DER (moto's own ids hash the PEM unless iot.use_valid_cert)
+    # AWS's certificate id: SHA-256 of the DER, the same in IoT's registry and in the events
     certificate_id = hashlib.sha256(ssl.PEM_cert_to_DER_cert(device.cert_path.read_text())).hexdigest()
+    assert device.certificate_arn.endswith(f":cert/{certificate_id}")
     assert set(up) == {
         "clientId", "timestamp", "eventType", "sessionIdentifier", "principalIdentifier",
         "ipAddress", "versionNumber",
