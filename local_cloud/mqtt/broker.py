@@ -139,6 +139,8 @@ class Broker:
                     f"plugin {plugin_path()}",
                     f"plugin_opt_privileged {','.join(PRIVILEGED_IDENTITIES)}",
                     f"plugin_opt_client_prefix {PIPELINE_IDENTITY}={TOOL_CLIENT_PREFIX}",
+                    # the control plane's second connection (the IoT rules engine)
+                    f"plugin_opt_client_prefix {CONTROL_PLANE_IDENTITY}={CONTROL_PLANE_IDENTITY}-",
                     f"plugin_opt_own_topics {','.join(DEVICE_TOPIC_PREFIXES)}",
                     f"listener {self.port} 127.0.0.1",
                     # no cap on this listener's clients (the default, said out loud); the
