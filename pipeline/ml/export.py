@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.ml import metrics as ml_metrics
+from pipeline.ml.baseline import BASELINE_DIR, write_baseline
 from pipeline.ml.data import Dataset, load_dataset
 from pipeline.ml.exceptions import ExportFailed, ParityFailed
 
@@ -73,8 +74,13 @@ def export_model(
     tolerance: Tolerance | float | dict | None = None,
     name: str | None = None,
     golden_rows: int = GOLDEN_ROWS,
+    baseline_csv: str | Path | None = None,
 ) -> dict:
     """Convert the training output in ``model_dir``, prove parity, write the model dir, return the manifest.
+
+    Beside model.json and golden.json, ``baseline/statistics.json`` and ``baseline/constraints.json``
+    (pipeline.ml.baseline, docs/monitoring.md) describe ``baseline_csv``, the training data when
+    the caller has it; without it the validation CSV, the held-out part of the same dataset.
 
     Raises ``ExportFailed`` (unusable training output or invalid ONNX), ``InvalidDataset`` (bad
     validation CSV) or ``ParityFailed`` (nothing is written in that case).
@@ -106,6 +112,7 @@ def export_model(
     manifest = _manifest(training, name, output_names, data, onnx_out, parity, onnx_bytes)
     _write_json(out / "model.json", manifest)
     _write_json(out / "golden.json", golden_set(out, data, training, tol, golden_rows))
+    write_baseline(baseline_csv or validation_csv, list(training["features"]), out / BASELINE_DIR)
     return manifest
 
 
