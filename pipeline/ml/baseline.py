@@ -8,8 +8,9 @@ documented ones: "Schema for Statistics (statistics.json file)" and "Schema for 
 What is ours (docs/monitoring.md): the KLL ``buckets`` of each feature are **fixed edges the
 devices count in** (``edge_runtime.inference.monitoring``), so a device's histogram and the
 baseline's are compared bucket for bucket. Edges are the deciles of the training values (so every
-bucket holds about a tenth of the training data and a shift anywhere moves mass between buckets);
-a feature with no more distinct values than buckets gets one bucket per value instead.
+bucket holds about a tenth of the training data and a shift anywhere moves mass between buckets),
+each placed in the gap between two training values; a feature with no more distinct values than
+buckets gets one bucket per value instead.
 ``std_dev`` is the population standard deviation (Deequ's, which Model Monitor's container uses).
 """
 
@@ -76,23 +77,23 @@ class InvalidBaseline(MLError):
 def bucket_edges(values: np.ndarray, buckets: int = DEFAULT_BUCKETS) -> list[float]:
     """Fixed edges for one feature's present ``values`` (see the module docstring).
 
-    Few distinct values (a flag, a count): one bucket per value, edges halfway between them, so
-    each value has its own bucket. Otherwise the quantiles at 0, 1/b, ..., 1, with repeated edges
-    (a heavy value) merged. No values at all: one empty bucket [0, 0].
+    Every inner edge lies halfway between two neighbouring distinct training values, never on a
+    value: the device counts the float32 matrix the model takes, and a value sitting exactly on an
+    edge could round to the other side of it. Few distinct values (a flag, a count): one bucket per
+    value. Otherwise the gaps at the quantiles 1/b, ..., (b-1)/b (a heavy value may merge two).
+    The outer edges are the minimum and maximum; no values at all: one empty bucket [0, 0].
     """
     if buckets < 1:
         raise ValueError(f"buckets must be at least 1, got {buckets}")
-    values = np.asarray(values, dtype=np.float64)
-    distinct = np.unique(values)
+    distinct = np.unique(np.asarray(values, dtype=np.float64))
     if distinct.size == 0:
         return [0.0, 0.0]
-    if distinct.size == 1:
-        return [float(distinct[0]), float(distinct[0])]
-    if distinct.size <= buckets:
-        middles = (distinct[:-1] + distinct[1:]) / 2
-        return [float(distinct[0]), *map(float, middles), float(distinct[-1])]
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, buckets + 1)))
-    return [float(v) for v in edges]
+    middles = (distinct[:-1] + distinct[1:]) / 2  # middles[i] is the gap below distinct[i + 1]
+    if distinct.size > buckets:
+        targets = np.quantile(values, np.linspace(0.0, 1.0, buckets + 1)[1:-1])
+        above = np.searchsorted(distinct, targets, side="left")  # first distinct value >= target
+        middles = middles[np.unique(above[above > 0]) - 1]
+    return [float(distinct[0]), *map(float, middles), float(distinct[-1])]
 
 
 def _sketch(values: np.ndarray) -> dict:
