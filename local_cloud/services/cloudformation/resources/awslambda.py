@@ -1,4 +1,4 @@
-"""AWS::Lambda::Function through the Lambda API: zip code from S3 (or inline), or a container image
+"""AWS::Lambda::Function (and AWS::Lambda::Permission) through the Lambda API: zip code from S3 (or inline), or a container image
 (``PackageType: Image`` with its ``ImageConfig``), with the template's role, environment, timeout and
 memory. An image must exist in ECR, as on AWS; the local runtime runs its CMD handler."""
 
@@ -17,6 +17,7 @@ from local_cloud.services.cloudformation.resources.base import (
     NotEmulated,
     ResourceRequest,
     client,
+    generated_name,
     tag_dict,
 )
 
@@ -176,3 +177,34 @@ class Function(Handler, CloudFormationModel):
     @classmethod
     def remove(cls, previous: Any) -> None:
         client("lambda").delete_function(FunctionName=previous.physical_id)
+
+
+class Permission(Handler, CloudFormationModel):
+    """A statement of a function's resource-based policy (``AddPermission``): who else may invoke it,
+    e.g. ``iot.amazonaws.com`` for a topic rule (the local rules engine checks it). Every property
+    replaces it, as on AWS; the physical id is the statement id."""
+
+    TYPE = "AWS::Lambda::Permission"
+    PROPERTIES = frozenset({"Action", "FunctionName", "Principal", "SourceArn", "SourceAccount"})
+    REPLACE_ON = tuple(sorted(PROPERTIES))
+
+    @classmethod
+    def create(cls, request: ResourceRequest) -> Deployed:
+        props = request.properties
+        optional = {k: str(props[k]) for k in ("SourceArn", "SourceAccount") if props.get(k)}
+        statement_id = generated_name(request.stack_name, request.logical_id, limit=100)
+        client("lambda").add_permission(
+            FunctionName=str(props["FunctionName"]),
+            StatementId=statement_id,
+            Action=str(props["Action"]),
+            Principal=str(props["Principal"]),
+            **optional,
+        )
+        return Deployed(statement_id)
+
+    @classmethod
+    def remove(cls, previous: Any) -> None:
+        # a function deleted first took its policy with it: base.py treats that not-found as done
+        client("lambda").remove_permission(
+            FunctionName=str(previous.properties["FunctionName"]), StatementId=previous.physical_id
+        )

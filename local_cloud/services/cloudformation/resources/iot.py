@@ -1,15 +1,18 @@
-"""AWS::IoT::ThingGroup, AWS::IoT::Policy and AWS::IoT::PolicyPrincipalAttachment through the IoT API."""
+"""AWS::IoT::ThingGroup, AWS::IoT::Policy, AWS::IoT::PolicyPrincipalAttachment and AWS::IoT::TopicRule
+through the IoT API."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import quote
 
 from moto.core.common_models import CloudFormationModel
 
 from local_cloud.services.cloudformation.resources.base import (
     Deployed,
     Handler,
+    NotEmulated,
     ResourceRequest,
     client,
     generated_name,
@@ -138,3 +141,49 @@ class PolicyPrincipalAttachment(Handler, CloudFormationModel):
     def remove(cls, previous: Any) -> None:
         props = previous.properties
         client("iot").detach_policy(policyName=props["PolicyName"], target=props["Principal"])
+
+
+def _api_shape(value: Any) -> Any:
+    """A template's ``TopicRulePayload`` in the API's casing: every key's first letter lowered
+    (``Sql`` -> ``sql``, ``Lambda.FunctionArn`` -> ``lambda.functionArn``, ``DynamoDBv2`` ->
+    ``dynamoDBv2``), which is how the two models name every member of a rule."""
+    if isinstance(value, dict):
+        return {(k[:1].lower() + k[1:]): _api_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_api_shape(v) for v in value]
+    return value
+
+
+class TopicRule(Handler, CloudFormationModel):
+    """A rule the local rules engine runs (``local_cloud/services/iot_rules``); ``Ref`` is its name."""
+
+    TYPE = "AWS::IoT::TopicRule"
+    NAME = "RuleName"
+    NAME_LIMIT = 128
+    ATTRIBUTES = ("Arn",)
+    PROPERTIES = frozenset({"RuleName", "TopicRulePayload", "Tags"})
+
+    @classmethod
+    def create(cls, request: ResourceRequest) -> Deployed:
+        props = request.properties
+        # a generated name as CloudFormation makes one, in the characters a rule name allows
+        name = request.name if request.name_given else request.name.replace("-", "_")
+        tags = "&".join(f"{quote(t['Key'])}={quote(t['Value'])}" for t in tag_list(props))
+        optional = {"tags": tags} if tags else {}
+        iot = client("iot")
+        iot.create_topic_rule(
+            ruleName=name, topicRulePayload=_api_shape(props["TopicRulePayload"]), **optional
+        )
+        return Deployed(name, {"Arn": iot.get_topic_rule(ruleName=name)["ruleArn"]})
+
+    @classmethod
+    def update(cls, request: ResourceRequest, previous: Any) -> Deployed:
+        if request.properties.get("Tags") != previous.properties.get("Tags"):
+            raise NotEmulated("the local cloud does not update a topic rule's Tags in place")
+        payload = _api_shape(request.properties["TopicRulePayload"])
+        client("iot").replace_topic_rule(ruleName=previous.physical_id, topicRulePayload=payload)
+        return Deployed(previous.physical_id, previous.attributes)
+
+    @classmethod
+    def remove(cls, previous: Any) -> None:
+        client("iot").delete_topic_rule(ruleName=previous.physical_id)
