@@ -127,13 +127,14 @@ def count_rows(buckets: Buckets, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != len(buckets.features):
         raise ValueError(f"expected a (rows, {len(buckets.features)}) matrix, got shape {x.shape}")
-    nan = np.isnan(x)
-    missing = nan.sum(axis=0)
+    return _count(buckets, x, np.isnan(x))
+
+
+def _count(buckets: Buckets, x: np.ndarray, nan: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     idx = (x[:, :, None] >= buckets.inner[None, :, :]).sum(axis=2)
     np.minimum(idx, buckets.last, out=idx)
     idx += buckets.offsets
-    counts = np.bincount(idx[~nan], minlength=buckets.total)
-    return counts, missing
+    return np.bincount(idx[~nan], minlength=buckets.total), nan.sum(axis=0)
 
 
 def iso_utc(epoch_seconds: float) -> str:
@@ -173,23 +174,29 @@ class WindowCounter:
 
     def add(self, x: np.ndarray, predictions: object = None, labels: Iterable | None = None) -> None:
         """Count a request's rows; ``predictions`` are numbers (one per row), ``labels`` classes."""
-        counts, missing = count_rows(self.buckets, x)
         x = np.asarray(x)
+        if x.ndim != 2 or x.shape[1] != len(self.buckets.features):
+            raise ValueError(f"expected a (rows, {len(self.buckets.features)}) matrix, got shape {x.shape}")
+        if not x.shape[0]:
+            return
+        # Few numpy calls per request whatever its size: their fixed cost is most of a 1-row call.
+        nan = np.isnan(x)
+        counts, missing = _count(self.buckets, x, nan)
         self.rows += x.shape[0]
         self.counts += counts
         self.missing += missing
-        self.sums += np.nansum(x, axis=0, dtype=np.float64)
-        self.squares += np.nansum(np.square(x, dtype=np.float64), axis=0)
-        if x.shape[0]:
-            self.mins = np.fmin(self.mins, np.fmin.reduce(x, axis=0))
-            self.maxs = np.fmax(self.maxs, np.fmax.reduce(x, axis=0))
+        filled = np.where(nan, 0.0, x).astype(np.float64, copy=False)
+        self.sums += filled.sum(axis=0)
+        self.squares += np.einsum("ij,ij->j", filled, filled)
+        np.fmin(self.mins, np.fmin.reduce(x, axis=0), out=self.mins)
+        np.fmax(self.maxs, np.fmax.reduce(x, axis=0), out=self.maxs)
         if predictions is not None:
             p = np.asarray(predictions, dtype=np.float64).reshape(-1)
-            p = p[~np.isnan(p)]
             if p.size:
-                self.pred += (p.size, p.sum(), np.dot(p, p))
-                self.pred_min = float(np.fmin(self.pred_min, p.min()))
-                self.pred_max = float(np.fmax(self.pred_max, p.max()))
+                self.pred += (p.size, p.sum(), p @ p)
+                low, high = float(p.min()), float(p.max())
+                self.pred_min = low if math.isnan(self.pred_min) else min(self.pred_min, low)
+                self.pred_max = high if math.isnan(self.pred_max) else max(self.pred_max, high)
         for label in labels or ():
             key = str(label)
             self.classes[key] = self.classes.get(key, 0) + 1
