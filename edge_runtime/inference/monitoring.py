@@ -203,6 +203,8 @@ class WindowCounter:
 
     def add_non_numeric(self, feature: str, rows: int = 1) -> None:
         """A request carried a value of another type in ``feature`` (data_type_check's evidence)."""
+        if feature not in self.buckets.features:
+            raise ValueError(f"no feature {feature!r} in the baseline ({', '.join(self.buckets.features)})")
         self.non_numeric[self.buckets.features.index(feature)] += rows
         self.rows += rows
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_runtime.inference.monitoring import Buckets
-from pipeline.ml.baseline import validate
+from pipeline.ml.baseline import InvalidBaseline, validate
 from pipeline.ml.exceptions import MLError
 
 __all__ = [
@@ -325,9 +325,15 @@ def judge(windows: Iterable[object], statistics: dict, constraints: dict) -> Jud
     """Parse every window, merge per device and fleet-wide, evaluate each scope.
 
     A window that cannot be used (malformed, other edges) is left out and listed in ``rejected``
-    with the reason, so one stale device does not stop the fleet's judgement.
+    with the reason, so one stale device does not stop the fleet's judgement; an unusable
+    baseline raises ``InvalidBaseline``.
     """
-    buckets = Buckets.from_statistics(statistics)
+    validate(statistics, "statistics", source="baseline statistics")
+    validate(constraints, "constraints", source="baseline constraints")
+    try:
+        buckets = Buckets.from_statistics(statistics)
+    except ValueError as exc:
+        raise InvalidBaseline(f"baseline statistics: {exc}") from exc
     per_thing: dict[str, list[dict]] = {}
     rejected = []
     for doc in windows:

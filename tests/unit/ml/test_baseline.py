@@ -111,6 +111,22 @@ def test_the_exported_model_carries_its_baseline(built: dict) -> None:
     assert Buckets(names, edges).total == sum(len(e) - 1 for e in edges.values())
 
 
+def test_export_describes_the_training_data_when_given(built: dict, tmp_path: Path) -> None:
+    from pipeline.ml.export import export_model
+
+    b = built["wine"]
+    export_model(b.model_dir, b.data.validation_csv, tmp_path / "m", baseline_csv=b.data.train_csv)
+    stats, _ = bl.read_baseline(tmp_path / "m" / bl.BASELINE_DIR)
+    assert stats["dataset"]["item_count"] == len(pd.read_csv(b.data.train_csv))
+
+
+def test_a_large_feature_gets_a_compacted_sketch() -> None:
+    stats = bl.statistics_of(pd.DataFrame({"x": np.arange(5000.0)}), ["x"])
+    data = stats["features"][0]["numerical_statistics"]["distribution"]["kll"]["sketch"]["data"]
+    assert [len(level) for level in data] == [0, 0, 1250]  # 5000 -> 2500 -> 1250 <= k, each weighs 4
+    assert data[-1][:3] == [0.0, 4.0, 8.0]
+
+
 def test_read_baseline_round_trips_and_refuses_bad_files(tmp_path: Path, frame: pd.DataFrame) -> None:
     stats, constraints = bl.write_baseline(frame, ["count", "ratio"], tmp_path / "b")
     assert bl.read_baseline(tmp_path / "b") == (stats, constraints)

@@ -131,6 +131,18 @@ def test_unusable_windows_are_rejected_with_the_reason(training: tuple) -> None:
     assert "is a required property" in result.rejected[3]
 
 
+def test_an_unusable_baseline_is_a_clear_error(training: tuple) -> None:
+    _, _, stats, constraints = training
+    with pytest.raises(bl.InvalidBaseline, match="baseline constraints: not a valid constraints document"):
+        drift.judge([], stats, {"version": 0})
+    flat = json.loads(json.dumps(stats))
+    flat["features"][0]["numerical_statistics"]["distribution"]["kll"]["buckets"][0]["lower_bound"] = 9.0
+    with pytest.raises(bl.InvalidBaseline, match="edges must be at least two finite numbers in ascending"):
+        drift.judge([], flat, constraints)
+    with pytest.raises(ValueError, match="no feature 'nope' in the baseline"):
+        WindowCounter(Buckets.from_statistics(stats)).add_non_numeric("nope")
+
+
 def test_violations_file_has_model_monitors_shape(training: tuple, tmp_path: Path) -> None:
     _, _, stats, constraints = training
     moved = windows(training, "core-0", 1, seed=6, shift={"bp": -2.0})
