@@ -126,8 +126,14 @@ def test_a_device_cannot_connect_as_another_thing(connect, provision_device, loc
 
 @pytest.mark.parametrize(
     "client_id",
-    [CONTROL_PLANE_IDENTITY, PIPELINE_IDENTITY, f"{TOOL_CLIENT_PREFIX}x", ""],
-    ids=["control-plane", "pipeline", "tool-prefix", "empty (broker-assigned)"],
+    [
+        CONTROL_PLANE_IDENTITY,
+        f"{CONTROL_PLANE_IDENTITY}-rules",
+        PIPELINE_IDENTITY,
+        f"{TOOL_CLIENT_PREFIX}x",
+        "",
+    ],
+    ids=["control-plane", "rules-engine", "pipeline", "tool-prefix", "empty (broker-assigned)"],
 )
 def test_a_device_cannot_take_a_privileged_client_id(connect, provision_device, client_id: str) -> None:  # type: ignore[no-untyped-def]
     device = provision_device(thing_group="broker-identity")
