@@ -14,6 +14,7 @@ function ARN, the republish action's topic and role, and SQL the local engine ca
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from local_cloud.services.iot_rules.exceptions import InvalidRequestException, SqlParseException
 from local_cloud.services.iot_rules.sql import Statement, parse
 
+LOG = logging.getLogger(__name__)
 RULE_NAME = re.compile(r"^[a-zA-Z0-9_]+$")
 SQL_VERSIONS = ("2015-10-08", "2016-03-23", "beta")
 MAX_ACTIONS = 10
@@ -133,11 +135,13 @@ class RuleCache:
         return True
 
     def _statement(self, sql: str) -> Statement | None:
-        """Parsed SQL; None for SQL stored before this engine checked it (logged by the caller)."""
+        """Parsed SQL; None (logged) for SQL the engine cannot run that reached moto without the
+        provider's check (e.g. a state saved before the engine existed)."""
         if sql not in self._parsed:
             try:
                 self._parsed[sql] = parse(sql)
-            except SqlParseException:
+            except SqlParseException as exc:
+                LOG.warning("a topic rule's SQL cannot run locally and is skipped: %s (%s)", exc.message, sql)
                 return None
         return self._parsed[sql]
 

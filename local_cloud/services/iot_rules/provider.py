@@ -93,11 +93,13 @@ class IotRulesProvider:
 
     def refresh(self) -> None:
         """Re-read moto's rules; subscribe to what the enabled ones need."""
+        # one refresh at a time, subscriptions included: two racing ones could otherwise leave
+        # the older set of filters subscribed while the cache holds the newer rules
         with self._lock:
             if not self.cache.refresh():
                 return
             filters = self.cache.topic_filters()
-        self.transport.sync(filters)
+            self.transport.sync(filters)
         LOG.info("topic rules: %d (%d filters)", len(self.cache.rules), len(filters))
 
     # -- the API -------------------------------------------------------------------------------
