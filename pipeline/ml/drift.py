@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
@@ -117,6 +117,14 @@ class Judgement:
     devices: dict[str, ScopeResult]
     fleet: ScopeResult
     rejected: list[str]
+
+    def as_dict(self) -> dict:
+        """Plain JSON-ready data (for a report file, ``--json`` output and the console's charts)."""
+        return {
+            "fleet": asdict(self.fleet),
+            "devices": {thing: asdict(result) for thing, result in self.devices.items()},
+            "rejected": list(self.rejected),
+        }
 
 
 def parse_window(doc: object, buckets: Buckets) -> dict:

@@ -76,6 +76,11 @@ def test_a_two_std_shift_in_one_feature_is_drift_on_that_feature_only(training: 
     assert checks(result.devices["core-moved"]) == [("bmi", "baseline_drift_check")]
     assert checks(result.fleet) == [("bmi", "baseline_drift_check")]  # half the fleet moved
     assert "Baseline drift distance" in result.fleet.violations[0]["description"]
+    report = json.loads(json.dumps(result.as_dict(), allow_nan=False))
+    bmi = next(f for f in report["devices"]["core-moved"]["features"] if f["name"] == "bmi")
+    assert bmi["distance"] > bmi["threshold"] and len(bmi["observed_fractions"]) == len(
+        bmi["baseline_fractions"]
+    )
     # one window already shows it
     first = drift.judge(moved[:1], stats, constraints)
     assert checks(first.devices["core-moved"]) == [("bmi", "baseline_drift_check")]
