@@ -203,6 +203,31 @@ def test_device_counting_matches_the_reference_rule_and_the_window_schema(traini
         count_rows(buckets, x[:, :3])
 
 
+def test_small_requests_count_exactly_as_batches(training: tuple) -> None:
+    """Requests of up to SMALL rows take the plain-Python path: same window as one batch."""
+    df, features, stats, _ = training
+    x = df[features].to_numpy()[:40].astype(np.float32)
+    x[5, 1] = x[9, 4] = np.nan
+    x[7, 0] = 1e9
+    pred = np.linspace(-1.0, 1.0, 40)
+    buckets = Buckets.from_statistics(stats)
+    batch, single = WindowCounter(buckets), WindowCounter(buckets)
+    for w in (batch, single):
+        w.reset(start=T0)
+    batch.add(x, predictions=pred)
+    for i in range(0, 40, 2):  # 2 rows per request
+        single.add(x[i : i + 2], predictions=pred[i : i + 2])
+    a, b = batch.message("core-0", "1", end=T0 + 1), single.message("core-0", "1", end=T0 + 1)
+    assert [f["counts"] for f in a["features"]] == [f["counts"] for f in b["features"]]
+    assert [f["missing"] for f in b["features"]][:5] == [0, 1, 0, 0, 1]
+    for fa, fb in zip(a["features"], b["features"], strict=True):
+        assert fa["min"] == fb["min"] and fa["max"] == fb["max"]
+        assert fb["sum"] == pytest.approx(fa["sum"]) and fb["sum_squares"] == pytest.approx(fa["sum_squares"])
+    assert b["predictions"]["count"] == 40 and b["predictions"]["sum"] == pytest.approx(0.0, abs=1e-12)
+    assert (b["predictions"]["min"], b["predictions"]["max"]) == (-1.0, 1.0)
+    assert b["predictions"] == pytest.approx(a["predictions"])
+
+
 def test_the_float32_matrix_the_device_counts_lands_in_the_baselines_buckets(training: tuple) -> None:
     """Edges sit between training values, so float32 rounding never moves a value across one."""
     df, features, stats, _ = training
