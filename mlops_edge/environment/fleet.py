@@ -128,7 +128,7 @@ def launch_device(
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             cmd,
-            env={**os.environ, **env},
+            env={**os.environ, **DEVICE_ENV, **env},
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -212,7 +212,7 @@ class Fleet:
                     future.cancel()
 
     def _launch(self, identity: Any, options: Mapping[str, object] | None, faulty: Collection[str]) -> Device:
-        env = {**DEVICE_ENV, **self._env, **fault_env(identity.thing_name, faulty)}
+        env = {**self._env, **fault_env(identity.thing_name, faulty)}
         return launch_device(identity, self._root / identity.thing_name, env, options=options)
 
     def _start_windowed(
