@@ -34,11 +34,13 @@ from typing import Any
 
 THING_PREFIX = "mlops-edge-device-"
 READY_TIMEOUT_S = 60.0
-#: Cores starting at once (launched, not yet connected); a start costs about a second of CPU.
+#: Cores starting at once (launched, not yet connected): a start is CPU-bound (imports, TLS, and
+#: the components a warm core restores), so more at once only makes each slower.
 START_WINDOW = 8
 #: A progress line every this many connected devices (and at the last one).
 PROGRESS_EVERY = 10
-#: The core's fault switch (edge_runtime.core.lifecycle.steps; the tools do not import the device).
+#: The core's fault switch (edge_runtime.core.lifecycle.steps, not imported: that package would
+#: bring awscrt into every tool; a unit test holds the two names equal).
 FAULT_FAIL_INSTALL_ENV = "MLOPS_EDGE_FAULT_FAIL_INSTALL"
 #: What a device's processes get besides the local cloud's variables: glibc keeps at most two malloc
 #: arenas per process (a thread otherwise gets its own 64 MiB arena, of which it touches part), and
