@@ -9,9 +9,10 @@ merging is exact), and evaluates ``constraints.json`` as Model Monitor does, wri
   ``distribution_constraints.comparison_threshold`` (default 0.1). The distance is Model Monitor's
   L-infinity distance ``linf_simple``, the largest absolute difference between the two cumulative
   distributions, here evaluated on the bucket edges of the normalized histograms. With
-  ``comparison_method`` ``Robust`` (the documented default, meant for few samples), a distance
-  must also exceed the two-sample Kolmogorov-Smirnov critical value for the two sample
-  sizes (alpha 0.1%, ``KS_COEFFICIENT``), so a small window's sampling noise is not drift.
+  ``comparison_method`` ``Robust`` (the documented default, meant for few samples), the distance
+  compared is ``linf_robust`` as Deequ (Model Monitor's engine) computes it:
+  ``max(0, linf_simple - 1.8 * sqrt((n + m) / (n m)))`` for the two sample sizes, the two-sample
+  Kolmogorov-Smirnov allowance for sampling noise, so a small window's noise is not drift.
 * ``completeness_check``: the share of non-null values falls below the feature's ``completeness``
   by more than binomial sampling noise (one-sided, 1%; with completeness 1.0 any null counts).
 * ``data_type_check``: the share of non-null values that are not numbers exceeds
@@ -52,9 +53,9 @@ __all__ = [
     "write_violations",
 ]
 
-#: c(alpha) of the two-sample Kolmogorov-Smirnov test, sqrt(-ln(alpha / 2) / 2), at alpha = 0.1%:
-#: every feature of every device is tested at each judgement, so a 1% test would cry wolf often.
-KS_COEFFICIENT = math.sqrt(-math.log(0.001 / 2) / 2)
+#: c(alpha) of linf_robust's two-sample Kolmogorov-Smirnov allowance: Deequ's default (1.8, alpha
+#: about 0.3%), which Model Monitor's container computes its Robust distance with.
+KS_COEFFICIENT = 1.8
 #: One-sided 1% quantile of the standard normal, for the completeness shortfall.
 _Z_ONE_SIDED_1PCT = 2.3263
 
@@ -87,7 +88,8 @@ class FeatureResult:
 
     name: str
     present: int
-    distance: float | None
+    linf_simple: float | None
+    distance: float | None  # the one compared: linf_robust with Robust, else linf_simple
     threshold: float
     completeness: float | None
     non_numeric_share: float | None
@@ -221,17 +223,18 @@ def _pct(share: float) -> str:
 
 
 def _drift(name: str, base: np.ndarray, seen: np.ndarray, dist: dict) -> tuple[float, float, dict | None]:
-    """(distance, effective threshold, violation or None) of one feature."""
-    distance = linf_distance(base, seen)
-    threshold = float(dist.get("comparison_threshold", 0.1))
+    """(linf_simple, distance compared with the threshold, violation or None) of one feature."""
+    simple = linf_distance(base, seen)
+    distance = simple
     if dist.get("comparison_method", "Robust") == "Robust":
         n, m = float(base.sum()), float(seen.sum())
-        threshold = max(threshold, KS_COEFFICIENT * math.sqrt((n + m) / (n * m)))
+        distance = max(0.0, simple - KS_COEFFICIENT * math.sqrt((n + m) / (n * m)))
+    threshold = float(dist.get("comparison_threshold", 0.1))
     if dist.get("perform_comparison", "Enabled") != "Enabled" or distance <= threshold:
-        return distance, threshold, None
+        return simple, distance, None
     return (
+        simple,
         distance,
-        threshold,
         {
             "feature_name": name,
             "constraint_check_type": "baseline_drift_check",
@@ -287,10 +290,9 @@ def evaluate(agg: Aggregate, statistics: dict, constraints: dict) -> ScopeResult
         present, other = int(seen.sum()), int(agg.non_numeric[j])
         total = present + other + int(agg.missing[j])
         found: list[dict | None] = []
-        distance = completeness = share = None
-        threshold = float(dist.get("comparison_threshold", 0.1))
+        simple = distance = completeness = share = None
         if present and base.sum():
-            distance, threshold, v = _drift(name, base, seen, dist)
+            simple, distance, v = _drift(name, base, seen, dist)
             found.append(v)
         if total and name in by_name:
             completeness, v = _completeness(
@@ -307,8 +309,9 @@ def evaluate(agg: Aggregate, statistics: dict, constraints: dict) -> ScopeResult
             FeatureResult(
                 name=name,
                 present=present,
+                linf_simple=simple,
                 distance=distance,
-                threshold=threshold,
+                threshold=float(dist.get("comparison_threshold", 0.1)),
                 completeness=completeness,
                 non_numeric_share=share,
                 mean=float(agg.sums[j] / present) if present else None,
