@@ -34,6 +34,8 @@ from lambdas.core.exceptions import ConfigurationError
 from pipeline.config.rollout import stage_of
 from pipeline.execution_detail import DEPLOYMENT_STATUS, ROLLOUT, VERIFICATION, detail_uri
 
+#: A device's verification figures kept in ``rollout.json`` (the report's device columns).
+VERIFICATION_KEYS = ("passed", "sent", "matched", "failed", "latency_ms", "model_versions", "problems")
 #: Row statuses (``$.rollout.stages[*].status``).
 SUCCEEDED, FAILED, SKIPPED = "SUCCEEDED", "FAILED", "SKIPPED"
 
@@ -140,7 +142,10 @@ def _record_devices(s3: Any, config: Mapping[str, Any], row: Mapping[str, Any], 
                 "detail": d.get("detail"),
             }
             if d["thing"] in answers:
-                entry["verified"] = bool(answers[d["thing"]].get("passed"))
+                answer = answers[d["thing"]]
+                entry["verified"] = bool(answer.get("passed"))
+                # the next stage rewrites verification.json: keep this device's figures here
+                entry["verification"] = {k: answer.get(k) for k in VERIFICATION_KEYS if k in answer}
             devices.append(entry)
     uri = detail_uri(config, ROLLOUT)
     previous = read_detail(s3, uri) or {}

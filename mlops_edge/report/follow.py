@@ -77,9 +77,12 @@ def greengrass_device_poller(greengrass: Any, things: list[str], *, per_poll: in
             thing = things[turn % len(things)]
             turn += 1
             status = _device_status(greengrass, thing, deployment_id)
-            # a device this stage's deployment has not reached keeps the status it had
-            if status != "QUEUED" or not statuses[thing].startswith("stage "):
+            if status != "QUEUED" or not stage:
                 statuses[thing] = f"{stage}{status}"
+            elif not statuses[thing].startswith("stage "):
+                # not reached by this stage's deployment (yet): a later stage's device, most likely
+                statuses[thing] = "waiting for its stage"
+            # else: an earlier stage's device keeps the status it ended that stage with
         return dict(statuses)
 
     return poll

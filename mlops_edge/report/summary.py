@@ -79,7 +79,7 @@ def _devices(doc: Mapping[str, Any], things: Sequence[str], read: DetailReader) 
     rows = []
     for thing in names:
         stage = staged.get(thing, {})
-        dep, ver = deployed.get(thing) or stage, verified.get(thing, {})
+        dep, ver = deployed.get(thing) or stage, verified.get(thing) or stage.get("verification") or {}
         latency = ver.get("latency_ms") or {}
         rows.append(
             {

@@ -10,10 +10,12 @@ import pytest
 
 from lambdas.core.configure import configure
 from lambdas.core.deployment import check_deployment, deploy
+from lambdas.core.detail import write_detail
 from lambdas.core.exceptions import DeploymentFailed
 from lambdas.core.promote import promote, rollback
 from lambdas.core.rollout import canary_count, evaluate_stage, pick_canaries, rollback_groups, verdict
 from pipeline.config.function_env import Settings
+from pipeline.execution_detail import VERIFICATION
 
 from .conftest import BUCKET, assert_selectable, stubbed
 from .fakes import FakeGreengrass
@@ -119,6 +121,16 @@ def test_a_failure_within_the_threshold_waits_for_every_device(iot: Any, s3: Any
 
     # no verification failed: 1 of 2 is within 50 %, the stage passes and the fleet stage follows
     state["verification"] = {"counts": {"targeted": 1, "verified": 1, "failed": 0}}
+    write_detail(
+        s3,
+        state["config"],
+        VERIFICATION,
+        {
+            "devices": [
+                {"thing": "core-b", "passed": True, "sent": 5, "matched": 5, "latency_ms": {"p50": 2.0}}
+            ]
+        },
+    )
     out = evaluate_stage(state, s3=s3)
     assert_selectable("evaluate_stage", out)
     assert (out["passed"], out["more"], out["index"], out["count"], out["bake_s"]) == (True, True, 1, 2, 5)
@@ -128,6 +140,9 @@ def test_a_failure_within_the_threshold_waits_for_every_device(iot: Any, s3: Any
     detail = json.loads(s3.get_object(Bucket=BUCKET, Key=out["devices_uri"].split("/", 3)[3])["Body"].read())
     devices = {d["thing"]: d for d in detail["stages"][0]["devices"]}
     assert devices["core-a"]["stage"] == "canary" and devices["core-a"]["status"] == "FAILED"
+    # the next stage rewrites verification.json: the stage's own figures stay with its devices
+    assert devices["core-b"]["verified"] is True and devices["core-b"]["verification"]["matched"] == 5
+    assert "verification" not in devices["core-a"]
 
 
 def test_a_failed_verification_over_the_threshold_stops_the_rollout(

@@ -47,3 +47,21 @@ def test_the_console_table_has_a_row_per_stage() -> None:
     text = console.export_text()
     assert "g-canary" in text and "SKIPPED" in text and "3.2" in text
     assert stages_table(stage_rows({})) is None
+
+
+def test_the_device_poller_does_not_call_a_later_stages_device_queued() -> None:
+    from mlops_edge.report.follow import greengrass_device_poller
+    from mlops_edge.report.history import ExecutionProgress
+
+    class Greengrass:
+        def list_effective_deployments(self, coreDeviceThingName: str) -> dict[str, object]:
+            found = coreDeviceThingName == "canary-1"
+            entry = {"deploymentId": "d-0", "coreDeviceExecutionStatus": "SUCCEEDED"}
+            return {"effectiveDeployments": [entry] if found else []}
+
+    class Progress(ExecutionProgress):
+        def output_of(self, state_name: str) -> object:
+            return {"config": TWO_STAGES, "deployment": {"deployment_id": "d-0", "stage": 0}}
+
+    statuses = greengrass_device_poller(Greengrass(), ["canary-1", "fleet-1"])(Progress())
+    assert statuses == {"canary-1": "stage canary (1/2): SUCCEEDED", "fleet-1": "waiting for its stage"}

@@ -231,6 +231,8 @@ def test_stage_rows_and_each_devices_stage() -> None:
         STATUS_URI: {"devices": [{"thing": "t0", "status": "SUCCEEDED", "detail": "SUCCESSFUL"}]},
         ROLLOUT_URI: {"stages": [{"name": "canary", "devices": [
             {"thing": "c0", "stage": "canary", "status": "FAILED", "detail": "FAILED: fault injected"},
+            {"thing": "c1", "stage": "canary", "status": "SUCCEEDED", "detail": "SUCCESSFUL", "verified": True,
+             "verification": {"passed": True, "sent": 4, "matched": 4, "latency_ms": {"p50": 1.5, "p99": 3.0}}},
         ]}]},
     })  # fmt: skip
     report = build_report(
@@ -244,6 +246,10 @@ def test_stage_rows_and_each_devices_stage() -> None:
     by_thing = {d["thing_name"]: d for d in report["devices"]}
     assert (by_thing["c0"]["stage"], by_thing["c0"]["status"]) == ("canary", "FAILED")
     assert by_thing["c0"]["detail"] == "FAILED: fault injected"
+    c1 = by_thing["c1"]
+    assert (c1["stage"], c1["verified"], c1["verified_requests"], c1["requests_sent"], c1["latency_p99_ms"]) == (
+        "canary", True, 4, 4, 3.0
+    )  # fmt: skip
     markdown = to_markdown(report)
     assert "| canary | g-canary | FAILED | 1 | 0 | 1 | — | 12.5 |" in markdown
     assert "| fleet | g | SKIPPED |" in markdown and "| c0 | canary | FAILED |" in markdown
