@@ -81,6 +81,10 @@ def test_a_two_std_shift_in_one_feature_is_drift_on_that_feature_only(training: 
     assert bmi["distance"] > bmi["threshold"] and len(bmi["observed_fractions"]) == len(
         bmi["baseline_fractions"]
     )
+    # Robust compares Deequ's linf_robust: linf_simple less 1.8 sqrt((n + m) / nm)
+    n, m = stats["dataset"]["item_count"], 2 * WINDOW_ROWS
+    moved_bmi = next(f for f in result.devices["core-moved"].features if f.name == "bmi")
+    assert moved_bmi.distance == pytest.approx(moved_bmi.linf_simple - 1.8 * ((n + m) / (n * m)) ** 0.5)
     # one window already shows it
     first = drift.judge(moved[:1], stats, constraints)
     assert checks(first.devices["core-moved"]) == [("bmi", "baseline_drift_check")]
