@@ -24,6 +24,8 @@ from mlops_edge.report.stages import device_stages, stage_rows, stages_markdown,
 from pipeline.execution_detail import DEPLOYMENT_STATUS, VERIFICATION, detail_uri
 
 REPORT_VERSION = 1
+#: Why a device has no result when a stage stopped the rollout before the device's own stage.
+SKIPPED_DETAIL = "kept its previous version: the rollout stopped before its stage"
 
 
 def _get(doc: Any, *path: str) -> Any:
@@ -75,11 +77,13 @@ def _devices(doc: Mapping[str, Any], things: Sequence[str], read: DetailReader) 
     }
     verified = {d["thing"]: d for d in _detail(doc, "verification", VERIFICATION, read) if "thing" in d}
     staged = device_stages(doc, read)  # earlier stages' devices: their detail objects were rewritten
+    skipped = any(row["status"] == "SKIPPED" for row in stage_rows(doc))
     names = list(dict.fromkeys([*things, *staged, *deployed, *verified]))
     rows = []
     for thing in names:
         stage = staged.get(thing, {})
         dep, ver = deployed.get(thing) or stage, verified.get(thing) or stage.get("verification") or {}
+        dep = dep or ({"status": "NOT_DEPLOYED", "detail": SKIPPED_DETAIL} if skipped else {})
         latency = ver.get("latency_ms") or {}
         rows.append(
             {

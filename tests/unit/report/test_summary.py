@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from rich.console import Console
 
 from mlops_edge.report.history import ExecutionProgress
-from mlops_edge.report.summary import build_report, print_summary, to_markdown, write_report
+from mlops_edge.report.summary import SKIPPED_DETAIL, build_report, print_summary, to_markdown, write_report
 
 CONFIG = {"bucket": "b", "state_prefix": "state/", "execution": "run-1"}
 STATUS_URI = "s3://b/state/executions/run-1/deployment-status.json"
@@ -236,7 +236,7 @@ def test_stage_rows_and_each_devices_stage() -> None:
         ]}]},
     })  # fmt: skip
     report = build_report(
-        _progress("FAILED", doc), execution_arn="arn:x", things=["t0"], total_s=1, dataset={},
+        _progress("FAILED", doc), execution_arn="arn:x", things=["t0", "f0"], total_s=1, dataset={},
         where_to_look={}, s3=s3,
     )  # fmt: skip
     assert [(s["name"], s["status"], s["failed"]) for s in report["stages"]] == [
@@ -246,6 +246,9 @@ def test_stage_rows_and_each_devices_stage() -> None:
     by_thing = {d["thing_name"]: d for d in report["devices"]}
     assert (by_thing["c0"]["stage"], by_thing["c0"]["status"]) == ("canary", "FAILED")
     assert by_thing["c0"]["detail"] == "FAILED: fault injected"
+    assert (by_thing["t0"]["stage"], by_thing["t0"]["status"]) == (None, "SUCCEEDED")
+    # a device of the skipped stage: no result, and the reason says why
+    assert (by_thing["f0"]["status"], by_thing["f0"]["detail"]) == ("NOT_DEPLOYED", SKIPPED_DETAIL)
     c1 = by_thing["c1"]
     assert (c1["stage"], c1["verified"], c1["verified_requests"], c1["requests_sent"], c1["latency_p99_ms"]) == (
         "canary", True, 4, 4, 3.0
