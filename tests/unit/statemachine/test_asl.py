@@ -165,7 +165,11 @@ def test_every_loop_is_bounded_by_a_counter_and_waits_from_input(asl: dict[str, 
         assert "EvaluateStage" in cycle and "StageDone?" in cycle, cycle
         assert states["EvaluateStage"]["ResultPath"] == "$.rollout"
         (loop_on,) = [c for c in states["StageDone?"]["Choices"] if c["Next"] == "Bake"]
-        assert loop_on == {"Variable": "$.rollout.index", "NumericLessThanPath": "$.rollout.count", "Next": "Bake"}
+        assert loop_on == {
+            "Variable": "$.rollout.index",
+            "NumericLessThanPath": "$.rollout.count",
+            "Next": "Bake",
+        }
         assert states["Bake"]["SecondsPath"] == "$.rollout.bake_s"
         # each stage's deployment loop counts its polls from zero
         assert states["NextStage"]["Parameters"] == {"count": 0}
