@@ -130,8 +130,23 @@ def _stage(raw: Mapping[str, Any], deployment: Mapping[str, Any], canary_group: 
         "bake_s": int(raw.get("bake_s", 0)),
         "failure_threshold_percent": float(raw.get("failure_threshold_percent", 0)),
         "verify": bool(raw.get("verify", True)),
-        "iot_job": {**iot_job_from_deployment(deployment), **copy.deepcopy(raw.get("iot_job") or {})},
+        "iot_job": _stage_iot_job(raw, deployment),
     }
+
+
+def _stage_iot_job(raw: Mapping[str, Any], deployment: Mapping[str, Any]) -> dict[str, Any]:
+    """The stage's own keys over the defaults from ``deployment.*``.
+
+    IoT Jobs' abort weighs failures among the things that *finished*, so the default criterion
+    (10 % once 1 thing ran) cancels a job at its first failure, devices still installing included.
+    That is right for a stage that tolerates no failure (threshold 0, the default); a stage with a
+    failure threshold of its own gets no default abort, so its threshold decides, not IoT's. An
+    ``abortConfig`` the stage gives is kept as given.
+    """
+    job = iot_job_from_deployment(deployment)
+    if float(raw.get("failure_threshold_percent", 0)) > 0:
+        del job["abortConfig"]
+    return {**job, **copy.deepcopy(raw.get("iot_job") or {})}
 
 
 def normalize(

@@ -63,6 +63,12 @@ def test_canary_then_fleet_is_normalized(settings: Settings) -> None:
     # the stage's own key replaces the default; the others come from deployment.*
     assert canary["iot_job"]["timeoutConfig"] == {"inProgressTimeoutInMinutes": 5}
     assert canary["iot_job"]["jobExecutionsRolloutConfig"] == {"maximumPerMinute": 100}
+    # a stage with its own failure threshold gets no default IoT abort (it would cancel at the first
+    # failure); a stage without one keeps today's
+    assert "abortConfig" not in canary["iot_job"]
+    assert (
+        lab["iot_job"]["abortConfig"] == iot_job_from_deployment(out["config"]["deployment"])["abortConfig"]
+    )
     assert (lab["target"], lab["thing_group"], lab["verify"]) == ("group", "lab-devices", False)
     assert (fleet["target"], fleet["thing_group"]) == ("fleet", "edge-fleet")
     assert out["rollout"]["count"] == 3
