@@ -162,7 +162,14 @@ def input_key(root: Path = REPO_ROOT) -> str:
         digest.update(str(path.relative_to(root)).encode() + b"\0")
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     digest.update(json.dumps(synth_context(root), sort_keys=True).encode())
-    settings = {k: v for k, v in _synth_environ().items() if k.startswith(("MLOPS_EDGE_", "CDK_"))}
+    # where the broker listens (the local cloud's MLOPS_EDGE_MQTT_*, a new port at each start, put
+    # in this process's environment before the deploy) is no input of the app: with it in the key,
+    # every `mlops-edge run` synthesized again (15-75 s)
+    settings = {
+        k: v
+        for k, v in _synth_environ().items()
+        if k.startswith(("MLOPS_EDGE_", "CDK_")) and not k.startswith("MLOPS_EDGE_MQTT_")
+    }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     distributions = sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions())
     digest.update("\n".join(distributions).encode())
