@@ -57,6 +57,20 @@ class RoleCredentials(ModeHolder):
         name = state_machine_arn.rsplit(":", 1)[-1] if state_machine_arn else "StepFunctions"
         return self._mint(role_arn, session_name(name))
 
+    def service_credentials(
+        self, role_arn: str, service: str, source_arn: str, name: str
+    ) -> SessionCredentials | None:
+        """The credentials another service acting as a customer role is signed with (IoT's rule
+        actions as ``iot.amazonaws.com``, ``source_arn`` the rule): None in off mode or when audit
+        mode finds the role not assumable; ``RoleNotAssumable`` in enforce mode."""
+        if self.mode is Mode.OFF:
+            return None
+        if not self._trusted(role_arn, (service,), source_arn):
+            if self.enforcing:
+                raise RoleNotAssumable(f"{service} is not authorized to assume the role {role_arn}")
+            return None
+        return self._mint(role_arn, session_name(name))
+
     def lambda_trust_refusal(self, role_arn: str, function_arn: str) -> str | None:
         """CreateFunction / UpdateFunctionConfiguration: AWS's message when Lambda may not assume
         the role and this mode refuses; None otherwise."""
