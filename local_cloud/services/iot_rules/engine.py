@@ -5,8 +5,8 @@ independently; a message that is not a JSON object is not run through JSON SQL (
 ``WHERE`` holds, the SELECT result goes to each action. An action that fails sends AWS's error
 message to the rule's ``errorAction`` (``ruleName``, ``topic``, ``clientId``,
 ``base64OriginalPayload``, ``failures`` with ``failedAction``/``failedResource``/``errorMessage``)
-or, without one, is logged. Actions other than ``lambda`` and ``republish`` are stored but not run
-locally (logged once per rule).
+or, without one, is logged. Actions other than ``lambda``, ``republish`` and ``s3`` are stored but
+not run locally (logged once per rule).
 
 The lambda action invokes the function asynchronously (``InvocationType=Event``) through the local
 cloud's own Lambda API, as IoT does. AWS IoT invokes as the service principal
@@ -14,6 +14,10 @@ cloud's own Lambda API, as IoT does. AWS IoT invokes as the service principal
 ``lambda:InvokeFunction``; it is evaluated with the rule's ARN as ``aws:SourceArn`` by the local
 IAM evaluator. In ``MLOPS_EDGE_IAM=audit`` a refusal is logged and the function runs anyway; in
 ``off`` nothing is checked.
+
+The s3 action puts the SELECT result at ``key`` in ``bucketName`` (both may use substitution
+templates, e.g. ``state/presence/${clientId}.json``) as the rule's ``roleArn``: IoT assumes that
+role (its trust policy must allow ``iot.amazonaws.com``) and PutObject is authorized as that role.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from local_cloud.services.iot_rules.sql import Message
 
 LOG = logging.getLogger(__name__)
 IOT_PRINCIPAL = "iot.amazonaws.com"
-_ACTION_NAMES = {"lambda": "LambdaAction", "republish": "RepublishAction"}
+_ACTION_NAMES = {"lambda": "LambdaAction", "republish": "RepublishAction", "s3": "S3Action"}
 
 
 class ActionFailed(Exception):
@@ -50,9 +54,15 @@ class Actions(Protocol):
 
     def publish(self, topic: str, payload: bytes, qos: int) -> None: ...
 
+    def put_object(self, action: dict[str, str], payload: bytes, rule: Rule) -> None:
+        """The s3 action: ``action`` holds ``bucketName``/``key`` already substituted."""
+        ...
+
 
 def substitute(template: str, message: Message) -> str:
-    """Republish topics may use ``${topic()}``, ``${topic(n)}`` and ``${field}`` templates."""
+    """Substitution templates (republish topics, s3 bucket names and keys): ``${expression}``
+    is an SQL expression evaluated against the incoming message (``${topic()}``, ``${topic(n)}``,
+    ``${field}``, ``${a.b}``); an Undefined one becomes the empty string, as IoT does."""
     from local_cloud.services.iot_rules.sql import UNDEFINED, parse
 
     out, rest = "", template
@@ -146,6 +156,13 @@ class Engine:
                 self.actions.publish(topic, payload, int(body.get("qos", 0)))
             except Exception as exc:
                 raise ActionFailed(topic, f"Failed to republish: {exc}") from exc
+        elif kind == "s3":
+            target = {
+                **{k: str(v) for k, v in body.items()},
+                "bucketName": substitute(str(body["bucketName"]), message),
+                "key": substitute(str(body["key"]), message),
+            }
+            self.actions.put_object(target, payload, rule)
         elif (rule.name, kind) not in self._warned:
             self._warned.add((rule.name, kind))
             LOG.warning(

@@ -8,7 +8,8 @@ SQL is cached by its text.
 
 ``validate_payload`` is what AWS checks before it stores a rule and moto does not: the payload's
 required members, the SQL version, at most 10 actions of one known kind each, the lambda action's
-function ARN, the republish action's topic and role, and SQL the local engine can run.
+function ARN, the republish action's topic and role, the s3 action's bucket, key, role and canned
+ACL, and SQL the local engine can run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,18 @@ RULE_NAME = re.compile(r"^[a-zA-Z0-9_]+$")
 SQL_VERSIONS = ("2015-10-08", "2016-03-23", "beta")
 MAX_ACTIONS = 10
 #: the actions the engine runs; the others are stored (AWS accepts them) and logged as not emulated
-RUN_ACTIONS = ("lambda", "republish")
+RUN_ACTIONS = ("lambda", "republish", "s3")
+#: S3 canned ACLs an s3 action may name (CreateTopicRule's S3Action.cannedAcl)
+CANNED_ACLS = (
+    "private",
+    "public-read",
+    "public-read-write",
+    "aws-exec-read",
+    "authenticated-read",
+    "bucket-owner-read",
+    "bucket-owner-full-control",
+    "log-delivery-write",
+)
 _FUNCTION_ARN = re.compile(
     r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$"
 )
@@ -67,6 +79,12 @@ def _check_action(action: Any, where: str) -> None:
                 raise InvalidRequestException(f"{where}.republish.{member} is required")
         if any(c in body["topic"] for c in "+#"):
             raise InvalidRequestException(f"{where}.republish.topic must not contain wildcards")
+    if kind == "s3":
+        for member in ("bucketName", "key", "roleArn"):
+            if not isinstance(body.get(member), str) or not body[member]:
+                raise InvalidRequestException(f"{where}.s3.{member} is required")
+        if "cannedAcl" in body and body["cannedAcl"] not in CANNED_ACLS:
+            raise InvalidRequestException(f"{where}.s3.cannedAcl must be one of {', '.join(CANNED_ACLS)}")
 
 
 def validate_payload(payload: Any) -> Statement:

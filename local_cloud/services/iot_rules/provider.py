@@ -12,7 +12,9 @@ This provider adds what moto lacks:
   a 1-second poll catches rules that reached moto another way (a restored state);
 - the engine itself (``engine.py``) on an MQTT connection of its own (``transport.py``), and the
   actions' targets: the local Lambda API (``InvocationType=Event``, after the function's resource
-  policy allowed ``iot.amazonaws.com``) and the broker (republish).
+  policy allowed ``iot.amazonaws.com``), the broker (republish) and the local S3 API (s3: PutObject
+  signed with a session of the action's role, which ``iot.amazonaws.com`` must be trusted to
+  assume, so the role's IAM policies decide as on AWS).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class IotRulesProvider:
         self.transport = RulesTransport(self.engine.handle, stamp=lambda: self.cache.rules)
         self._lock = threading.Lock()
         self._lambda: Any = None
+        self._s3: dict[str, tuple[str, Any]] = {}  # role ARN -> (session access key, client)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -171,3 +174,48 @@ class IotRulesProvider:
             if decide(asked, [policy]).allowed:
                 return None
         return f"{IOT_PRINCIPAL} is not allowed lambda:InvokeFunction on {function_arn} for {rule.arn} by its resource-based policy"
+
+    def put_object(self, action: dict[str, str], payload: bytes, rule: Rule) -> None:
+        """The s3 action: PutObject as the action's role, assumed by ``iot.amazonaws.com``."""
+        bucket, key = action["bucketName"], action["key"]
+        resource = f"{bucket}/{key}"
+        if not bucket or not key:
+            raise ActionFailed(resource, "Failed to put S3 object: the bucket or key template is empty")
+        try:
+            client = self._s3_client(action["roleArn"], rule)
+        except Exception as exc:
+            raise ActionFailed(resource, f"Failed to assume the role {action['roleArn']}: {exc}") from exc
+        extra = {"ACL": action["cannedAcl"]} if action.get("cannedAcl") else {}
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=payload, **extra)
+        except Exception as exc:
+            raise ActionFailed(resource, f"Failed to put S3 object. The error received was {exc}") from exc
+
+    def _s3_client(self, role_arn: str, rule: Rule) -> Any:
+        """An S3 client signed as ``role_arn``'s session (the admin keys when IAM is off, or when
+        audit mode finds the role not assumable); one per role, renewed with its session."""
+        import boto3
+        from botocore.config import Config
+
+        creds = None
+        if self.ctx.iam is not None:
+            creds = self.ctx.iam.service_credentials(
+                role_arn, IOT_PRINCIPAL, rule.arn, f"iot-rule-{rule.name}"
+            )
+        if creds is None:
+            return self._s3.setdefault("", ("", self.ctx.client("s3")))[1]
+        held = self._s3.get(role_arn)
+        if held is None or held[0] != creds.access_key_id:  # first use, or a renewed session
+            self._s3[role_arn] = (
+                creds.access_key_id,
+                boto3.session.Session().client(
+                    "s3",
+                    endpoint_url=self.ctx.endpoint_url,
+                    region_name=self.ctx.region,
+                    aws_access_key_id=creds.access_key_id,
+                    aws_secret_access_key=creds.secret_access_key,
+                    aws_session_token=creds.session_token,
+                    config=Config(retries={"max_attempts": 2}),
+                ),
+            )
+        return self._s3[role_arn][1]
