@@ -14,6 +14,7 @@ from infra import common
 from infra.approval import ApprovalTrigger
 from infra.functions import PipelineFunctions
 from infra.permissions import Scope, grant_all
+from infra.presence import DevicePresence
 from infra.storage import PREFIXES, ArtifactStore
 from infra.training import TrainingResources
 from infra.verifier import VerifierIdentity
@@ -31,6 +32,7 @@ class PipelineStack(Stack):
         store: artifact + access-log buckets.
         training: SageMaker role, image URI, source asset, model package group.
         thing_group: the fleet's IoT thing group (deployments target it).
+        presence: the IoT rule writing each device's last lifecycle event to the bucket.
         verifier: the MQTT identity (secret + IoT policy) of verify_on_device.
         functions: the Lambdas.
         state_machine: the ``PipelineStateMachine`` construct (``.state_machine`` is the resource).
@@ -75,6 +77,11 @@ class PipelineStack(Stack):
             thing_group_properties=iot.CfnThingGroup.ThingGroupPropertiesProperty(
                 thing_group_description="Canary devices of the mlops-edge fleet: a rollout's first stage"
             ),
+        )
+        # each device's last connect/disconnect under state/presence/ (CheckDeployment names
+        # offline devices from it)
+        self.presence = DevicePresence(
+            self, "Presence", store=self.store, name_prefix=config.state_machine_name
         )
         self.verifier = VerifierIdentity(
             self,
