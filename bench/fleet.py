@@ -202,6 +202,12 @@ def run_fleet(devices: int, canary: int, state_dir: Path, timeout_s: float) -> d
         if report.exists():
             time.sleep(1.0)  # the report's .md and summary are written right after the JSON
             sample = warm_sample(root)
+            # --keep then starts the web console: interrupting that start would leave it behind
+            deadline = time.monotonic() + 60
+            while proc.poll() is None and time.monotonic() < deadline:
+                if "the environment is running" in log_path.read_text(errors="replace"):
+                    break
+                time.sleep(0.25)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)  # the run stops what it started, by PID
