@@ -30,7 +30,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from local_cloud.context import ServerContext
-from local_cloud.services.stepfunctions import integration_errors, limits
+from local_cloud.services.stepfunctions import integration_errors, limits, waits
 
 LOG = logging.getLogger(__name__)
 
@@ -107,6 +107,7 @@ class StepFunctionsProvider:
         self.ctx = ctx
         limits.apply()
         integration_errors.apply()
+        waits.apply()  # Wait states to the millisecond (moto rounded timestamps to whole seconds)
 
     def handle(self, request: Request) -> Response | None:
         if request.headers.get("X-Amz-Target") != TARGET:
