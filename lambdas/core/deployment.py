@@ -7,7 +7,9 @@ Per-device records go to S3 (``pipeline.execution_detail``), never into the stat
 Deploy writes the devices it targeted, each CheckDeployment the latest status of every device, and
 both return counts, the detail's URI and at most ``MAX_NAMED`` devices by name. A check asks
 Greengrass only about devices not yet finished (earlier checks' successes are read back from S3),
-several at a time.
+several at a time. Unfinished devices are also named by their presence (``lambdas.core.presence``:
+offline since a disconnect, never connected); when all of them have been offline past the grace
+period they count as failed at once instead of at the time budget.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from botocore.exceptions import ClientError
 from lambdas.core.aws import is_not_found, transient_errors
 from lambdas.core.detail import clip, counted, named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, DeploymentTimedOut, NoDevices
+from lambdas.core.presence import NEVER_CONNECTED as NO_PRESENCE
+from lambdas.core.presence import name_offline
 from lambdas.core.rollout import place_canaries, verdict
 from pipeline.config.rollout import iot_job_from_deployment, stage_of
 from pipeline.execution_detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
@@ -254,7 +258,7 @@ def _stalled_detail(device: Mapping[str, Any], now: float) -> str:
     contact = device.get("last_contact")
     if isinstance(contact, (int, float)):
         when = f"last contact {_iso(contact)} ({now - contact:.0f} s ago): offline or stalled?"
-    elif device.get("detail") == NEVER_CONNECTED:
+    elif device.get("detail") in (NEVER_CONNECTED, NO_PRESENCE):
         when = "never contacted the cloud"
     else:
         when = "no deployment status ever reported: offline since it registered?"
@@ -291,7 +295,8 @@ def _timed_out(
 
 def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict[str, Any]:
     """Every device's result, written to S3; raises once the stage's failed share is over its
-    ``failure_threshold_percent`` (0: the first failed device), naming the failed devices.
+    ``failure_threshold_percent`` (0: the first failed device), naming the failed devices. Devices
+    offline past the grace period count as failed once no other device is unfinished.
 
     Returns ``status`` (SUCCEEDED once every device finished and the failed share is within the
     threshold; the time budget ends the wait, unfinished devices then count as TIMED_OUT), ``counts``,
@@ -309,6 +314,11 @@ def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: An
     finished = _finished_before(s3, uri, deployment_id)
     fresh = device_statuses(greengrass, [t for t in things if t not in finished], deployment_id)
     devices = [finished.get(thing) or fresh[thing] for thing in things]
+    waiting = [d for d in devices if d["status"] not in ("SUCCEEDED", "FAILED")]
+    offline = name_offline(s3, config, waiting, never_registered=NEVER_CONNECTED, now=time.time())
+    if offline and len(offline) == len(waiting):  # nothing left worth waiting for: docs/contracts.md
+        for d in offline:
+            d["status"] = "FAILED"
     by_status: dict[str, int] = {}
     for d in devices:
         by_status[d["status"]] = by_status.get(d["status"], 0) + 1

@@ -117,8 +117,9 @@ def test_in_progress_until_every_device_succeeded(iot: Any, s3: Any, event: dict
     assert out["counts"] == {"targeted": 3, "succeeded": 1, "failed": 0, "in_progress": 1, "pending": 1}
     # Unfinished devices are named with their reason: the DeploymentTimedOut cause quotes the summary.
     assert out["summary"] == (
+        # core-c: no core device and no presence record (docs/contracts.md "Device presence")
         "1 in_progress, 1 pending, 1 succeeded of 3; waiting for core-b: IN_PROGRESS; core-c: PENDING "
-        f"(never connected: not registered as a Greengrass core device) (every device: {STATUS_URI})"
+        f"(never connected) (every device: {STATUS_URI})"
     )
     assert [d["thing"] for d in out["unfinished"]] == ["core-b", "core-c"]
     detail = read_detail(s3, STATUS_URI)
