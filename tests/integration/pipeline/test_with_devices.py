@@ -230,3 +230,85 @@ def _golden_key(deployed: Deployed) -> str:
     package = deployed.client("sagemaker").describe_model_package(ModelPackageName=model_package(deployed))
     uri = package["CustomerMetadataProperties"]["golden_uri"]
     return uri.split("/", 3)[3]
+
+
+def test_a_device_killed_mid_rollout_is_named_offline_within_the_stage_timeout(
+    deployed: Deployed, fleet: Any, fast_input: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 12: the broker's lifecycle events reach S3 through the CDK app's presence rule (the
+    local rules engine's s3 action, as its IAM role), and CheckDeployment names a core killed
+    (SIGKILL, by PID) once the stage started as offline, with its disconnect time and reason,
+    after the grace period (a quarter of the 60 s budget) instead of at the time budget."""
+    import os
+    import signal
+    import uuid
+
+    from mlops_edge.environment.fleet import Fleet
+
+    s3, sfn = deployed.client("s3"), deployed.client("stepfunctions")
+    victim, steady = "mlops-edge-offline-01", fleet.devices[0].thing_name
+    presence_key = f"state/presence/{victim}.json"
+    document = {"dataset": dict(deployed.dataset), **device_input(fast_input, deployed)}
+    document["poll"]["deployment"] = {"interval_s": 1, "timeout_s": 60, "max_polls": 10_000}
+    doomed = Fleet(
+        deployed.cloud,
+        root=tmp_path_factory.mktemp("offline"),
+        thing_group=deployed.thing_group,
+        env=deployed.cloud.env(),
+    )
+    try:
+        (device,) = doomed.start(names=[victim])
+        assert not doomed.wait_reported(deployed.client("greengrassv2"), timeout_s=60)
+        # its connect went through the presence rule into the bucket
+        assert (
+            _eventually(lambda: _presence(s3, deployed.bucket, presence_key), 15)["eventType"] == "connected"
+        )
+        arn = sfn.start_execution(
+            stateMachineArn=deployed.state_machine_arn,
+            name=f"it-{uuid.uuid4().hex[:12]}",
+            input=json.dumps(document),
+        )["executionArn"]
+        _eventually(lambda: "Deploy" in _entered(deployed.history(arn)), 60)
+        os.killpg(device.pid, signal.SIGKILL)  # the core and its components, by the core's PID
+        device.process.wait(timeout=10)
+        killed = time.monotonic()
+        execution = _eventually(
+            lambda: (e := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and e, 90
+        )
+        decided = time.monotonic() - killed
+        record = _presence(s3, deployed.bucket, presence_key)
+    finally:
+        doomed.stop()
+        deployed.client("iot").remove_thing_from_thing_group(
+            thingGroupName=deployed.thing_group, thingName=victim
+        )
+    assert record is not None and record["eventType"] == "disconnected", record
+    assert record["disconnectReason"] == "CONNECTION_LOST"
+    assert execution["status"] == "FAILED" and execution["error"] == "DeploymentFailed", execution.get(
+        "cause"
+    )
+    cause = execution["cause"].split(" | ")[0]
+    assert f"{victim}: offline: disconnected " in cause and "(CONNECTION_LOST)" in cause, cause
+    assert steady not in cause, cause
+    # named well within the stage's 60 s budget (15 s grace, 1 s polls, a busy machine)
+    assert decided < 60, decided
+
+
+def _presence(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def _entered(events: list[dict[str, Any]]) -> list[str]:
+    return [e["stateEnteredEventDetails"]["name"] for e in events if "stateEnteredEventDetails" in e]
+
+
+def _eventually(probe: Any, timeout_s: float) -> Any:
+    """The first truthy value of ``probe()``, polled every 0.2 s; fails after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := probe()):
+        assert time.monotonic() < deadline, f"not within {timeout_s} s"
+        time.sleep(0.2)
+    return value
