@@ -8,11 +8,18 @@ and everything else falls through to moto's ``DomainDispatcherApplication`` unch
 port before moto is imported, so moto's Step Functions interpreter calls services through us too.
 The response of a request that may have changed state is held back until that service's state is
 durable on disk (``persistence.Durability``: issue 13 item 2, a crash loses nothing acknowledged).
+
+Start-up (issue 15): the ready file is written once the port is bound, the providers are built and
+the broker answers; restoring moto's saved state (a saved Step Functions state imports moto's
+interpreter: 1-2 s on a 2-core machine) and starting the providers then run in a thread while the
+caller goes on with its own work (the deploy's synthesis cache check). Every request waits for
+that to finish (:meth:`DispatchLayer.open`), so none sees a half-restored cloud; if it fails,
+requests get a 503 naming the failure and the endpoint stops. The Step Functions provider patches
+moto's interpreter in a thread of its own (its requests alone wait for it).
 """
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import logging
@@ -39,6 +46,8 @@ Provider = Callable[[Request], Response | None]
 Observer = Callable[[Request, int], None]
 # The authorizer answers a request it refuses (an AWS AccessDenied), None to let it through.
 Authorizer = Callable[[Request], Response | None]
+#: how long a request waits for the restore and the providers' start (a loaded 2-core machine)
+OPEN_TIMEOUT_S = 120.0
 
 
 class DispatchLayer:
@@ -58,6 +67,33 @@ class DispatchLayer:
         self.authorizer = authorizer
         # persistence.Durability: a mutating request's effect is durable before its response
         self.durability = durability
+        self._opened = threading.Event()  # moto's state restored and the providers started
+        self._open_error: str | None = None
+
+    def open(self, error: str | None = None) -> None:
+        """Let requests through (``error``: the start failed; they get a 503 saying why)."""
+        self._open_error = error
+        self._opened.set()
+
+    @property
+    def open_error(self) -> str | None:
+        """Why the start-up failed after the ready file, if it did."""
+        return self._open_error
+
+    def _not_open(self) -> Response | None:
+        """None once the endpoint is open; else the 503 a request gets."""
+        if not self._opened.wait(OPEN_TIMEOUT_S):
+            message = f"local cloud still starting after {OPEN_TIMEOUT_S:.0f} s"
+        elif self._open_error is not None:
+            message = f"local cloud failed to start: {self._open_error}"
+        else:
+            return None
+        return Response(
+            json.dumps({"message": message}),
+            status=503,
+            headers={"x-amzn-ErrorType": "ServiceUnavailable", "x-amzn-RequestId": str(uuid.uuid4())},
+            mimetype="application/json",
+        )
 
     def _made_durable(self, request: Request, status: int) -> Response | None:
         """None once the request's effect is on disk; a 500 if it could not be saved."""
@@ -76,6 +112,9 @@ class DispatchLayer:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
+        closed = self._not_open()
+        if closed is not None:
+            return closed(environ, start_response)
         if self.authorizer is not None:
             refusal = self.authorizer(request)  # before any provider or moto: one place for IAM
             if refusal is not None:
@@ -178,7 +217,7 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     sagemaker = SageMakerProvider(ctx)
     greengrass = GreengrassV2Provider(ctx)
     admin = AdminProvider(ctx)
-    stepfunctions = StepFunctionsProvider(ctx)  # also patches moto's ASL interpreter limits
+    stepfunctions = StepFunctionsProvider(ctx)  # patches moto's ASL interpreter once started
     cloudformation = CloudFormationProvider(ctx)  # moto's engine with local resource handlers
     events = EventsProvider(ctx)  # AWS service events; rules that start state machines
     health = HealthProvider(ctx, lambda_)  # GET /_mlops_edge/health, read-only
@@ -186,6 +225,7 @@ def build(ctx: ServerContext) -> tuple[DispatchLayer, list[Any]]:
     providers = [health, admin, lambda_, sagemaker, greengrass, stepfunctions, cloudformation, events]
     providers.append(iot_rules)
     iam = _iam(ctx, greengrass)
+    stepfunctions.state_credentials = iam.state_machine_credentials
     app = DispatchLayer(
         [p.handle for p in providers],
         _moto_app(),
@@ -211,15 +251,13 @@ def _durability(ctx: ServerContext, cloudformation: Any) -> Any:
 
 def _iam(ctx: ServerContext, greengrass: Any) -> Any:
     """The IAM authorizer (``MLOPS_EDGE_IAM``), the credentials it mints for functions and for
-    the state machine's integrations (moto's interpreter patched to sign with them), and the
-    provider facts its dependent-action checks need."""
+    the state machine's integrations (the Step Functions provider patches moto's interpreter to
+    sign with them), and the provider facts its dependent-action checks need."""
     from local_cloud.iam.enforce import Authorizer
-    from local_cloud.services.stepfunctions import credentials
 
     iam = Authorizer.from_context(ctx)
     ctx.iam = iam
     iam.facts["greengrassv2"] = greengrass.backend.iam_facts
-    credentials.apply(iam.state_machine_credentials)
     LOG.info("IAM: %s (decision log %s)", iam.mode.value, iam.log_path)
     return iam
 
@@ -263,11 +301,39 @@ def _shut_down(
     if durability is not None:
         LOG.info("durable snapshots: %s", json.dumps(durability.summary()))
     try:
-        persistence.save_moto(state_dir)
+        if ctx.extras.get("restored"):
+            persistence.save_moto(state_dir)
+        else:  # stopped before the saved state was loaded: saving now would overwrite it
+            LOG.warning("moto state not saved: it was never restored")
     except Exception:
         LOG.exception("saving moto state failed")
     LOG.info("saved moto state at +%.3fs", time.monotonic() - stopping)
     broker.stop()
+
+
+def _open(
+    ctx: ServerContext, app: DispatchLayer, providers: list[Any], started: float, stop: Callable[..., None]
+) -> None:
+    """Restore moto's state, start the providers, then let requests through; on a failure, make
+    the waiting requests fail with the reason and stop the endpoint (as a failed start did)."""
+    from local_cloud import persistence
+
+    try:
+        persistence.restore_moto(ctx.state_dir)
+        ctx.extras["restored"] = True
+        LOG.info("moto state restored at +%.3fs", time.monotonic() - started)
+        for provider in providers:
+            start = getattr(provider, "start", None)
+            if start:
+                start()
+                LOG.debug("started %s at +%.3fs", type(provider).__name__, time.monotonic() - started)
+    except Exception as exc:
+        LOG.exception("start-up failed after the ready file")
+        app.open(f"{type(exc).__name__}: {exc}")
+        stop(signal.SIGTERM, None)
+        return
+    LOG.info("open (state restored, providers started) at +%.3fs", time.monotonic() - started)
+    app.open()
 
 
 def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:
@@ -286,7 +352,6 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
     ctx.port = httpd.server_port
     os.environ["MOTO_PORT"] = str(ctx.port)
     os.environ.update({k: v for k, v in ctx.aws_env().items() if k != "AWS_ENDPOINT_URL"})
-    from local_cloud import persistence
     from local_cloud.mqtt.broker import Broker
 
     def _stop(signum: int, frame: Any) -> None:
@@ -306,27 +371,25 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
         LOG.info("providers built at +%.3fs", time.monotonic() - started)
         broker.wait_ready()
         LOG.info("broker up at +%.3fs", time.monotonic() - started)
-        persistence.restore_moto(state_dir)
-        LOG.info("moto state restored at +%.3fs", time.monotonic() - started)
-        for provider in providers:
-            start = getattr(provider, "start", None)
-            if start:
-                start()
     except BaseException:
-        for provider in providers:
-            with contextlib.suppress(Exception):
-                getattr(provider, "stop", lambda: None)()
         broker.stop()
         raise
     _write_ready_file(ready_file, ctx, broker, started)
-    LOG.info("ready in %.3fs", time.monotonic() - started)
+    LOG.info("ready in %.3fs (requests wait for the restore)", time.monotonic() - started)
+    opening = threading.Thread(
+        target=_open, args=(ctx, app, providers, started, _stop), daemon=True, name="open"
+    )
+    opening.start()
     try:
         httpd.serve_forever(poll_interval=0.1)
     finally:
         stopping = time.monotonic()
+        opening.join(timeout=OPEN_TIMEOUT_S)  # a stop during the restore: let it finish first
         _shut_down(ctx, providers, broker, state_dir, stopping)
         httpd.server_close()
         LOG.info("stopped in %.3fs", time.monotonic() - stopping)
         # Everything is saved: the interpreter's exit need not garbage-collect moto's object graphs
         # one by one (measured 2-3 s of a 3 s stop on the 2-core machine).
         gc.freeze()
+    if app.open_error is not None:
+        raise SystemExit(f"local cloud: start-up failed: {app.open_error}")

@@ -17,24 +17,34 @@ the input's content):
   code).
 
 moto already answers a reused name (``ExecutionAlreadyExists``, or the running execution when
-name and input are the same). The interpreter's own limits are patched in by ``limits.apply()``
-when this provider is built.
+name and input are the same).
+
+The interpreter's patches (``limits``, ``integration_errors``, ``waits``, ``credentials``) import
+moto's whole ASL interpreter (with moto's Batch and EC2 models: 1-2 s of a 2-core machine), so
+:meth:`StepFunctionsProvider.start` applies them in a thread of their own: the endpoint answers
+other services meanwhile, and each Step Functions request (``X-Amz-Target: AWSStepFunctions.*``:
+the only way an execution starts, the events provider calls the API too) waits until they are in.
+If moto moved under a patch, those requests answer 500 naming what moved.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
 from local_cloud.context import ServerContext
-from local_cloud.services.stepfunctions import integration_errors, limits, waits
+from local_cloud.services.stepfunctions import credentials, integration_errors, limits, waits
 
 LOG = logging.getLogger(__name__)
 
 TARGET = "AWSStepFunctions.StartExecution"
+TARGET_PREFIX = "AWSStepFunctions."
+PATCH_TIMEOUT_S = 120.0  # importing the interpreter on a loaded 2-core machine: seconds, not minutes
 MAX_NAME_CHARS = 80
 MAX_INPUT_BYTES = limits.MAX_PAYLOAD_BYTES
 # the characters the API reference forbids in names (whitespace is checked with str.isspace)
@@ -101,17 +111,56 @@ def validate_content(body: dict[str, Any]) -> None:
 
 
 class StepFunctionsProvider:
-    """Answers invalid ``StartExecution`` requests; patches moto's interpreter limits once."""
+    """Answers invalid ``StartExecution`` requests; patches moto's interpreter once, in a thread
+    (:meth:`start`), before any Step Functions request goes on."""
 
-    def __init__(self, ctx: ServerContext) -> None:
+    def __init__(
+        self, ctx: ServerContext, state_credentials: Callable[[str, str], Any] | None = None
+    ) -> None:
         self.ctx = ctx
-        limits.apply()
-        integration_errors.apply()
-        waits.apply()  # Wait states to the millisecond (moto rounded timestamps to whole seconds)
+        # (role_arn, state_machine_arn) -> the session the state machine's integrations sign with
+        self.state_credentials = state_credentials
+        self._patched = threading.Event()
+        self._patch_error: str | None = None
+
+    def start(self) -> None:
+        threading.Thread(target=self.patch, daemon=True, name="stepfunctions-patches").start()
+
+    def patch(self) -> None:
+        """Apply every interpreter patch (idempotent); a failure is kept for the requests to name."""
+        try:
+            limits.apply()
+            integration_errors.apply()
+            waits.apply()  # Wait states to the millisecond (moto rounded timestamps to whole seconds)
+            credentials.apply(self.state_credentials)
+        except Exception as exc:
+            LOG.exception("patching moto's Step Functions interpreter failed")
+            self._patch_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._patched.set()
+
+    def _not_patched(self) -> Response | None:
+        """None once the patches are in; else the 500 a Step Functions request gets."""
+        if not self._patched.wait(PATCH_TIMEOUT_S):
+            message = f"the Step Functions interpreter did not load in {PATCH_TIMEOUT_S:.0f} s"
+        elif self._patch_error is not None:
+            message = f"the Step Functions interpreter could not be patched: {self._patch_error}"
+        else:
+            return None
+        return Response(
+            json.dumps({"__type": f"{_NS}#InternalError", "message": f"local cloud: {message}"}),
+            status=500,
+            headers={"x-amzn-ErrorType": "InternalError"},
+            mimetype="application/x-amz-json-1.0",
+        )
 
     def handle(self, request: Request) -> Response | None:
-        if request.headers.get("X-Amz-Target") != TARGET:
+        target = request.headers.get("X-Amz-Target") or ""
+        if not target.startswith(TARGET_PREFIX):
             return None
+        refusal = self._not_patched()
+        if refusal is not None or target != TARGET:
+            return refusal
         try:
             body = json.loads(request.get_data(cache=True) or b"{}")
         except ValueError:
