@@ -102,6 +102,24 @@ class LambdaProvider:
         self.pool = WorkerPool(self.root / "logs")
         self._extract_lock = threading.Lock()
 
+    def start(self) -> None:
+        """Warm a worker for each function restored from the saved state, one at a time, in the
+        background: the endpoint's restart left none, and the next run's first invoke of each
+        function would otherwise pay the cold start on the execution's path (functions created or
+        updated later are pre-warmed by :meth:`observe`)."""
+        threading.Thread(target=self._prewarm_restored, daemon=True, name="lambda-prewarm").start()
+
+    def _prewarm_restored(self) -> None:
+        from moto.awslambda.utils import get_backend
+
+        for fn in list(get_backend(self.ctx.account_id, self.ctx.region).list_functions()):
+            if self.ctx.stopping.is_set():
+                return
+            try:
+                self.prewarm(fn)
+            except Exception:  # a function that cannot start now fails at its invoke, as before
+                LOG.warning("pre-warming %s failed", fn.function_name, exc_info=True)
+
     def stop(self) -> None:
         self.pool.stop()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import urllib.request
 import uuid
 import zipfile
 
@@ -76,6 +77,13 @@ def test_restart_keeps_state(tmp_path) -> None:  # type: ignore[no-untyped-def]
         )
     with LocalCloud(state_dir) as cloud:
         assert cloud.info["port"] != first_port or True  # a new ephemeral port is fine
+        # the restored function gets a warm worker before any invoke (issue 15: no cold start in
+        # the next run's execution)
+        health = f"{cloud.endpoint_url}/_mlops_edge/health"
+        wait_until(
+            lambda: json.loads(urllib.request.urlopen(health).read())["services"]["lambda"]["warm"] >= 1,
+            timeout=30,
+        )
         assert cloud.client("s3").get_object(Bucket="kept", Key="k")["Body"].read() == b"v"
         # Creating the bucket again (us-east-1 answers 200 to its owner) must not replace the
         # restored one and its objects.
