@@ -58,9 +58,10 @@ class RunOptions:
     def check(self) -> None:
         if not 1 <= self.devices <= MAX_DEVICES:
             raise RunError(f"--devices must be between 1 and {MAX_DEVICES}, not {self.devices}")
-        if self.canary is not None and not 1 <= self.canary <= self.devices:
+        if self.canary is not None and not 1 <= self.canary < self.devices:
             raise RunError(
-                f"--canary {self.canary}: the canary stage takes 1 to --devices ({self.devices}) devices"
+                f"--canary {self.canary}: the canary stage takes 1 to {self.devices - 1} of the "
+                f"--devices ({self.devices}), so the fleet stage after it has at least one device"
             )
         self.faulty()
         if self.data is not None and not self.target:

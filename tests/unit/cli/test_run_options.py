@@ -109,7 +109,11 @@ def test_hyperparameters_outside_the_schema_are_refused_before_anything_starts(t
     ("args", "message"),
     [
         (["--devices", "101"], "101 is not in the range 1<=x<=100"),
-        (["--devices", "5", "--canary", "6"], "--canary 6: the canary stage takes 1 to --devices (5)"),
+        (
+            ["--devices", "5", "--canary", "6"],
+            "--canary 6: the canary stage takes 1 to 4 of the --devices (5)",
+        ),
+        (["--devices", "2", "--canary", "2"], "so the fleet stage after it has at least one device"),
         (["--canary", "0"], "0 is not in the range x>=1"),
         (["--devices", "3", "--fail-devices", "4"], "--fail-devices '4': not a device of this run"),
         (["--devices", "3", "--fail-devices", "dev-1"], "mlops-edge-device-01 … mlops-edge-device-03"),
