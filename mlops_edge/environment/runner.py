@@ -68,6 +68,18 @@ def _prepare_data(options: RunOptions, work: Path) -> RunData:
         raise RunError(str(exc)) from exc
 
 
+def _refuse_a_held_state_dir(state_dir: Path) -> None:
+    """Two local clouds on one state directory would overwrite each other's saved state."""
+    from mlops_edge.environment.envfile import running
+
+    holder = running(state_dir)
+    if holder is not None:
+        raise RunError(
+            f"{state_dir} is in use by a running local cloud (PID {holder.pid}, {holder.by or 'mlops-edge'}): "
+            f"stop it (mlops-edge local stop --state-dir {state_dir}) or give this run another --state-dir"
+        )
+
+
 def run_pipeline(options: RunOptions, console: Console) -> int:
     """Run everything; returns the process exit code (0 only if SUCCEEDED and every device verified)."""
     from mlops_edge.environment.local_env import (
@@ -81,6 +93,7 @@ def run_pipeline(options: RunOptions, console: Console) -> int:
     started = time.perf_counter()
     started_epoch = time.time()
     state_dir = options.state_dir.resolve()
+    _refuse_a_held_state_dir(state_dir)
     name = options.name or time.strftime("run-%Y%m%d-%H%M%S-") + secrets.token_hex(2)
     run_dir = state_dir / "runs" / name
     run_dir.mkdir(parents=True, exist_ok=True)

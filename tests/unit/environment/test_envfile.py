@@ -159,3 +159,15 @@ def test_logs_tail_and_follow_handle_partial_lines_and_truncation(tmp_path: Path
     seen.clear()
     follow(log, 99, seen.append, lambda: False, interval=0)
     assert seen == ["new"]
+
+
+def test_a_run_refuses_a_state_dir_a_running_local_cloud_holds(tmp_path: Path) -> None:
+    """Two clouds on one state directory would overwrite each other's saved state."""
+    from mlops_edge.commands.run import run
+
+    envfile.write_env_file(tmp_path, ENV, by="mlops-edge local up")  # this process holds it
+    result = CliRunner().invoke(run, ["--state-dir", str(tmp_path)])
+    assert result.exit_code != 0
+    assert f"in use by a running local cloud (PID {os.getpid()}, mlops-edge local up)" in result.output
+    assert "mlops-edge local stop --state-dir" in result.output
+    assert not (tmp_path / "runs").exists()  # refused before anything was made
