@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("ml", "export", "Export a trained model to ONNX, prove parity, write manifest + golden set."),
     "predict": ("ml", "predict", "Predict with an exported model directory using the edge engine."),
     "demo": ("ml", "demo", "Train, export, prove parity and predict on the bundled demo datasets."),
-    "local": ("local", "local", "Start and inspect the embedded local cloud."),
+    "local": ("local", "local", "The embedded local cloud: up [--detach], status, stop, logs, env, exec."),
     "device": ("device", "device", "Run a simulated Greengrass core device."),
     "execute": ("aws", "execute", "Start an execution of the deployed state machine."),
     "executions": ("aws", "executions", "List and inspect state machine executions."),
