@@ -17,6 +17,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from mlops_edge.environment import processes
 from mlops_edge.environment.assembly import AssemblyError
 from mlops_edge.environment.cdk_deploy import DeployFailed
 from mlops_edge.environment.deploy import LocalPipeline, deploy_pipeline
@@ -74,20 +75,6 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (exited, not yet reaped by its parent) is dead for our purpose
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 def _ancestors() -> set[int]:
     pids, pid = set(), os.getpid()
     while pid > 1 and pid not in pids:
@@ -117,7 +104,7 @@ def orphans_of(state_dir: Path) -> list[int]:
         except OSError:
             continue
         inside = cwd == root or cwd.startswith(root + os.sep) or root + os.sep in cmdline
-        if inside and _pid_alive(pid):
+        if inside and processes.alive(pid):
             found.append(pid)
     return found
 
@@ -191,7 +178,7 @@ class LocalEnvironment:
         if proc is not None and proc.poll() is not None:
             return PartDied("endpoint", proc.pid, str(cloud_dir / "endpoint.log"), proc.returncode)
         broker_pid = self.cloud.info.get("mosquitto_pid") if proc is not None else None
-        if broker_pid and not _pid_alive(int(broker_pid)):
+        if broker_pid and not processes.alive(int(broker_pid)):
             return PartDied(
                 "MQTT broker (mosquitto)", int(broker_pid), str(cloud_dir / "mqtt" / "mosquitto.log")
             )
