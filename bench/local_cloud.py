@@ -55,7 +55,19 @@ def measure(starts: int, warm_invokes: int, cold_functions: int) -> dict:
                 results["stop_s"].append(time.perf_counter() - t)
         try:
             iam = cloud.client("iam")
-            role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+            trust = {  # Lambda must be able to assume it (the endpoint enforces IAM by default)
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+            role = iam.create_role(RoleName="bench", AssumeRolePolicyDocument=json.dumps(trust))["Role"][
+                "Arn"
+            ]
             lam = cloud.client("lambda")
             cold: dict[str, list[float]] = {"plain": [], "boto3": []}
             for kind, source in (("plain", HANDLER), ("boto3", BOTO_HANDLER)):
