@@ -7,6 +7,11 @@ trains, exports, registers and publishes a new model version, and deploys and ve
 10-device run provisions and starts 9 more devices. Prints a table of per-state and total times and
 writes JSON (`--json PATH`).
 
+`--profile`: one warm run as ./scripts/run runs it, with a table of where its wall time goes
+outside the states (set-up check, endpoint and broker start, synthesis, deploy, devices) and inside
+them (per state, waits, polls, training), from the run's output and the execution's history
+(bench/pipeline_profile.py); JSON to bench/results/pipeline_profile.json unless `--json`.
+
 Targets (2-core machine, warm): <= 45 s with 1 device, <= 90 s with 10 devices.
 """
 
@@ -54,7 +59,11 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--no-warmup", action="store_true")
+    parser.add_argument("--profile", action="store_true", help="where a warm run's wall time goes")
     args = parser.parse_args()
+    if args.profile:
+        _profile(args.json, warmup=not args.no_warmup)
+        return
 
     from rich.console import Console
     from rich.table import Table
@@ -93,6 +102,20 @@ def main() -> None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2))
         console.print(f"wrote {args.json}")
+
+
+def _profile(json_path: Path | None, warmup: bool) -> None:
+    """``--profile``: the tables of bench/pipeline_profile.py, and its JSON."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pipeline_profile
+
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-profile-") as tmp:
+        result = pipeline_profile.profile(Path(tmp), warmup)
+    pipeline_profile.print_tables(result)
+    out = json_path or pipeline_profile.DEFAULT_JSON
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
