@@ -110,8 +110,9 @@ def test_every_resource_of_the_template_is_deployed(deployment: Deployment, temp
     assert deployment.pipeline is not None
     deployed = Counter(kind for kind, _ in deployment.pipeline.stack.resources.values())
     assert deployed == Counter(r["Type"] for r in template["Resources"].values())
-    # 10 function roles, the state machine's, SageMaker's, and the approval rule's
-    assert deployed["AWS::Lambda::Function"] == 10 and deployed["AWS::IAM::Role"] == 13
+    # 11 function roles, the state machine's, SageMaker's, the approval rule's, the presence rule's
+    assert deployed["AWS::Lambda::Function"] == 11 and deployed["AWS::IAM::Role"] == 15
+    assert deployed["AWS::IoT::TopicRule"] == 1  # device presence -> S3 (infra/presence.py)
     assert deployed["AWS::Events::Rule"] == 1
     assert deployment.pipeline.stack.status == "CREATE_COMPLETE"
 

@@ -34,7 +34,8 @@ def fleet(
     )
     try:
         fleet.start(1)
-        missing = fleet.wait_reported(deployed.client("greengrassv2"), timeout_s=60)
+        # a bound, not a pace: a fresh clone on a loaded machine took more than 60 s
+        missing = fleet.wait_reported(deployed.client("greengrassv2"), timeout_s=180)
         assert not missing, f"devices did not report: {missing}"
         yield fleet
     finally:
