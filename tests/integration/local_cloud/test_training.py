@@ -79,11 +79,12 @@ def test_stop_training_job(local_cloud) -> None:  # type: ignore[no-untyped-def]
     s3.put_object(Bucket=bucket, Key="code/sourcedir.tar.gz", Body=buf.getvalue())
     name = f"stop-{uuid.uuid4().hex[:8]}"
     sm.create_training_job(**training_job_request(name, bucket, ROLE))
+    # bounds, not paces: a loaded machine took more than 30 s to start the image's interpreter
     wait_until(
-        lambda: sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Training", timeout=30
+        lambda: sm.describe_training_job(TrainingJobName=name)["SecondaryStatus"] == "Training", timeout=90
     )
     sm.stop_training_job(TrainingJobName=name)
-    job = wait_until(lambda: _done(sm, name), timeout=30, interval=0.1)
+    job = wait_until(lambda: _done(sm, name), timeout=50, interval=0.1)
     assert job["TrainingJobStatus"] == "Stopped"
 
 
