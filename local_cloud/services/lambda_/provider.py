@@ -57,6 +57,7 @@ _CONFIGURE = re.compile(r"^/2015-03-31/functions/(?P<fn>[^/]+)/configuration/?$"
 _CREDENTIAL_VARS = ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE")
 MAX_SYNC_REQUEST_BYTES = 6 * 1024 * 1024  # 6,291,456
 MAX_ASYNC_REQUEST_BYTES = 1024 * 1024  # 1,048,576
+INIT_LIMIT_S = 10.0  # Lambda's init phase limit: how long a pre-warm waits for a handler import
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100  # 6,291,556: AWS's own figure in the error below
 RESPONSE_TOO_LARGE = {
     "errorType": "Function.ResponseSizeTooLarge",
@@ -103,10 +104,11 @@ class LambdaProvider:
         self._extract_lock = threading.Lock()
 
     def start(self) -> None:
-        """Warm a worker for each function restored from the saved state, one at a time, in the
-        background: the endpoint's restart left none, and the next run's first invoke of each
-        function would otherwise pay the cold start on the execution's path (functions created or
-        updated later are pre-warmed by :meth:`observe`)."""
+        """Warm a worker for each function restored from the saved state, in the background and
+        one init at a time (a dozen interpreters importing at once would crowd out the deploy that
+        runs meanwhile on a 2-core machine): the endpoint's restart left none, and the next run's
+        first invoke of each function would otherwise pay the cold start on the execution's path
+        (functions created or updated later are pre-warmed by :meth:`observe`)."""
         threading.Thread(target=self._prewarm_restored, daemon=True, name="lambda-prewarm").start()
 
     def _prewarm_restored(self) -> None:
@@ -116,7 +118,7 @@ class LambdaProvider:
             if self.ctx.stopping.is_set():
                 return
             try:
-                self.prewarm(fn)
+                self.prewarm(fn, wait=True)
             except Exception:  # a function that cannot start now fails at its invoke, as before
                 LOG.warning("pre-warming %s failed", fn.function_name, exc_info=True)
 
@@ -217,7 +219,8 @@ class LambdaProvider:
         if fn is not None:
             threading.Thread(target=self.prewarm, args=(fn,), daemon=True).start()
 
-    def prewarm(self, fn: Any) -> None:
+    def prewarm(self, fn: Any, wait: bool = False) -> None:
+        """Start an idle worker for ``fn``; ``wait``: return once its init (handler import) ended."""
         try:
             key, env, code_dir = self._worker_spec(fn)
         except RoleNotAssumable:
@@ -226,7 +229,13 @@ class LambdaProvider:
         self.pool.retire_others(f"{fn.function_name}\0", key)
         if not self.pool.has_idle(key):
             stream = time.strftime("%Y/%m/%d/") + f"[{fn.version}]" + uuid.uuid4().hex
-            self.pool.release(self.pool.acquire(key, env, code_dir, stream))
+            worker = self.pool.acquire(key, env, code_dir, stream)
+            try:
+                if wait:
+                    worker.wait_ready(INIT_LIMIT_S)  # a timeout kills it: its invoke starts afresh
+                    worker.cold = False
+            finally:
+                self.pool.release(worker)  # a dead worker is dropped
 
     def _function(self, name_or_arn: str, qualifier: str | None) -> Any:
         from moto.awslambda.utils import get_backend
