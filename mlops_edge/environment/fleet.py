@@ -279,8 +279,11 @@ class Fleet:
             if dead:
                 names = ", ".join(f"{d.thing_name} (see {d.log_path})" for d in dead)
                 raise FleetError(f"simulated device exited: {names}")
-            cores = greengrass.list_core_devices().get("coreDevices", [])
-            missing = wanted - {c["coreDeviceThingName"] for c in cores}
+            # every page: a cloud shared with other fleets (1,000 job clients) holds more than one
+            pages = greengrass.get_paginator("list_core_devices").paginate()
+            missing = wanted - {
+                c["coreDeviceThingName"] for page in pages for c in page.get("coreDevices", [])
+            }
             if not missing or time.monotonic() > deadline:
                 return sorted(missing)
             time.sleep(0.2)
