@@ -113,7 +113,7 @@ def result_cause(name: str) -> str:
     return f"The state/task '{name}' returned a result with a size exceeding the maximum number of bytes service limit."
 
 
-def _resolve(module: str, qualname: str) -> Any:
+def resolve(module: str, qualname: str) -> Any:
     import importlib
 
     obj: Any = importlib.import_module(module)
@@ -122,25 +122,34 @@ def _resolve(module: str, qualname: str) -> Any:
     return obj
 
 
-def verify() -> None:
-    """Raise :class:`MotoInternalsChanged` unless moto is 5.2.5 and every patched spot is as read."""
+def pin_problems(patch: str, what: str, fingerprints: dict[tuple[str, str], tuple[str, ...]]) -> list[str]:
+    """What moved in moto since ``patch`` (a file that patches it) was written: raises
+    :class:`MotoInternalsChanged` for another moto version, returns each missing fingerprint.
+    Shared by every module here that patches moto (this one, ``waits.py``)."""
     installed = metadata.version("moto")
     if installed != MOTO_VERSION:
         raise MotoInternalsChanged(
-            f"local_cloud/services/stepfunctions/limits.py patches moto=={MOTO_VERSION}, found {installed}: "
-            "re-read the ASL interpreter and update the patches"
+            f"{patch} patches moto=={MOTO_VERSION}, found {installed}: re-read {what} and update the patch"
         )
     problems = []
-    for (module, qualname), fragments in FINGERPRINTS.items():
+    for (module, qualname), fragments in fingerprints.items():
         try:
-            source = inspect.getsource(_resolve(module, qualname))
+            source = inspect.getsource(resolve(module, qualname))
         except (ImportError, AttributeError, OSError, TypeError) as exc:
             problems.append(f"{module}:{qualname} not found ({exc})")
             continue
         problems += [f"{module}:{qualname} no longer contains {f!r}" for f in fragments if f not in source]
+    return problems
+
+
+def verify() -> None:
+    """Raise :class:`MotoInternalsChanged` unless moto is 5.2.5 and every patched spot is as read."""
+    problems = pin_problems(
+        "local_cloud/services/stepfunctions/limits.py", "the ASL interpreter", FINGERPRINTS
+    )
     for module in QUOTA_USERS:
         try:
-            _resolve(module, "is_within_size_quota")
+            resolve(module, "is_within_size_quota")
         except (ImportError, AttributeError) as exc:
             problems.append(f"{module}.is_within_size_quota not found ({exc})")
     if problems:

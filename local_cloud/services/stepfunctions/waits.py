@@ -23,14 +23,13 @@ internals (``verify``), like the other interpreter patches of this package.
 from __future__ import annotations
 
 import datetime
-import inspect
 import re
 import threading
 import time
-from importlib import metadata
 from typing import Any
 
-MOTO_VERSION = "5.2.5"
+from local_cloud.services.stepfunctions.limits import MotoInternalsChanged, pin_problems, resolve
+
 _WAIT = "moto.stepfunctions.parser.asl.component.state.wait.wait_function"
 #: what the patches replace, and the source fragments they rely on
 FINGERPRINTS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -52,10 +51,6 @@ _lock = threading.Lock()
 _applied = False
 
 
-class MotoInternalsChanged(RuntimeError):
-    """moto is not the version this patch was written against, or its code moved."""
-
-
 def parse_timestamp(text: str) -> datetime.datetime | None:
     """A Wait state's UTC timestamp with its fraction (to the microsecond), or None if invalid."""
     match = _TIMESTAMP.match(text) if isinstance(text, str) else None
@@ -74,31 +69,9 @@ def seconds_until(timestamp: datetime.datetime) -> float:
     return max(0.0, (timestamp - datetime.datetime.now(datetime.UTC)).total_seconds())
 
 
-def _resolve(module: str, qualname: str) -> Any:
-    import importlib
-
-    obj: Any = importlib.import_module(module)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj
-
-
 def verify() -> None:
     """Raise :class:`MotoInternalsChanged` unless moto is 5.2.5 and the patched code is as read."""
-    installed = metadata.version("moto")
-    if installed != MOTO_VERSION:
-        raise MotoInternalsChanged(
-            f"local_cloud/services/stepfunctions/waits.py patches moto=={MOTO_VERSION}, found {installed}: "
-            "re-read moto's Wait state and update the patch"
-        )
-    problems = []
-    for (module, qualname), fragments in FINGERPRINTS.items():
-        try:
-            source = inspect.getsource(_resolve(module, qualname))
-        except (ImportError, AttributeError, OSError, TypeError) as exc:
-            problems.append(f"{module}:{qualname} not found ({exc})")
-            continue
-        problems += [f"{module}:{qualname} no longer contains {f!r}" for f in fragments if f not in source]
+    problems = pin_problems("local_cloud/services/stepfunctions/waits.py", "moto's Wait state", FINGERPRINTS)
     if problems:
         raise MotoInternalsChanged("moto's Wait state moved:\n  " + "\n  ".join(problems))
 
@@ -135,6 +108,6 @@ def apply() -> None:
         if _applied:
             return
         verify()
-        _resolve(f"{_WAIT}.wait_function", "WaitFunction")._wait_interval = _wait_interval
-        _resolve(f"{_WAIT}.timestamp", "Timestamp")._get_wait_seconds = _timestamp_wait_seconds
+        resolve(f"{_WAIT}.wait_function", "WaitFunction")._wait_interval = _wait_interval
+        resolve(f"{_WAIT}.timestamp", "Timestamp")._get_wait_seconds = _timestamp_wait_seconds
         _applied = True
