@@ -22,6 +22,11 @@ from pipeline.ml.export import export_model
 
 ARTIFACT_FILES = {"model.onnx": "application/octet-stream", "model.json": "application/json"}
 
+#: Files uploaded beside model.onnx when the export wrote them (paths relative to its out dir):
+#: the training baseline devices count their monitoring windows on (docs/monitoring.md), and
+#: whatever other optional artifacts a model may carry. Each lands in the output's ``files``.
+OPTIONAL_MODEL_FILES: tuple[str, ...] = ("baseline/statistics.json", "baseline/constraints.json")
+
 
 def _finite_metrics(raw: dict[str, Any]) -> dict[str, float]:
     """Only finite numbers: NaN/Infinity are not JSON, and Step Functions rejects them."""
