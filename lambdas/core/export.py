@@ -15,17 +15,16 @@ from typing import Any
 from lambdas.core.aws import put_immutable, split_s3_uri, transient_errors
 from lambdas.core.exceptions import TrainingFailed
 
+# OPTIONAL_MODEL_FILES (the files uploaded beside model.onnx when present) is defined in
+# lambdas/core/model_files.py, light enough for the registry and PublishComponents to import.
+from lambdas.core.model_files import OPTIONAL_MODEL_FILES
+
 # At module level on purpose: Lambda's init phase (and the local cloud's pre-warmed worker) pays
 # for pandas and scikit-learn (~3-4 s), not the first invocation on the pipeline's critical path.
 from pipeline.ml.exceptions import InvalidDataset
 from pipeline.ml.export import export_model
 
 ARTIFACT_FILES = {"model.onnx": "application/octet-stream", "model.json": "application/json"}
-
-#: Files uploaded beside model.onnx when the export wrote them (paths relative to its out dir):
-#: the training baseline devices count their monitoring windows on (docs/monitoring.md), and
-#: whatever other optional artifacts a model may carry. Each lands in the output's ``files``.
-OPTIONAL_MODEL_FILES: tuple[str, ...] = ("baseline/statistics.json", "baseline/constraints.json")
 
 
 def _finite_metrics(raw: dict[str, Any]) -> dict[str, float]:
@@ -93,7 +92,8 @@ def export_onnx(
     if job.get("TrainingJobStatus") != "Completed":
         raise TrainingFailed(f"training job {job_name} is {job.get('TrainingJobStatus')}, not Completed")
     model_uri = job["ModelArtifacts"]["S3ModelArtifacts"]
-    data_uri = config["dataset"].get("validation") or config["dataset"]["train"]
+    dataset = config["dataset"]
+    data_uri = dataset.get("validation") or dataset["train"]
 
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         root = Path(tmp)
@@ -102,12 +102,19 @@ def export_onnx(
             s3.download_file(bucket, key, str(root / "model.tar.gz"))
         (root / "model").mkdir()
         _extract(root / "model.tar.gz", root / "model")
-        csv_bucket, csv_key = _pick_csv(s3, data_uri)
-        with transient_errors(f"s3 get s3://{csv_bucket}/{csv_key}"):
-            s3.download_file(csv_bucket, csv_key, str(root / "validation.csv"))
+        _download_csv(s3, data_uri, root / "validation.csv")
+        # The baseline describes the training data; with a separate validation set that is another
+        # file (without one, export_model falls back to the CSV it checks parity on).
+        baseline_csv = None
+        if dataset.get("validation"):
+            baseline_csv = _download_csv(s3, dataset["train"], root / "train.csv")
         out = root / "out"
         manifest = export_model(
-            root / "model", root / "validation.csv", out, name=config["components"]["model_name"]
+            root / "model",
+            root / "validation.csv",
+            out,
+            name=config["components"]["model_name"],
+            baseline_csv=baseline_csv,
         )
 
         # Keyed by content as well as job: a retried export may produce different ONNX bytes, and an
@@ -119,6 +126,7 @@ def export_onnx(
                 s3, config["bucket"], prefix + name, (out / name).read_bytes(), content_type=content_type
             )
             uris[name] = f"s3://{config['bucket']}/{prefix}{name}"
+        files = _upload_optional(s3, config["bucket"], prefix, out)
 
     metrics = collect_metrics(job, manifest)
     parity = manifest.get("parity") or {}
@@ -133,4 +141,27 @@ def export_onnx(
         "quality": quality_gate(metrics, config.get("quality") or {}),
         "training_job": job_name,
         "model_data_uri": model_uri,
+        "files": files,
     }
+
+
+def _download_csv(s3: Any, uri: str, path: Path) -> Path:
+    """The dataset's CSV (the URI itself or the first under the prefix) at ``path``."""
+    bucket, key = _pick_csv(s3, uri)
+    with transient_errors(f"s3 get s3://{bucket}/{key}"):
+        s3.download_file(bucket, key, str(path))
+    return path
+
+
+def _upload_optional(s3: Any, bucket: str, prefix: str, out: Path) -> dict[str, str]:
+    """Upload each of :data:`OPTIONAL_MODEL_FILES` the export wrote, at its relative path under
+    ``prefix`` (so the registry and PublishComponents find it beside model.onnx); name -> URI."""
+    files: dict[str, str] = {}
+    for name in OPTIONAL_MODEL_FILES:
+        path = out / name
+        if not path.is_file():
+            continue
+        content_type = "application/json" if name.endswith(".json") else "application/octet-stream"
+        put_immutable(s3, bucket, prefix + name, path.read_bytes(), content_type=content_type)
+        files[name] = f"s3://{bucket}/{prefix}{name}"
+    return files

@@ -13,11 +13,45 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from lambdas.core.aws import put_immutable, split_s3_uri, transient_errors
+from lambdas.core.aws import is_not_found, put_immutable, sha256_hex, split_s3_uri, transient_errors
 from lambdas.core.exceptions import ModelRejected, RegistryError
+from lambdas.core.model_files import OPTIONAL_MODEL_FILES
 
 #: Customer metadata keys this pipeline writes; a package without them cannot be deployed by it.
 METADATA_KEYS = ("onnx_uri", "onnx_sha256", "manifest_uri", "golden_uri", "task")
+#: ``file:<name>`` = the SHA-256 of an optional model file (``OPTIONAL_MODEL_FILES``) registered
+#: with the model: PublishComponents ships only bytes with the registered digest, as for model.onnx.
+FILE_KEY = "file:"
+
+
+def optional_files(onnx_uri: str, digests: dict[str, str]) -> dict[str, dict[str, str]]:
+    """name -> ``{"uri", "sha256"}``: the export writes optional files beside model.onnx."""
+    folder = onnx_uri.rsplit("/", 1)[0]
+    return {
+        name: {"uri": f"{folder}/{name}", "sha256": digests[name]}
+        for name in OPTIONAL_MODEL_FILES
+        if name in digests
+    }
+
+
+def _file_digests(s3: Any, onnx_uri: str) -> dict[str, str]:
+    """The SHA-256 of each optional file the export uploaded beside model.onnx (absent: skipped)."""
+    bucket, key = split_s3_uri(onnx_uri)
+    folder = key.rsplit("/", 1)[0]
+    digests: dict[str, str] = {}
+    for name in OPTIONAL_MODEL_FILES:
+        with transient_errors(f"s3 head s3://{bucket}/{folder}/{name}"):
+            try:
+                head = s3.head_object(Bucket=bucket, Key=f"{folder}/{name}")
+            except ClientError as exc:
+                if is_not_found(exc):
+                    continue
+                raise
+            digest = head.get("Metadata", {}).get("sha256")
+            if not digest:  # not written by put_immutable: hash what is there now
+                digest = sha256_hex(s3.get_object(Bucket=bucket, Key=f"{folder}/{name}")["Body"].read())
+        digests[name] = digest
+    return digests
 
 
 def _model_from_metadata(arn: str, metadata: dict[str, str]) -> dict[str, Any]:
@@ -27,12 +61,14 @@ def _model_from_metadata(arn: str, metadata: dict[str, str]) -> dict[str, Any]:
             f"model package {arn} lacks the ONNX metadata {missing}: only packages registered by this "
             "pipeline (CustomerMetadataProperties onnx_uri, onnx_sha256, ...) can be deployed"
         )
+    digests = {k[len(FILE_KEY) :]: v for k, v in metadata.items() if k.startswith(FILE_KEY)}
     return {
         "onnx_uri": metadata["onnx_uri"],
         "manifest_uri": metadata["manifest_uri"],
         "golden_uri": metadata["golden_uri"],
         "sha256": metadata["onnx_sha256"],
         "task": metadata["task"],
+        "files": optional_files(metadata["onnx_uri"], digests),
     }
 
 
@@ -81,6 +117,8 @@ def register(config: dict[str, Any], model: dict[str, Any], sagemaker: Any, s3: 
         "training_job": model.get("training_job") or config["training"]["job_name"],
         "execution": config["execution"][:256],
     }
+    digests = _file_digests(s3, model["onnx_uri"])
+    metadata.update({FILE_KEY + name: digest for name, digest in digests.items()})
     request: dict[str, Any] = {
         "ModelPackageGroupName": config["model_package_group"],
         "ModelPackageDescription": f"XGBoost -> ONNX ({metadata['task']}), sha256 {model['sha256']}",
@@ -112,7 +150,10 @@ def register(config: dict[str, Any], model: dict[str, Any], sagemaker: Any, s3: 
         "model_package_version": int(package["ModelPackageVersion"]),
         "approval_status": package.get("ModelApprovalStatus", "PendingManualApproval"),
         "deploy": bool(config["auto_approve"]),
-        "model": {k: model[k] for k in ("onnx_uri", "manifest_uri", "golden_uri", "sha256", "task")},
+        "model": {
+            **{k: model[k] for k in ("onnx_uri", "manifest_uri", "golden_uri", "sha256", "task")},
+            "files": optional_files(model["onnx_uri"], digests),
+        },
     }
 
 

@@ -53,8 +53,8 @@ class FakeSageMaker:
 
 
 @pytest.fixture(scope="module")
-def trained_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes]:
-    """(model.tar.gz bytes, validation csv bytes) from the real train.py on a small regression set."""
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, bytes, bytes]:
+    """(model.tar.gz bytes, validation csv bytes, train csv bytes) from the real train.py on a small regression set."""
     from pipeline.ml.datasets import write_demo
     from pipeline.training import train
 
@@ -72,16 +72,18 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[bytes, byte
     with tarfile.open(fileobj=buf, mode="w:gz") as tar:
         for path in sorted(model_dir.iterdir()):
             tar.add(path, arcname=path.name)
-    return buf.getvalue(), demo.validation_csv.read_bytes()
+    return buf.getvalue(), demo.validation_csv.read_bytes(), demo.train_csv.read_bytes()
 
 
 def test_export_uploads_immutable_artifacts_and_gates(
-    trained_model: tuple[bytes, bytes], s3: Any, config: dict[str, Any], tmp_path: Path
+    trained_model: tuple[bytes, bytes, bytes], s3: Any, config: dict[str, Any], tmp_path: Path
 ) -> None:
-    archive, csv = trained_model
+    archive, csv, train_csv = trained_model
     s3.put_object(Bucket=BUCKET, Key="training/job/output/model.tar.gz", Body=archive)
     s3.put_object(Bucket=BUCKET, Key="datasets/validation/part-0.csv", Body=csv)
+    s3.put_object(Bucket=BUCKET, Key="datasets/train/train.csv", Body=train_csv)
     config["dataset"]["validation"] = f"s3://{BUCKET}/datasets/validation/"
+    config["dataset"]["train"] = f"s3://{BUCKET}/datasets/train/"
     config["quality"] = {"min": {}, "max": {"validation:rmse": 1e9}}
     job = {
         "TrainingJobStatus": "Completed",
@@ -102,3 +104,33 @@ def test_export_uploads_immutable_artifacts_and_gates(
     # a retried export never rewrites an immutable key (ONNX bytes may differ between runs)
     again = export_onnx({"config": config}, s3=s3, sagemaker=FakeSageMaker(job), work_dir=tmp_path)
     assert again["quality"]["passed"] is True
+
+
+def test_export_uploads_the_training_baseline_beside_the_model(
+    trained_model: tuple[bytes, bytes, bytes], s3: Any, config: dict[str, Any], tmp_path: Path
+) -> None:
+    """Every file of OPTIONAL_MODEL_FILES the export wrote is uploaded beside model.onnx and listed in
+    ``files``; with a separate validation set the baseline describes the training CSV."""
+    from lambdas.core.model_files import OPTIONAL_MODEL_FILES
+
+    archive, csv, train_csv = trained_model
+    s3.put_object(Bucket=BUCKET, Key="training/job/output/model.tar.gz", Body=archive)
+    s3.put_object(Bucket=BUCKET, Key="datasets/v/validation.csv", Body=csv)
+    s3.put_object(Bucket=BUCKET, Key="datasets/t/train.csv", Body=train_csv)
+    config["dataset"].update(validation=f"s3://{BUCKET}/datasets/v/", train=f"s3://{BUCKET}/datasets/t/")
+    job = {
+        "TrainingJobStatus": "Completed",
+        "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/training/job/output/model.tar.gz"},
+    }
+    out = export_onnx({"config": config}, s3=s3, sagemaker=FakeSageMaker(job), work_dir=tmp_path)
+    assert set(out["files"]) == {"baseline/statistics.json", "baseline/constraints.json"}
+    assert set(out["files"]) <= set(OPTIONAL_MODEL_FILES)
+    folder = out["onnx_uri"].rsplit("/", 1)[0]
+    for name, uri in out["files"].items():
+        assert uri == f"{folder}/{name}"
+    key = out["files"]["baseline/statistics.json"].split("/", 3)[3]
+    statistics = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    train_rows = len(train_csv.decode().strip().splitlines()) - 1
+    assert train_rows != len(csv.decode().strip().splitlines()) - 1
+    assert statistics["dataset"]["item_count"] == train_rows
+    assert s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]["sha256"]

@@ -140,3 +140,51 @@ def test_missing_group_is_a_registry_error(s3: Any, config: dict[str, Any]) -> N
     )
     with pytest.raises(RegistryError, match="edge-models"):
         register_model({"config": config, "model": MODEL}, sagemaker=sagemaker, s3=s3)
+
+
+def test_optional_files_are_registered_with_their_digest_and_resolved_back(
+    s3: Any, config: dict[str, Any]
+) -> None:
+    """The baseline beside model.onnx gets ``file:<name>`` = its SHA-256 in the package metadata,
+    and the deploy-only path reads the same name -> uri/sha256 back from it."""
+    from lambdas.core.aws import put_immutable
+
+    digest, _ = put_immutable(
+        s3, BUCKET, "artifacts/models/j/abc/baseline/statistics.json", b'{"version": 0}', content_type="x"
+    )
+    sagemaker, stub = stubbed("sagemaker")
+    expected = {
+        **METADATA,
+        "training_job": "j",
+        "execution": "exec-1",
+        "file:baseline/statistics.json": digest,
+    }
+    stub.add_response(
+        "create_model_package",
+        {"ModelPackageArn": ARN},
+        {
+            "ModelPackageGroupName": "edge-models",
+            "ModelPackageDescription": ANY,
+            "ModelApprovalStatus": "PendingManualApproval",
+            "CustomerMetadataProperties": expected,
+            "ModelMetrics": ANY,
+            "InferenceSpecification": ANY,
+        },
+    )
+    stub.add_response(
+        "describe_model_package", _describe("PendingManualApproval", expected), {"ModelPackageName": ARN}
+    )
+    out = register_model({"config": config, "model": MODEL}, sagemaker=sagemaker, s3=s3)
+    stub.assert_no_pending_responses()
+    files = {
+        "baseline/statistics.json": {
+            "uri": f"s3://{BUCKET}/artifacts/models/j/abc/baseline/statistics.json",
+            "sha256": digest,
+        }
+    }
+    assert out["model"]["files"] == files
+
+    config.update(model_package_arn=ARN)
+    sagemaker, stub = stubbed("sagemaker")
+    stub.add_response("describe_model_package", _describe("Approved", expected), {"ModelPackageName": ARN})
+    assert register_model({"config": config}, sagemaker=sagemaker, s3=None)["model"]["files"] == files
