@@ -1,0 +1,380 @@
+/*
+ * mlops_edge.trees: an onnxruntime custom operator library that evaluates an XGBoost tree ensemble
+ * as perfect binary trees, branch-free.
+ *
+ * Why: onnxruntime's TreeEnsemble kernel walks each tree with data-dependent branches and spends
+ * ~12 us on a 300-tree depth-6 model. Here every tree is padded (at export, pipeline/ml/
+ * perfect_trees.py) to the perfect tree of its own depth D, stored in heap order (root at 1), so
+ * one row costs exactly D steps per tree of  g = 2*g + (x[f[g]] < t[g])  with no branch to
+ * mispredict, and trees of equal depth are walked eight at a time so their independent chains of
+ * loads overlap. After D steps, g - 2^D is the leaf.
+ *
+ * Missing values: XGBoost sends a row left ("yes") when x < threshold and a missing value (NaN) to
+ * the node's default child. The high bit of a node's feature word says the default is "yes"; the
+ * comparison alone sends NaN to "no" (every comparison with NaN is false), so
+ *   yes = (x < t) | (x != x & default_yes).
+ * Infinities need nothing: they compare like any number, as they do in XGBoost and onnxruntime.
+ *
+ * Ops (domain "mlops_edge.trees"):
+ *   PerfectTreeEnsembleRegressor(X float[N,F]) -> variable float[N,1]
+ *   PerfectTreeEnsembleClassifier(X float[N,F]) -> label int64[N], probabilities float[N,K]
+ * Attributes: n_features, n_targets, post_transform (0 none, 1 logistic over one margin giving
+ * [1-p, p], 2 softmax), base_values float[n_targets] (the margin every row starts from),
+ * tree_depths int[T], tree_targets int[T], node_features int[sum 2^D-1] (bit 31: missing goes yes),
+ * node_thresholds float[sum 2^D-1], leaf_values float[sum 2^D]; trees in any order, each tree's
+ * nodes in heap order 1..2^D-1 and leaves 0..2^D-1.
+ *
+ * The onnxruntime C API, declared here: no package registry serves onnxruntime_c_api.h (checked:
+ * PyPI wheels ship only the shared library, Debian has no onnxruntime package), so this file
+ * declares the subset it uses itself, from onnxruntime_c_api.h as released (ORT_API_VERSION 13):
+ *   - OrtApiBase: { GetApi(uint32_t version), GetVersionString() }.
+ *   - OrtApi: a table of function pointers that only ever grows at its end, so a member's
+ *     position is stable across releases; ORT_SLOT_* below are the 0-based positions of the
+ *     members this file calls, counted in the header's declaration order.
+ *   - OrtCustomOp: the struct as of version 13 (members in header order, see struct below).
+ * The library asks the runtime for API version 13 (any runtime >= 1.13 serves it) and reports it
+ * through mlops_edge_trees_api_version(). tests/unit/inference/test_accel.py loads the library
+ * into the pinned onnxruntime, checks parity on all three tasks, and fails when the pinned
+ * onnxruntime changes without these declarations being re-checked (CHECKED_ORT_VERSIONS in
+ * edge_runtime/inference/accel/__init__.py).
+ */
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MLOPS_TREES_API_VERSION 13u
+#define MLOPS_TREES_MAX_DEPTH 10
+#define MLOPS_TREES_BLOCK 8
+
+/* ---- the declared subset of onnxruntime_c_api.h -------------------------------------------- */
+
+typedef struct OrtStatus OrtStatus;
+typedef struct OrtValue OrtValue;
+typedef struct OrtSessionOptions OrtSessionOptions;
+typedef struct OrtCustomOpDomain OrtCustomOpDomain;
+typedef struct OrtTensorTypeAndShapeInfo OrtTensorTypeAndShapeInfo;
+typedef struct OrtKernelInfo OrtKernelInfo;
+typedef struct OrtKernelContext OrtKernelContext;
+
+/* enum ONNXTensorElementDataType: FLOAT = 1, INT64 = 7 */
+enum { ORT_TYPE_FLOAT = 1, ORT_TYPE_INT64 = 7 };
+
+/* struct OrtApi: opaque here; members are reached by their position in the table. */
+typedef struct OrtApi {
+    void *slots[1];
+} OrtApi;
+
+typedef struct OrtApiBase {
+    const OrtApi *(*GetApi)(uint32_t version);
+    const char *(*GetVersionString)(void);
+} OrtApiBase;
+
+/* 0-based positions in struct OrtApi (onnxruntime_c_api.h, declaration order). */
+#define ORT_SLOT_CreateCustomOpDomain 26
+#define ORT_SLOT_CustomOpDomain_Add 27
+#define ORT_SLOT_AddCustomOpDomain 28
+#define ORT_SLOT_GetTensorMutableData 51
+#define ORT_SLOT_GetDimensionsCount 61
+#define ORT_SLOT_GetDimensions 62
+#define ORT_SLOT_GetTensorTypeAndShape 65
+#define ORT_SLOT_KernelInfoGetAttribute_int64 86
+#define ORT_SLOT_KernelContext_GetInput 90
+#define ORT_SLOT_KernelContext_GetOutput 91
+#define ORT_SLOT_ReleaseTensorTypeAndShapeInfo 99
+#define ORT_SLOT_KernelInfoGetAttributeArray_float 162
+#define ORT_SLOT_KernelInfoGetAttributeArray_int64 163
+
+typedef OrtStatus *(*CreateCustomOpDomain_fn)(const char *domain, OrtCustomOpDomain **out);
+typedef OrtStatus *(*CustomOpDomain_Add_fn)(OrtCustomOpDomain *domain, const void *op);
+typedef OrtStatus *(*AddCustomOpDomain_fn)(OrtSessionOptions *options, OrtCustomOpDomain *domain);
+typedef OrtStatus *(*GetTensorMutableData_fn)(OrtValue *value, void **out);
+typedef OrtStatus *(*GetDimensionsCount_fn)(const OrtTensorTypeAndShapeInfo *info, size_t *out);
+typedef OrtStatus *(*GetDimensions_fn)(const OrtTensorTypeAndShapeInfo *info, int64_t *dims, size_t n);
+typedef OrtStatus *(*GetTensorTypeAndShape_fn)(const OrtValue *value, OrtTensorTypeAndShapeInfo **out);
+typedef OrtStatus *(*KernelInfoGetAttribute_int64_fn)(const OrtKernelInfo *info, const char *name,
+                                                        int64_t *out);
+typedef OrtStatus *(*KernelContext_GetInput_fn)(const OrtKernelContext *ctx, size_t index,
+                                                  const OrtValue **out);
+typedef OrtStatus *(*KernelContext_GetOutput_fn)(OrtKernelContext *ctx, size_t index, const int64_t *dims,
+                                                   size_t n_dims, OrtValue **out);
+typedef void (*ReleaseTensorTypeAndShapeInfo_fn)(OrtTensorTypeAndShapeInfo *info);
+typedef OrtStatus *(*KernelInfoGetAttributeArray_float_fn)(const OrtKernelInfo *info, const char *name,
+                                                             float *out, size_t *size);
+typedef OrtStatus *(*KernelInfoGetAttributeArray_int64_fn)(const OrtKernelInfo *info, const char *name,
+                                                             int64_t *out, size_t *size);
+
+#define ORT(api, name) ((name##_fn)((api)->slots[ORT_SLOT_##name]))
+
+/* struct OrtCustomOp as of version 13: members in the header's order. */
+typedef struct OrtCustomOp {
+    uint32_t version;
+    void *(*CreateKernel)(const struct OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info);
+    const char *(*GetName)(const struct OrtCustomOp *op);
+    const char *(*GetExecutionProviderType)(const struct OrtCustomOp *op);
+    int (*GetInputType)(const struct OrtCustomOp *op, size_t index);
+    size_t (*GetInputTypeCount)(const struct OrtCustomOp *op);
+    int (*GetOutputType)(const struct OrtCustomOp *op, size_t index);
+    size_t (*GetOutputTypeCount)(const struct OrtCustomOp *op);
+    void (*KernelCompute)(void *kernel, OrtKernelContext *context);
+    void (*KernelDestroy)(void *kernel);
+    int (*GetInputCharacteristic)(const struct OrtCustomOp *op, size_t index);
+    int (*GetOutputCharacteristic)(const struct OrtCustomOp *op, size_t index);
+    int (*GetInputMemoryType)(const struct OrtCustomOp *op, size_t index);
+} OrtCustomOp;
+
+/* ---- the model ------------------------------------------------------------------------------ */
+
+typedef struct {
+    float threshold;
+    uint32_t feature; /* bit 31: a missing value goes "yes" */
+} Node;
+
+typedef struct {
+    int depth;
+    int count;        /* trees of this depth */
+    const Node *nodes; /* count blocks of 2^depth nodes; node 0 of each block unused */
+    const float *leaves; /* count blocks of 2^depth leaves */
+    const int32_t *targets;
+} Group;
+
+typedef struct {
+    const OrtApi *api;
+    int64_t n_features, n_targets, post_transform;
+    int n_groups;
+    Group groups[MLOPS_TREES_MAX_DEPTH + 1];
+    float *base;
+    void *storage; /* one block holding every group's nodes, leaves and targets */
+    int valid;
+} Kernel;
+
+static int read_floats(const OrtApi *api, const OrtKernelInfo *info, const char *name, float **out, size_t *n) {
+    *n = 0;
+    if (ORT(api, KernelInfoGetAttributeArray_float)(info, name, NULL, n) != NULL) return 0;
+    *out = malloc((*n ? *n : 1) * sizeof(float));
+    return *out && ORT(api, KernelInfoGetAttributeArray_float)(info, name, *out, n) == NULL;
+}
+
+static int read_ints(const OrtApi *api, const OrtKernelInfo *info, const char *name, int64_t **out, size_t *n) {
+    *n = 0;
+    if (ORT(api, KernelInfoGetAttributeArray_int64)(info, name, NULL, n) != NULL) return 0;
+    *out = malloc((*n ? *n : 1) * sizeof(int64_t));
+    return *out && ORT(api, KernelInfoGetAttributeArray_int64)(info, name, *out, n) == NULL;
+}
+
+/* Regroup the trees by depth into one aligned block; 0 if the attributes do not describe a model. */
+static int build_groups(Kernel *k, const int64_t *depths, const int64_t *targets, size_t n_trees,
+                        const int64_t *feats, size_t n_nodes, const float *thr, size_t n_thr,
+                        const float *leaves, size_t n_leaves) {
+    size_t need_nodes = 0, need_leaves = 0, count[MLOPS_TREES_MAX_DEPTH + 1] = {0};
+    for (size_t t = 0; t < n_trees; t++) {
+        if (depths[t] < 0 || depths[t] > MLOPS_TREES_MAX_DEPTH) return 0;
+        if (targets[t] < 0 || targets[t] >= k->n_targets) return 0;
+        count[depths[t]]++;
+        need_nodes += ((size_t)1 << depths[t]) - 1;
+        need_leaves += (size_t)1 << depths[t];
+    }
+    if (need_nodes != n_nodes || need_nodes != n_thr || need_leaves != n_leaves) return 0;
+    for (size_t i = 0; i < n_nodes; i++) {
+        if ((feats[i] & 0x7fffffff) >= k->n_features || feats[i] < 0 || feats[i] > 0xffffffffLL) return 0;
+    }
+    size_t bytes = (need_leaves * sizeof(Node)) + need_leaves * sizeof(float) + n_trees * sizeof(int32_t) + 64;
+    k->storage = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!k->storage) return 0;
+    Node *node_out = k->storage;
+    float *leaf_out = (float *)(node_out + need_leaves);
+    int32_t *target_out = (int32_t *)(leaf_out + need_leaves);
+    for (int d = 0; d <= MLOPS_TREES_MAX_DEPTH; d++) {
+        if (!count[d]) continue;
+        Group *g = &k->groups[k->n_groups++];
+        g->depth = d, g->count = (int)count[d], g->nodes = node_out, g->leaves = leaf_out, g->targets = target_out;
+        size_t node_in = 0, leaf_in = 0, width = (size_t)1 << d;
+        for (size_t t = 0; t < n_trees; t++) {
+            size_t w = (size_t)1 << depths[t];
+            if (depths[t] == d) {
+                node_out[0].threshold = 0.0f, node_out[0].feature = 0;
+                for (size_t i = 1; i < width; i++) {
+                    node_out[i].threshold = thr[node_in + i - 1];
+                    node_out[i].feature = (uint32_t)feats[node_in + i - 1];
+                }
+                memcpy(leaf_out, leaves + leaf_in, width * sizeof(float));
+                *target_out++ = (int32_t)targets[t];
+                node_out += width, leaf_out += width;
+            }
+            node_in += w - 1, leaf_in += w;
+        }
+    }
+    return 1;
+}
+
+static void *create_kernel(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info) {
+    (void)op;
+    Kernel *k = calloc(1, sizeof(Kernel));
+    if (!k) return NULL;
+    k->api = api;
+    int64_t *depths = NULL, *targets = NULL, *feats = NULL;
+    float *thr = NULL, *leaves = NULL;
+    size_t n_depths, n_targets, n_feats, n_thr, n_leaves, n_base;
+    int ok = ORT(api, KernelInfoGetAttribute_int64)(info, "n_features", &k->n_features) == NULL &&
+             ORT(api, KernelInfoGetAttribute_int64)(info, "n_targets", &k->n_targets) == NULL &&
+             ORT(api, KernelInfoGetAttribute_int64)(info, "post_transform", &k->post_transform) == NULL &&
+             k->n_features > 0 && k->n_features < 0x7fffffff && k->n_targets > 0 && k->n_targets <= 4096 &&
+             k->post_transform >= 0 && k->post_transform <= 2 &&
+             read_floats(api, info, "base_values", &k->base, &n_base) && n_base == (size_t)k->n_targets &&
+             read_ints(api, info, "tree_depths", &depths, &n_depths) &&
+             read_ints(api, info, "tree_targets", &targets, &n_targets) && n_targets == n_depths &&
+             read_ints(api, info, "node_features", &feats, &n_feats) &&
+             read_floats(api, info, "node_thresholds", &thr, &n_thr) &&
+             read_floats(api, info, "leaf_values", &leaves, &n_leaves) &&
+             !(k->post_transform == 1 && k->n_targets != 1) &&
+             build_groups(k, depths, targets, n_depths, feats, n_feats, thr, n_thr, leaves, n_leaves);
+    k->valid = ok;
+    free(depths), free(targets), free(feats), free(thr), free(leaves);
+    return k;
+}
+
+static void destroy_kernel(void *kernel) {
+    Kernel *k = kernel;
+    if (!k) return;
+    free(k->storage);
+    free(k->base);
+    free(k);
+}
+
+/* One row's margins: acc[n_targets] += every tree's leaf. */
+static inline void row_margins(const Kernel *k, const float *restrict x, double *restrict acc) {
+    for (int gi = 0; gi < k->n_groups; gi++) {
+        const Group *grp = &k->groups[gi];
+        const int d = grp->depth;
+        const size_t w = (size_t)1 << d;
+        int t = 0;
+        for (; t + MLOPS_TREES_BLOCK <= grp->count; t += MLOPS_TREES_BLOCK) {
+            const Node *nodes = grp->nodes + (size_t)t * w;
+            uint32_t g[MLOPS_TREES_BLOCK];
+            for (int j = 0; j < MLOPS_TREES_BLOCK; j++) g[j] = 1;
+            for (int level = 0; level < d; level++) {
+                for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
+                    const Node n = nodes[j * w + g[j]];
+                    const float v = x[n.feature & 0x7fffffffu];
+                    g[j] = 2 * g[j] + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
+                }
+            }
+            const float *leaves = grp->leaves + (size_t)t * w;
+            for (int j = 0; j < MLOPS_TREES_BLOCK; j++) acc[grp->targets[t + j]] += leaves[j * w + g[j] - w];
+        }
+        for (; t < grp->count; t++) {
+            const Node *nodes = grp->nodes + (size_t)t * w;
+            uint32_t g = 1;
+            for (int level = 0; level < d; level++) {
+                const Node n = nodes[g];
+                const float v = x[n.feature & 0x7fffffffu];
+                g = 2 * g + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
+            }
+            acc[grp->targets[t]] += grp->leaves[(size_t)t * w + g - w];
+        }
+    }
+}
+
+static void compute(void *kernel, OrtKernelContext *ctx, int classifier) {
+    Kernel *k = kernel;
+    const OrtApi *api = k->api;
+    const OrtValue *input = NULL;
+    OrtTensorTypeAndShapeInfo *shape = NULL;
+    int64_t dims[2] = {0, 0};
+    size_t n_dims = 0;
+    if (ORT(api, KernelContext_GetInput)(ctx, 0, &input) != NULL || !input) return;
+    if (ORT(api, GetTensorTypeAndShape)(input, &shape) != NULL) return;
+    int shape_ok = ORT(api, GetDimensionsCount)(shape, &n_dims) == NULL && n_dims == 2 &&
+                   ORT(api, GetDimensions)(shape, dims, 2) == NULL;
+    ORT(api, ReleaseTensorTypeAndShapeInfo)(shape);
+    if (!shape_ok) return;
+    const int64_t n = dims[0], K = k->n_targets, width = k->post_transform == 1 ? 2 : K;
+    const float *x = NULL;
+    if (ORT(api, GetTensorMutableData)((OrtValue *)input, (void **)&x) != NULL) return;
+    OrtValue *out_label = NULL, *out_values = NULL;
+    int64_t *labels = NULL;
+    float *values = NULL;
+    int64_t label_dims[1] = {n}, value_dims[2] = {n, classifier ? width : 1};
+    if (classifier) {
+        if (ORT(api, KernelContext_GetOutput)(ctx, 0, label_dims, 1, &out_label) != NULL) return;
+        if (ORT(api, GetTensorMutableData)(out_label, (void **)&labels) != NULL) return;
+    }
+    if (ORT(api, KernelContext_GetOutput)(ctx, classifier ? 1 : 0, value_dims, 2, &out_values) != NULL) return;
+    if (ORT(api, GetTensorMutableData)(out_values, (void **)&values) != NULL) return;
+    /* A kernel whose attributes were refused, or input of the wrong width, answers NaN: the
+       parity gate and the engine's own checks catch it before any answer leaves the device. */
+    const int usable = k->valid && dims[1] == k->n_features;
+    double acc_small[16];
+    double *acc = K <= 16 ? acc_small : malloc((size_t)K * sizeof(double));
+    for (int64_t r = 0; r < n; r++) {
+        float *row_out = values + r * (classifier ? width : 1);
+        if (!usable || !acc) {
+            for (int64_t c = 0; c < (classifier ? width : 1); c++) row_out[c] = NAN;
+            if (classifier) labels[r] = 0;
+            continue;
+        }
+        for (int64_t c = 0; c < K; c++) acc[c] = k->base[c];
+        row_margins(k, x + r * dims[1], acc);
+        if (k->post_transform == 0) {
+            for (int64_t c = 0; c < K; c++) row_out[c] = (float)acc[c];
+        } else if (k->post_transform == 1) {
+            const float p = (float)(1.0 / (1.0 + exp(-acc[0])));
+            row_out[0] = 1.0f - p, row_out[1] = p;
+        } else {
+            double top = acc[0], sum = 0.0;
+            for (int64_t c = 1; c < K; c++) top = acc[c] > top ? acc[c] : top;
+            for (int64_t c = 0; c < K; c++) sum += (acc[c] = exp(acc[c] - top));
+            for (int64_t c = 0; c < K; c++) row_out[c] = (float)(acc[c] / sum);
+        }
+        if (classifier) {
+            int64_t best = 0;
+            for (int64_t c = 1; c < width; c++) best = row_out[c] > row_out[best] ? c : best;
+            labels[r] = best;
+        }
+    }
+    if (acc != acc_small) free(acc);
+}
+
+static void compute_regressor(void *kernel, OrtKernelContext *ctx) { compute(kernel, ctx, 0); }
+static void compute_classifier(void *kernel, OrtKernelContext *ctx) { compute(kernel, ctx, 1); }
+
+static const char *name_regressor(const OrtCustomOp *op) { (void)op; return "PerfectTreeEnsembleRegressor"; }
+static const char *name_classifier(const OrtCustomOp *op) { (void)op; return "PerfectTreeEnsembleClassifier"; }
+static const char *provider(const OrtCustomOp *op) { (void)op; return NULL; }
+static int input_type(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return ORT_TYPE_FLOAT; }
+static size_t one(const OrtCustomOp *op) { (void)op; return 1; }
+static size_t two(const OrtCustomOp *op) { (void)op; return 2; }
+static int regressor_output_type(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return ORT_TYPE_FLOAT; }
+static int classifier_output_type(const OrtCustomOp *op, size_t i) {
+    (void)op;
+    return i == 0 ? ORT_TYPE_INT64 : ORT_TYPE_FLOAT;
+}
+static int required(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return 0; }
+static int memory_default(const OrtCustomOp *op, size_t i) { (void)op, (void)i; return 0; }
+
+static const OrtCustomOp REGRESSOR = {
+    MLOPS_TREES_API_VERSION, create_kernel, name_regressor, provider, input_type, one,
+    regressor_output_type, one, compute_regressor, destroy_kernel, required, required, memory_default,
+};
+static const OrtCustomOp CLASSIFIER = {
+    MLOPS_TREES_API_VERSION, create_kernel, name_classifier, provider, input_type, one,
+    classifier_output_type, two, compute_classifier, destroy_kernel, required, required, memory_default,
+};
+
+/* The API version these declarations were written for (the ABI test compares it). */
+uint32_t mlops_edge_trees_api_version(void) { return MLOPS_TREES_API_VERSION; }
+
+/* onnxruntime's entry point for SessionOptions.register_custom_ops_library. */
+OrtStatus *RegisterCustomOps(OrtSessionOptions *options, const OrtApiBase *base) {
+    const OrtApi *api = base->GetApi(MLOPS_TREES_API_VERSION);
+    if (!api) return NULL; /* cannot even report: a runtime older than 1.13 has no such table */
+    OrtCustomOpDomain *domain = NULL;
+    OrtStatus *status = ORT(api, CreateCustomOpDomain)("mlops_edge.trees", &domain);
+    if (status) return status;
+    if ((status = ORT(api, CustomOpDomain_Add)(domain, &REGRESSOR))) return status;
+    if ((status = ORT(api, CustomOpDomain_Add)(domain, &CLASSIFIER))) return status;
+    /* The domain must outlive every session made with these options; it is a few bytes, kept. */
+    return ORT(api, AddCustomOpDomain)(options, domain);
+}
