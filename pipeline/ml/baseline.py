@@ -67,6 +67,7 @@ _SCHEMAS = {
     "constraints": "constraints.schema.json",
     "constraint_violations": "constraint-violations.schema.json",
     "monitoring_window": "monitoring-window.schema.json",
+    "monitoring_report": "monitoring-report.schema.json",
 }
 
 
