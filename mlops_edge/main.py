@@ -31,11 +31,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "mqtt": ("mqtt", "mqtt", "MQTT test client: subscribe and publish."),
     "infer": ("mqtt", "infer", "Send one inference request to a device and print its answer."),
     "component": ("component", "component", "Build a working-tree component; deploy it to one device."),
+    "monitor": ("monitor", "monitor", "Drift per feature, fleet-wide and per device, vs the training data."),
     "console": ("console", "console", "Serve the local web console: executions, models, devices, MQTT."),
     "completion": ("completion", "completion", "Print the shell completion script (bash, zsh or fish)."),
 }
 #: The commands that call AWS through boto3: ``--profile``/``--region`` apply to them.
-AWS_COMMANDS = frozenset({"execute", "executions", "devices", "logs", "console", "train", "component"})
+AWS_COMMANDS = frozenset(
+    {"execute", "executions", "devices", "logs", "monitor", "console", "train", "component"}
+)
 _CONFIG = "mlops_edge.config"
 _SUB_ARGS = "mlops_edge.sub_args"
 
@@ -140,7 +143,7 @@ def main(ctx: click.Context, profile: str | None, region: str | None) -> None:
     """mlops-edge: XGBoost to ONNX to Greengrass V2 edge devices, verified over MQTT.
 
     --profile and --region apply to the commands that talk to AWS (execute, executions, devices,
-    logs, console, train --sagemaker, component); values in mlops-edge.toml are defaults that
+    logs, monitor, console, train --sagemaker, component); values in mlops-edge.toml are defaults that
     options on the command line override.
     """
     command = ctx.invoked_subcommand
