@@ -88,7 +88,11 @@ class Core:
             ),
             waits=Waits(settings.deployment_timeout_s, settings.settle_s),
         )
-        self.authorizer = Authorizer(lambda c: self.configs.get(c, ["accessControl"]) or {}, self.thing)
+        self.authorizer = Authorizer(
+            lambda c: self.configs.get(c, ["accessControl"]) or {},
+            self.thing,
+            watch=lambda c, changed: self.configs.watch(c, ["accessControl"], lambda _path: changed()),
+        )
         self.ipc = IpcServer(self._socket_path(), self.tokens, self._ipc_handlers())
         self.jobs = IotJobsHelper(self.thing, self.iot.client)
         self.status = DeploymentStatusKeeper(self.thing, self.jobs.update)
