@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any, Protocol
 
 from .auth import Authorizer
@@ -63,8 +64,13 @@ def handlers(bridge: IotBridge, authorizer: Authorizer) -> dict[str, Handler]:
         authorizer.check(stream.component, SERVICE, "aws.greengrass#SubscribeToIoTCore", topic)
 
         def deliver(msg_topic: str, payload: bytes) -> None:
-            body = {"message": {"topicName": msg_topic, "payload": base64.b64encode(payload).decode()}}
-            stream.event("IoTCoreMessage", body)
+            # the event's JSON written directly: base64 needs no escaping, so a request's bytes
+            # are not scanned again by json.dumps (the topic still goes through it)
+            stream.event_json(
+                "IoTCoreMessage",
+                b'{"message":{"topicName":%s,"payload":"%s"}}'
+                % (json.dumps(msg_topic).encode(), base64.b64encode(payload)),
+            )
 
         handle = bridge.subscribe(topic, deliver)
         stream.on_close(lambda: bridge.unsubscribe(handle))

@@ -18,12 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .codec import FrameError, Message, MessageFlag, MessageType, decode_from, rpc_frame
+from .codec import FrameError, Message, MessageFlag, MessageType, decode_all, rpc_frame
 from .exceptions import IpcError, ServiceError
 
 log = logging.getLogger(__name__)
 
 NAMESPACE = "aws.greengrass#"
+#: Bytes read from a component's socket at once (the buffer is kept per connection: memory per core counts).
+RECV_BYTES = 64 * 1024
+_CONNECT, _PING = int(MessageType.CONNECT), int(MessageType.PING)
+_APPLICATION = (int(MessageType.APPLICATION_MESSAGE), int(MessageType.APPLICATION_ERROR))
 
 
 class Stream:
@@ -62,8 +66,15 @@ class Stream:
         self._send(MessageType.APPLICATION_ERROR, exc.shape, body, MessageFlag.TERMINATE_STREAM)
         self._closed()
 
+    def event_json(self, shape: str, payload: bytes) -> None:
+        """Push one stream event whose JSON body the caller already encoded (hot paths)."""
+        if not self.closed:
+            self._send_raw(MessageType.APPLICATION_MESSAGE, shape, payload, MessageFlag.NONE)
+
     def _send(self, mtype: MessageType, shape: str, body: dict[str, Any], flags: int) -> None:
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        self._send_raw(mtype, shape, json.dumps(body, separators=(",", ":")).encode(), flags)
+
+    def _send_raw(self, mtype: MessageType, shape: str, payload: bytes, flags: int) -> None:
         self.conn.send(
             rpc_frame(mtype, stream_id=self.stream_id, flags=flags, model=NAMESPACE + shape, payload=payload)
         )
@@ -103,14 +114,18 @@ class Connection:
             self.close()
 
     def serve(self) -> None:
+        # one receive buffer for the connection's life: recv() would allocate (and for large reads
+        # mmap) a fresh bytes object per read; frames are decoded in place from ``buffer``
+        scratch = bytearray(RECV_BYTES)
+        chunk = memoryview(scratch)
         buffer = bytearray()
         try:
             while self._alive:
-                chunk = self.sock.recv(65536)
-                if not chunk:
+                n = self.sock.recv_into(scratch)
+                if not n:
                     break
-                buffer += chunk
-                while (msg := decode_from(buffer)) is not None:
+                buffer += chunk[:n]
+                for msg in decode_all(buffer):
                     self._on_message(msg)
         except (OSError, FrameError) as exc:
             log.debug("ipc connection of %s ended: %s", self.component, exc)
@@ -129,12 +144,12 @@ class Connection:
         self.server._forget(self)
 
     def _on_message(self, msg: Message) -> None:
-        mtype = msg.message_type
-        if mtype == MessageType.CONNECT:
+        mtype = msg.headers.get(":message-type", 0)  # the int: no enum built per message
+        if mtype == _CONNECT:
             self._on_connect(msg)
-        elif mtype == MessageType.PING:
+        elif mtype == _PING:
             self.send(rpc_frame(MessageType.PING_RESPONSE))
-        elif mtype in (MessageType.APPLICATION_MESSAGE, MessageType.APPLICATION_ERROR):
+        elif mtype in _APPLICATION:
             if self.component is None:
                 self.send(rpc_frame(MessageType.PROTOCOL_ERROR))
                 self.close()
