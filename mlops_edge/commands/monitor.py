@@ -42,9 +42,11 @@ def _print_scope(record: dict) -> None:
     where = "fleet" if record["thing"] is None else f"device {record['thing']}"
     span = f", {_when(record['start'])} → {_when(record['end'])}" if record.get("start") else ""
     count = len(record["violations"])
+    alert = record["alert"]
+    raised = f"; [red]drift alert raised {_when(alert['raised_at'])}[/]" if alert else ""
     console.print(
         f"\n[bold]{where}[/]: {record['windows']} window{'s' if record['windows'] != 1 else ''}, "
-        f"{record['rows']} rows{span}; {count} violation{'s' if count != 1 else ''}",
+        f"{record['rows']} rows{span}; {count} violation{'s' if count != 1 else ''}{raised}",
         soft_wrap=True,
     )
     table = Table(
@@ -129,11 +131,21 @@ def monitor(
     if output == "json":
         print_json(document)
         return
+    from rich.markup import escape
+
+    from mlops_edge.commands.aws import _when
+
+    last = document["judge_windows"]
     console.print(
-        f"model {document['model_version']}, judged {document['generated_at'] or '(time unknown)'} "
-        f"({document['report_uri']})"
+        f"model {document['model_version']}: judged {_when(document['generated_at'])} over each device's "
+        f"last {last} window{'s' if last != 1 else ''} ({document['report_uri']})",
+        soft_wrap=True,
     )
     for record in document["scopes"]:
         _print_scope(record)
-    for reason in document["rejected"]:
-        console.print(f"[yellow]window left out:[/] {reason}", soft_wrap=True)
+    for r in document["rejected"]:
+        console.print(
+            f"[yellow]window left out[/] ({_when(r['received_at'])}, {r.get('thing') or 'no thing'}): "
+            f"{escape(r['reason'])}",
+            soft_wrap=True,
+        )

@@ -103,8 +103,24 @@ def _version_key(version: str) -> tuple:
     return tuple((0, int(p)) if p.isdigit() else (1, p) for p in version.replace("-", ".").split("."))
 
 
+def _read_uri(s3: Any, where: Where, uri: object, default: tuple[str, ...]) -> Any | None:
+    """A baseline file by the report's s3:// URI (in ``where``'s bucket), else its usual key."""
+    if isinstance(uri, str) and uri.startswith(f"s3://{where.bucket}/"):
+        key = uri.removeprefix(f"s3://{where.bucket}/")
+        root = where.key("")
+        if key.startswith(root):
+            return _read(s3, where, *key[len(root) :].split("/"))
+    return _read(s3, where, *default)
+
+
 def load(s3: Any, where: Where, model_version: str | None = None) -> Loaded:
-    """``model_version``'s report (default: the one ``latest.json`` names) and its baseline."""
+    """``model_version``'s report (default: the one ``latest.json`` names) and its baseline.
+
+    The report is checked against pipeline/ml/monitoring-report.schema.json, the schema its
+    writer validates with, so a file that is not one is said so, not half shown.
+    """
+    from pipeline.ml.baseline import InvalidBaseline, validate
+
     if model_version is None:
         latest = _read(s3, where, "latest.json")
         if latest is None:
@@ -119,13 +135,20 @@ def load(s3: Any, where: Where, model_version: str | None = None) -> Loaded:
         known = [v for v in versions(s3, where) if v != model_version]
         others = f"; versions with monitoring data: {', '.join(known)}" if known else ""
         raise MonitoringError(
-            f"no drift report for model version {model_version} yet ({where.uri(model_version, 'report.json')} "
-            f"is missing): {PRODUCED_BY}{others}"
+            f"no drift report for model version {model_version} yet "
+            f"({where.uri(model_version, 'report.json')} is missing): {PRODUCED_BY}{others}"
         )
-    if not isinstance(report, dict):
-        raise MonitoringError(f"{where.uri(model_version, 'report.json')} is not a JSON object")
-    statistics = _read(s3, where, model_version, "baseline", "statistics.json")
-    constraints = _read(s3, where, model_version, "baseline", "constraints.json")
+    try:
+        validate(report, "monitoring_report", source=where.uri(model_version, "report.json"))
+    except InvalidBaseline as exc:
+        raise MonitoringError(str(exc)) from exc
+    baseline = report["baseline"]
+    statistics = _read_uri(
+        s3, where, baseline.get("statistics_uri"), (model_version, "baseline", "statistics.json")
+    )
+    constraints = _read_uri(
+        s3, where, baseline.get("constraints_uri"), (model_version, "baseline", "constraints.json")
+    )
     return Loaded(
         where=where,
         model_version=model_version,
@@ -136,24 +159,13 @@ def load(s3: Any, where: Where, model_version: str | None = None) -> Loaded:
 
 
 def scopes(report: dict[str, Any]) -> list[tuple[str, str | None, dict[str, Any]]]:
-    """(scope, thing or None, judgement) for the fleet first, then each device by name.
-
-    Reads the report's ``scopes`` (``"fleet"``, ``"devices/<thing>"``), or a bare
-    ``Judgement.as_dict()`` (``fleet`` and ``devices``), so either shape of the producer works.
-    """
-    found: list[tuple[str, str | None, dict[str, Any]]] = []
-    raw = report.get("scopes")
-    if isinstance(raw, dict):
-        for name, scope in raw.items():
-            thing = None if name == FLEET else name.removeprefix("devices/")
-            found.append((name, thing, scope))
-    else:
-        if isinstance(report.get("fleet"), dict):
-            found.append((FLEET, None, report["fleet"]))
-        for thing, scope in (report.get("devices") or {}).items():
-            found.append((f"devices/{thing}", thing, scope))
-    if not found or not all(isinstance(s, dict) and isinstance(s.get("features"), list) for *_, s in found):
-        raise MonitoringError("the report has no scopes with features (not a drift report?)")
+    """(scope name, thing or None, judgement): the fleet first, then each device by name."""
+    found = [
+        (name, None if name == FLEET else name.removeprefix("devices/"), scope)
+        for name, scope in report["scopes"].items()
+    ]
+    if not found:
+        raise MonitoringError("the report judges no scope yet (no window with rows)")
     return sorted(found, key=lambda item: (item[1] is not None, item[1] or ""))
 
 
@@ -191,7 +203,7 @@ def _feature(f: dict[str, Any], checks: list[str], base: dict[str, Any]) -> dict
 
 
 def _scope_record(
-    name: str, thing: str | None, scope: dict[str, Any], baseline: dict, feature: str | None
+    name: str, thing: str | None, scope: dict[str, Any], baseline: dict, feature: str | None, alert: Any
 ) -> dict:
     violations = [v for v in scope.get("violations") or [] if isinstance(v, dict)]
     features = [
@@ -211,6 +223,9 @@ def _scope_record(
         "start": scope.get("start"),
         "end": scope.get("end"),
         "violations": [v for v in violations if feature is None or v.get("feature_name") == feature],
+        "alert": {"raised_at": alert.get("raised_at"), "event_id": alert.get("event_id")}
+        if isinstance(alert, dict)
+        else None,
         "features": features,
     }
 
@@ -235,16 +250,18 @@ def monitoring_document(
     if feature is not None and feature not in names:
         raise MonitoringError(f"feature {feature!r} is not one of the model's: {', '.join(map(str, names))}")
     baseline = _baseline(loaded)
+    report = loaded.report
+    alerts = report.get("alerts") or {}
     records = [
-        _scope_record(name, thing, scope, baseline, feature)
+        _scope_record(name, thing, scope, baseline, feature, alerts.get(name))
         for name, thing, scope in found
         if device is None or thing == device
     ]
-    report = loaded.report
     return {
         "model_version": loaded.model_version,
-        "generated_at": report.get("generated_at"),
+        "generated_at": report["generated_at"],
+        "judge_windows": report["judge_windows"],
         "report_uri": loaded.where.uri(loaded.model_version, "report.json"),
-        "rejected": list(report.get("rejected") or []),
+        "rejected": [r for r in report["rejected"] if device is None or r.get("thing") == device],
         "scopes": records,
     }

@@ -28,7 +28,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> mr.Baseline:
 @pytest.fixture(scope="module")
 def report(base: mr.Baseline) -> dict[str, Any]:
     docs = mr.windows(base, CALM, 3, seed=1) + mr.windows(base, DRIFTING, 2, seed=2, shift={"bmi": 2.0})
-    return mr.report(base, docs)
+    stale = {**mr.windows(base, "mlops-edge-device-03", 1, seed=3)[0], "edges_digest": "sha256:" + "0" * 64}
+    return mr.report(base, [*docs, stale], bucket=BUCKET)
 
 
 @pytest.fixture
@@ -66,6 +67,8 @@ def test_json_has_the_fleet_then_each_device_and_flags_the_shifted_feature(
     assert bmi["training_mean"] == training["bmi"] and bmi["mean"] > training["bmi"]
     assert len(bmi["edges"]) == len(bmi["training_fractions"]) + 1 == len(bmi["observed_fractions"]) + 1
     assert [s["windows"] for s in doc["scopes"]] == [5, 3, 2]
+    assert [s["alert"] is not None for s in doc["scopes"]] == [True, False, True]
+    assert doc["judge_windows"] == 3 and "counted on other bucket edges" in doc["rejected"][0]["reason"]
 
 
 def test_the_table_shows_the_same_verdicts(s3: Any, base: mr.Baseline, report: dict[str, Any]) -> None:
@@ -75,8 +78,16 @@ def test_the_table_shows_the_same_verdicts(s3: Any, base: mr.Baseline, report: d
     assert f"device {DRIFTING}: 2 windows, 120 rows" in done.output and "fleet:" not in done.output
     lines = {line.split("│")[1].strip(): line for line in done.output.splitlines() if line.count("│") > 3}
     assert "✖ drift" in lines["bmi"] and "✔ ok" in lines["age"]
+    assert "drift alert raised" in done.output
     only = run("--feature", "bmi")
     assert only.exit_code == 0 and "age" not in only.output and only.output.count("✖ drift") == 2
+    assert "window left out" in only.output and "counted on other bucket edges" in only.output
+
+
+def test_a_file_that_is_not_a_report_is_said_so(s3: Any, base: mr.Baseline, report: dict[str, Any]) -> None:
+    mr.put(s3, BUCKET, base, {**report, "scopes": {"fleet": {"features": []}}})
+    done = run()
+    assert done.exit_code == 1 and "not a valid monitoring_report document at scopes/fleet" in done.output
 
 
 @pytest.mark.parametrize(
