@@ -169,6 +169,12 @@ def configure(event: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str
         "deployment": doc["deployment"],
         "poll": {loop: poll_budget(doc["poll"][loop]) for loop in POLL_LOOPS},
         "verification": doc["verification"],
+        # the devices' window length (PublishComponents/Deploy), the retraining rule's switch
+        # (Promote) and what the monitoring function judges over (via context.json)
+        "monitoring": doc["monitoring"],
+        # as given (with defaults), for monitoring/<model_version>/context.json: a retraining on
+        # drift starts with the same hyperparameters (training.hyperparameters are the job's strings)
+        "hyperparameters": doc["hyperparameters"],
         "rollout": normalize_rollout(doc.get("rollout"), doc["deployment"], settings.canary_thing_group),
     }
     return {

@@ -15,7 +15,7 @@ import jsonschema
 from pipeline.config.errors import InvalidInput
 from pipeline.config.rollout import problems as rollout_problems
 
-__all__ = ["InvalidInput", "fill_defaults", "validate"]
+__all__ = ["InvalidInput", "fill_defaults", "monitoring_problems", "validate"]
 
 
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -45,6 +45,26 @@ def fill_defaults(value: dict[str, Any], node: dict[str, Any], root: dict[str, A
     return out
 
 
+def monitoring_problems(document: dict[str, Any]) -> list[str]:
+    """What the schema cannot say about ``monitoring``: retraining on drift needs windows, and the
+    newer data must not be part of the training data already (it would be counted twice)."""
+    monitoring = document.get("monitoring") or {}
+    found = []
+    if monitoring.get("retrain_on_drift") and monitoring.get("window_s") == 0:
+        found.append(
+            "$.monitoring.retrain_on_drift: true needs the devices' windows, but window_s is 0 "
+            "(monitoring off); set window_s > 0 or retrain_on_drift false"
+        )
+    extra = monitoring.get("retrain_data_uri")
+    train = (document.get("dataset") or {}).get("train")
+    if extra and train and (extra.startswith(train) or train.startswith(extra)):
+        found.append(
+            f"$.monitoring.retrain_data_uri: {extra} overlaps dataset.train ({train}); the newer "
+            "data must be under another prefix (a retraining trains on both)"
+        )
+    return found
+
+
 def validate(document: Any, schema: dict[str, Any]) -> None:
     """Raises :class:`InvalidInput` naming every problem with its JSON path."""
     if not isinstance(document, dict):
@@ -56,6 +76,7 @@ def validate(document: Any, schema: dict[str, Any]) -> None:
         # What the schema cannot say (decimal places AWS allows, unique names, disjoint targets).
         fleet = (document.get("deployment") or {}).get("thing_group")
         found = rollout_problems(document.get("rollout"), fleet)
+        found += monitoring_problems(document)
     if found:
         problems = "; ".join(found[:10])
         more = f" (and {len(found) - 10} more)" if len(found) > 10 else ""
