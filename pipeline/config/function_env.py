@@ -41,6 +41,9 @@ class Settings:
     sourcedir_uri: str = ""
     #: Secrets Manager secret with the MQTT endpoint and certificate VerifyOnDevice connects with.
     mqtt_secret_id: str = ""
+    #: The EventBridge rule that starts a retraining on fleet drift (Promote switches it per
+    #: ``monitoring.retrain_on_drift``; infra/monitoring.py makes it).
+    retraining_rule: str = ""
 
     @staticmethod
     def variable(field_name: str) -> str:
