@@ -71,8 +71,10 @@ def _tree(root: Path, prefix: str) -> list[tuple[str, bytes]]:
     return out
 
 
-def model_artifact(model_dir: Path) -> bytes:
-    """Deterministic zip of ``model.onnx`` + ``model.json`` from an exported model directory."""
+def model_artifact(model_dir: Path, optional: tuple[str, ...] = ()) -> bytes:
+    """Deterministic zip of ``model.onnx`` + ``model.json`` from an exported model directory, plus
+    each of ``optional`` (paths relative to it, e.g. ``baseline/statistics.json``) that exists, at
+    the same relative path: the training baseline the inference component counts windows on."""
     model_dir = Path(model_dir)
     entries = []
     for name in ("model.onnx", "model.json"):
@@ -80,6 +82,12 @@ def model_artifact(model_dir: Path) -> bytes:
         if not path.is_file():
             raise FileNotFoundError(f"{path} is missing: export the model first")
         entries.append((name, path.read_bytes()))
+    for name in optional:
+        path = model_dir / name
+        if ".." in Path(name).parts or Path(name).is_absolute():
+            raise ValueError(f"optional model file {name!r} must be a path inside the model directory")
+        if path.is_file():
+            entries.append((Path(name).as_posix(), path.read_bytes()))
     return deterministic_zip(entries)
 
 

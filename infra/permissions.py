@@ -315,6 +315,8 @@ def _publish_components(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _model_packages(role, scope, node, "sagemaker:DescribeModelPackage")
     _s3_read(role, scope, "models")
     _s3_write(role, scope, "components")
+    # monitoring/<model version>/baseline/*.json and context.json (lambdas/core/monitoring_context.py)
+    _s3_write(role, scope, "monitoring")
 
 
 def _check_components(role: iam.IRole, scope: Scope, node: Construct) -> None:

@@ -20,6 +20,7 @@ PREFIXES: dict[str, str] = {
     "models": "artifacts/models/",  # ONNX exports, manifests, golden sets, metrics
     "components": "artifacts/components/",  # Greengrass component artifacts devices download
     "state": "state/",  # last-known-good deployment records (MLOPS_EDGE_STATE_PREFIX)
+    "monitoring": "state/monitoring/",  # baselines, contexts, device windows, drift reports (issue 16)
 }
 
 

@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 
 from lambdas.core.aws import is_not_found, put_immutable, read_object, sha256_hex, transient_errors
 from lambdas.core.exceptions import ArtifactConflict, ComponentFailed
+from lambdas.core.model_files import OPTIONAL_MODEL_FILES
+from lambdas.core.monitoring_context import write_monitoring_files
 
 
 def _environment(sts: Any, greengrass: Any) -> tuple[str, str, str]:
@@ -87,23 +89,44 @@ def _publish(
     }
 
 
-def _model_artifact(s3: Any, config: dict[str, Any], registry: dict[str, Any], version: str) -> bytes:
-    """The model zip: model.onnx (digest checked) + model.json stamped with registry version/ARN."""
+def _checked(s3: Any, uri: str, sha256: str) -> bytes:
+    """The object's bytes, refused unless they have the digest the registry recorded."""
+    data = read_object(s3, uri)
+    if sha256_hex(data) != sha256:
+        raise ArtifactConflict(
+            f"{uri} has sha256 {sha256_hex(data)}, the registry says {sha256}: "
+            "the artifact was changed after registration; do not deploy it"
+        )
+    return data
+
+
+def optional_files(s3: Any, model: dict[str, Any]) -> dict[str, bytes]:
+    """The registered optional files (the baseline, ...) by name, each digest checked; names this
+    pipeline does not know are left out (a path from metadata never reaches the file system)."""
+    files = model.get("files") or {}
+    return {
+        name: _checked(s3, files[name]["uri"], files[name]["sha256"])
+        for name in OPTIONAL_MODEL_FILES
+        if name in files
+    }
+
+
+def _model_artifact(s3: Any, registry: dict[str, Any], version: str, extra: dict[str, bytes]) -> bytes:
+    """The model zip: model.onnx (digest checked) + model.json stamped with registry version/ARN,
+    and the optional files ``extra`` (already checked) at their relative paths."""
     from components import build
 
     model = registry["model"]
-    onnx = read_object(s3, model["onnx_uri"])
-    if sha256_hex(onnx) != model["sha256"]:
-        raise ArtifactConflict(
-            f"{model['onnx_uri']} has sha256 {sha256_hex(onnx)}, the registry says {model['sha256']}: "
-            "the artifact was changed after registration; do not deploy it"
-        )
+    onnx = _checked(s3, model["onnx_uri"], model["sha256"])
     manifest = json.loads(read_object(s3, model["manifest_uri"]))
     manifest.update(model_version=version, model_package_arn=registry["model_package_arn"])
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "model.onnx").write_bytes(onnx)
         (Path(tmp) / "model.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        return build.model_artifact(Path(tmp))
+        for name, data in extra.items():
+            (Path(tmp) / name).parent.mkdir(parents=True, exist_ok=True)
+            (Path(tmp) / name).write_bytes(data)
+        return build.model_artifact(Path(tmp), tuple(extra))
 
 
 def publish_components(event: dict[str, Any], *, s3: Any, greengrass: Any, sts: Any) -> dict[str, Any]:
@@ -113,6 +136,7 @@ def publish_components(event: dict[str, Any], *, s3: Any, greengrass: Any, sts: 
     names = config["components"]
     env = _environment(sts, greengrass)
     model_version = build.model_version(int(registry["model_package_version"]))
+    extra = optional_files(s3, registry["model"])
     model = _publish(
         greengrass,
         s3,
@@ -120,7 +144,7 @@ def publish_components(event: dict[str, Any], *, s3: Any, greengrass: Any, sts: 
         config,
         name=names["model_name"],
         version=model_version,
-        artifact=_model_artifact(s3, config, registry, model_version),
+        artifact=_model_artifact(s3, registry, model_version, extra),
         file_name="model.zip",
         recipe_for=lambda uri: build.render_recipe(
             "model", component_name=names["model_name"], component_version=model_version, artifact_uri=uri
@@ -145,6 +169,7 @@ def publish_components(event: dict[str, Any], *, s3: Any, greengrass: Any, sts: 
             model_component_name=names["model_name"],
         ),
     )
+    write_monitoring_files(s3, config, registry, model_version, extra)
     return _with_deployable({"model": model, "inference": inference})
 
 

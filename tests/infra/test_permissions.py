@@ -162,3 +162,12 @@ def test_evaluate_stage_only_reads_and_writes_the_execution_state(synth) -> None
         "s3:PutObject",
         "s3:ListBucket",
     }
+
+
+def test_publish_components_writes_monitoring_files_under_the_monitoring_prefix_only(synth) -> None:
+    """Issue 16: PublishComponents copies the baseline and writes context.json under
+    ``state/monitoring/``; it gets no write anywhere else in the state prefix."""
+    grants = grants_by_role(synth.templates["pipeline"])[_role(synth, "publish_components")]
+    writes = " ".join(grants["s3:PutObject"])
+    assert "state/monitoring/*" in writes
+    assert all("state/monitoring/*" in r or "artifacts/components/*" in r for r in grants["s3:PutObject"])

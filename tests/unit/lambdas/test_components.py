@@ -171,3 +171,75 @@ def test_immutable_put_works_on_a_botocore_without_conditional_writes(s3: Any) -
     assert put_immutable(old, BUCKET, "old/a", b"model", content_type="x") == (digest, True)
     with pytest.raises(ArtifactConflict):
         put_immutable(old, BUCKET, "old/a", b"other", content_type="x")
+
+
+STATISTICS = b'{"version": 0, "dataset": {"item_count": 3}, "features": []}'
+CONSTRAINTS = b'{"version": 0, "features": []}'
+
+
+@pytest.fixture
+def with_baseline(event: dict[str, Any], s3: Any) -> dict[str, Any]:
+    """The registry's model with the baseline files registered beside model.onnx."""
+    files = {}
+    for name, body in (("baseline/statistics.json", STATISTICS), ("baseline/constraints.json", CONSTRAINTS)):
+        s3.put_object(Bucket=BUCKET, Key=f"artifacts/models/j/abc/{name}", Body=body)
+        files[name] = {
+            "uri": f"s3://{BUCKET}/artifacts/models/j/abc/{name}",
+            "sha256": hashlib.sha256(body).hexdigest(),
+        }
+    event["registry"]["model"]["files"] = files
+    event["config"]["dataset"]["train"] = f"s3://{BUCKET}/datasets/train/"
+    return event
+
+
+def test_model_zip_carries_the_baseline_and_monitoring_files_are_written(
+    with_baseline: dict[str, Any], s3: Any
+) -> None:
+    out = publish_components(with_baseline, s3=s3, greengrass=FakeGreengrass(), sts=sts())
+    body = s3.get_object(Bucket=BUCKET, Key=out["model"]["artifact_uri"].split("/", 3)[3])["Body"].read()
+    archive = zipfile.ZipFile(io.BytesIO(body))
+    assert sorted(archive.namelist()) == [
+        "baseline/constraints.json",
+        "baseline/statistics.json",
+        "model.json",
+        "model.onnx",
+    ]
+    assert archive.read("baseline/statistics.json") == STATISTICS
+    prefix = "state/monitoring/1.0.3/"
+    assert s3.get_object(Bucket=BUCKET, Key=prefix + "baseline/statistics.json")["Body"].read() == STATISTICS
+    assert (
+        s3.get_object(Bucket=BUCKET, Key=prefix + "baseline/constraints.json")["Body"].read() == CONSTRAINTS
+    )
+    context = json.loads(s3.get_object(Bucket=BUCKET, Key=prefix + "context.json")["Body"].read())
+    assert context["model_version"] == "1.0.3" and context["model_package_arn"].endswith("/g/3")
+    assert context["model_name"] == "com.example.test.Model" and context["source_execution"] == "exec-1"
+    assert context["dataset"]["train"] == f"s3://{BUCKET}/datasets/train/"
+    assert context["monitoring"]["window_s"] == with_baseline["config"]["monitoring"]["window_s"]
+    hps = context["hyperparameters"]
+    assert isinstance(hps["num_round"], int) and isinstance(hps["eta"], float)
+    assert "sagemaker_program" not in hps
+
+
+def test_tampered_baseline_is_refused(with_baseline: dict[str, Any], s3: Any) -> None:
+    s3.put_object(Bucket=BUCKET, Key="artifacts/models/j/abc/baseline/statistics.json", Body=b"{}")
+    with pytest.raises(ArtifactConflict, match="changed after registration"):
+        publish_components(with_baseline, s3=s3, greengrass=FakeGreengrass(), sts=sts())
+
+
+def test_deploy_only_keeps_the_training_context(with_baseline: dict[str, Any], s3: Any) -> None:
+    publish_components(with_baseline, s3=s3, greengrass=FakeGreengrass(), sts=sts())
+    config = with_baseline["config"]
+    config.update(model_package_arn=with_baseline["registry"]["model_package_arn"], execution="exec-2")
+    config["training"] = {"job_name": "x"}
+    publish_components(with_baseline, s3=s3, greengrass=FakeGreengrass(), sts=sts())
+    context = json.loads(
+        s3.get_object(Bucket=BUCKET, Key="state/monitoring/1.0.3/context.json")["Body"].read()
+    )
+    assert context["source_execution"] == "exec-1" and context["hyperparameters"]["num_round"]
+
+
+def test_model_without_baseline_ships_the_model_alone(event: dict[str, Any], s3: Any) -> None:
+    out = publish_components(event, s3=s3, greengrass=FakeGreengrass(), sts=sts())
+    body = s3.get_object(Bucket=BUCKET, Key=out["model"]["artifact_uri"].split("/", 3)[3])["Body"].read()
+    assert sorted(zipfile.ZipFile(io.BytesIO(body)).namelist()) == ["model.json", "model.onnx"]
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="state/monitoring/1.0.3/baseline/")
