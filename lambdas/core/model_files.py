@@ -13,4 +13,10 @@ from __future__ import annotations
 #: whatever other optional artifacts a model may carry. ExportOnnx uploads each at the same
 #: relative path beside model.onnx, RegisterModel records its SHA-256 in the package's metadata
 #: (``file:<name>``) and PublishComponents puts it, digest checked, into the model component's zip.
-OPTIONAL_MODEL_FILES: tuple[str, ...] = ("baseline/statistics.json", "baseline/constraints.json")
+#: ``model.accel.onnx``: the accelerated variant (pipeline.ml.perfect_trees), present only when it
+#: passed the export's parity gate; devices with the mlops_edge.trees library run it.
+OPTIONAL_MODEL_FILES: tuple[str, ...] = (
+    "baseline/statistics.json",
+    "baseline/constraints.json",
+    "model.accel.onnx",
+)
