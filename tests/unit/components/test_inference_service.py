@@ -46,7 +46,7 @@ class StubEngine:
         self.in_predict = threading.Event()
 
     def predict(self, payload: Any) -> dict[str, Any]:
-        rows = payload.get("instances") if isinstance(payload, dict) else None
+        rows = payload.get("instances") if isinstance(payload, dict) else payload  # a bare row too
         if rows == [["gate", "gate"]]:
             self.in_predict.set()
             self.gate.wait(10)

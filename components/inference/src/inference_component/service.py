@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from edge_runtime.inference import InvalidInput
 
 from .messaging import Messaging
-from .request_parsing import MAX_ID_CHARS, RequestError, _dumps, _parse, _valid_id
+from .request_parsing import MAX_ID_CHARS, RequestError, _dumps, _parse, _single_row, _valid_id
 from .request_queue import IOT_CORE_MAX_MESSAGE_BYTES, REJECTION_FLUSH_S, RequestQueue, _Job
 from .settings import THING_VARIABLE, Settings, thing_name
 from .telemetry import Telemetry
@@ -67,6 +67,7 @@ class InferenceService(RequestQueue):
         self._waiting_to_publish = False  # the worker waits for a publish slot: THROTTLED
         self._rejections: list[dict[str, Any]] = []  # IoT rejections until the next flush
         self._threads: list[threading.Thread] = []
+        self._features = frozenset(manifest.get("features") or ())
 
     # -- wiring ---------------------------------------------------------------------------------
     def start(self) -> None:
@@ -118,7 +119,7 @@ class InferenceService(RequestQueue):
                     f"request needs a non-empty string 'id' of at most {MAX_ID_CHARS} characters",
                 )
             body = {k: v for k, v in request.items() if k != "id"}
-            response = self._predict(body)
+            response = self._predict(_single_row(body, self._features))
             latency_ms = (time.perf_counter() - start) * 1000.0
             predictions = response.get("predictions", [])
             encoded = _dumps(
