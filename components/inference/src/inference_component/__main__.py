@@ -49,16 +49,24 @@ def check(model_root: Path) -> int:
 def serve(model_root: Path) -> int:
     """Connect to the nucleus, serve until SIGTERM/SIGINT."""
     from .messaging import IpcMessaging
+    from .monitoring_publisher import attach as attach_monitoring
     from .service import InferenceService, Settings, thing_name
 
     messaging = IpcMessaging()
-    settings = Settings.from_config(messaging.configuration(), thing_name())
+    try:
+        settings = Settings.from_config(messaging.configuration(), thing_name())
+    except ValueError as exc:
+        print(f"cannot serve, bad component configuration: {exc}", file=sys.stderr)
+        messaging.close()
+        return 2
     try:
         engine = load_engine(model_root, max_rows=settings.max_rows, max_bytes=settings.max_request_bytes)
     except Exception as exc:
         print(f"cannot serve, model failed to load: {type(exc).__name__}: {exc}", file=sys.stderr)
         messaging.close()
         return 2
+    # issue 16: the monitoring window (docs/monitoring.md); off, it returns the engine as is
+    engine, stop_monitoring = attach_monitoring(engine, messaging, settings, find_model_dir(model_root))
     service = InferenceService(engine, messaging, settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -69,6 +77,7 @@ def serve(model_root: Path) -> int:
     )
     stop.wait()
     service.stop()
+    stop_monitoring()
     messaging.close()
     return 0
 

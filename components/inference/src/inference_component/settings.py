@@ -25,6 +25,9 @@ class Settings:
     max_rows: int
     max_queued_requests: int = 100
     max_inflight_publishes: int = 10
+    #: issue 16: where and how often the monitoring window is published (0 s: monitoring off)
+    monitoring_topic: str = ""
+    monitoring_window_s: float = 0.0
 
     @classmethod
     def from_config(cls, config: dict[str, Any], thing: str) -> Settings:
@@ -52,7 +55,22 @@ class Settings:
             max_rows=positive("MaxRows", 4096),
             max_queued_requests=positive("MaxQueuedRequests", 100),
             max_inflight_publishes=positive("MaxInflightPublishes", 10),
+            monitoring_topic=topic("MonitoringTopic", "edge/{iot:thingName}/monitoring"),
+            monitoring_window_s=window_seconds(config.get("MonitoringWindowSeconds", 300)),
         )
+
+
+def window_seconds(value: Any) -> float:
+    """``MonitoringWindowSeconds``: 0 (monitoring off) or at least one second."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if not (seconds == 0 or 1 <= seconds <= 86400):
+        raise ValueError(
+            f"MonitoringWindowSeconds must be 0 (monitoring off) or 1 to 86400 seconds, got {value!r}"
+        )
+    return seconds
 
 
 def thing_name() -> str:
