@@ -49,6 +49,11 @@ def components_spec(config: dict[str, Any], components: dict[str, Any]) -> dict[
         components["inference"]["name"]: {"componentVersion": components["inference"]["version"]},
     }
     merge = config["components"].get("inference_configuration") or {}
+    # issue 16: the devices' monitoring window from the input's monitoring.window_s (0 = off); an
+    # explicit inference_configuration.MonitoringWindowSeconds is the more specific and wins.
+    window_s = (config.get("monitoring") or {}).get("window_s")
+    if window_s is not None:
+        merge = {"MonitoringWindowSeconds": window_s, **merge}
     if merge:
         spec[components["inference"]["name"]]["configurationUpdate"] = {
             "merge": json.dumps(merge, sort_keys=True)

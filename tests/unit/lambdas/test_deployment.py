@@ -33,6 +33,7 @@ def test_deploy_targets_the_group_with_rollback_and_job_policies(
 ) -> None:
     add_things(iot, "core-b", "core-a")
     config["components"]["inference_configuration"] = {"TelemetryIntervalSeconds": 5}
+    config["monitoring"] = {"window_s": 60}
     greengrass, stub = stubbed("greengrassv2")
     expected = {
         "targetArn": iot.describe_thing_group(thingGroupName="edge-fleet")["thingGroupArn"],
@@ -41,7 +42,11 @@ def test_deploy_targets_the_group_with_rollback_and_job_policies(
             "com.example.test.Model": {"componentVersion": "1.0.3"},
             "com.example.test.Inference": {
                 "componentVersion": "1.0.77",
-                "configurationUpdate": {"merge": json.dumps({"TelemetryIntervalSeconds": 5})},
+                "configurationUpdate": {
+                    "merge": json.dumps(
+                        {"MonitoringWindowSeconds": 60, "TelemetryIntervalSeconds": 5}, sort_keys=True
+                    )
+                },
             },
         },
         "deploymentPolicies": {
@@ -239,3 +244,24 @@ def test_a_device_that_never_reports_fails_the_check_at_the_time_budget(
         "core-b": "TIMED_OUT",
         "core-c": "TIMED_OUT",
     }
+
+
+def test_monitoring_window_is_merged_into_the_inference_configuration() -> None:
+    """issue 16: ``monitoring.window_s`` becomes MonitoringWindowSeconds (0 = off included); an
+    explicit inference_configuration value wins; without a monitoring section nothing is merged."""
+    from lambdas.core.deployment import components_spec
+
+    components = {
+        "model": {"name": "M", "version": "1.0.1"},
+        "inference": {"name": "I", "version": "1.0.2"},
+    }
+
+    def merged(config: dict[str, Any]) -> dict[str, Any] | None:
+        update = components_spec(config, components)["I"].get("configurationUpdate")
+        return json.loads(update["merge"]) if update else None
+
+    assert merged({"components": {}}) is None
+    assert merged({"components": {}, "monitoring": {"window_s": 0}}) == {"MonitoringWindowSeconds": 0}
+    assert merged({"components": {}, "monitoring": {"window_s": 5}}) == {"MonitoringWindowSeconds": 5}
+    explicit = {"inference_configuration": {"MonitoringWindowSeconds": 9}}
+    assert merged({"components": explicit, "monitoring": {"window_s": 5}}) == {"MonitoringWindowSeconds": 9}
