@@ -5,6 +5,12 @@ standard library. A single row (the common IoT request) takes a fast path: value
 plain Python and written into a float32 buffer already bound to the session with IOBinding, so a
 prediction costs one ``run_with_iobinding`` and no allocation. Each thread gets its own buffers and
 binding (ONNX Runtime sessions are safe to run concurrently), so callers need no lock.
+
+Two variants of a model may sit in its directory: ``model.onnx`` (onnxruntime's own TreeEnsemble
+kernel, always there) and ``model.accel.onnx`` (the ``mlops_edge.trees`` custom op, ~3x faster;
+edge_runtime/inference/accel). The accelerated one runs when model.json lists it as having passed
+the export's parity gate, its digest matches, and this machine has the compiled library; otherwise
+the standard one runs. Every answer says which (``"engine"``).
 """
 
 from __future__ import annotations
@@ -22,13 +28,22 @@ import onnxruntime as ort
 from edge_runtime.inference.errors import InferenceFailed, InvalidInput, ModelLoadError
 from edge_runtime.inference.payload import decode, to_matrix
 
-__all__ = ["DEFAULT_MAX_BATCH", "DEFAULT_MAX_PAYLOAD_BYTES", "SUPPORTED_FORMAT_VERSIONS", "Engine"]
+__all__ = [
+    "ACCELERATED",
+    "DEFAULT_MAX_BATCH",
+    "DEFAULT_MAX_PAYLOAD_BYTES",
+    "STANDARD",
+    "SUPPORTED_FORMAT_VERSIONS",
+    "Engine",
+]
 
 SUPPORTED_FORMAT_VERSIONS = (1,)
 DEFAULT_MAX_BATCH = 1024
 DEFAULT_MAX_PAYLOAD_BYTES = 1 << 20  # a 1024-row batch of 30 features is about 300 KiB of JSON
 _TEXT = (str, bytes, bytearray, memoryview)
 _NUMBERS = frozenset((float, int))
+#: The ``"engine"`` of an answer: which model variant ran.
+ACCELERATED, STANDARD = "accelerated", "standard"
 _REQUIRED_KEYS = ("format_version", "task", "features", "input_name", "output_names", "classes", "sha256")
 
 
@@ -66,8 +81,15 @@ class Engine:
         max_batch: int = DEFAULT_MAX_BATCH,
         allow_missing: bool = True,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        engine: str = STANDARD,
+        fallback_reason: str | None = None,
     ) -> None:
         self._session = session
+        #: Which variant this engine runs (ACCELERATED or STANDARD), and why not the accelerated one.
+        self.engine = engine
+        self.fallback_reason = fallback_reason
+        # Bound once: the public wrapper is then one call, no attribute lookups per prediction.
+        self._run_binding = session.run_with_iobinding
         self.manifest = manifest
         self.features: list[str] = [str(f) for f in manifest["features"]]
         self.task: str = manifest["task"]
@@ -98,46 +120,35 @@ class Engine:
         allow_missing: bool = True,
         intra_op_threads: int = 1,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
+        accelerated: bool = True,
     ) -> Engine:
-        """Read model.json + model.onnx, verify the SHA-256, open an ONNX Runtime session.
+        """Read model.json + the model, verify the SHA-256, open an ONNX Runtime session.
 
         One intra-op thread by default: a single row gains nothing from a pool, and a device core
-        shared with other components should not be spun on.
+        shared with other components should not be spun on. ``accelerated=False`` runs the
+        standard variant even where the accelerated one could run (the export's golden answers).
         """
         model_dir = Path(model_dir)
         manifest = _read_manifest(model_dir / "model.json")
-        onnx_path = model_dir / "model.onnx"
-        try:
-            data = onnx_path.read_bytes()
-        except OSError as exc:
-            raise ModelLoadError(f"{onnx_path}: cannot read the model ({exc.strerror})") from exc
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != manifest["sha256"]:
-            raise ModelLoadError(
-                f"{onnx_path}: SHA-256 {digest} does not match model.json's {manifest['sha256']}; "
-                "the model file is corrupt or from another version"
-            )
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = max(1, int(intra_op_threads))
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.log_severity_level = 3
-        # A device shares its cores and memory with others (100 of them on one machine in issue 12):
-        # no arena keeping a large batch's buffers after it, and no pool thread spinning for work.
-        opts.enable_cpu_mem_arena = False
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        try:
-            session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-            raise ModelLoadError(f"{onnx_path}: ONNX Runtime cannot load it: {exc}") from exc
-        return cls(
-            session,
-            manifest,
-            max_batch=max_batch,
-            allow_missing=allow_missing,
-            max_payload_bytes=max_payload_bytes,
-        )
+        threads = max(1, int(intra_op_threads))
+        # The standard model is checked even when the accelerated one will run: a package with a
+        # corrupt model.onnx is refused as a whole, and the fallback is always there.
+        data = _read_checked(model_dir / "model.onnx", manifest["sha256"])
+        session, reason = None, "disabled by the caller"
+        if accelerated:
+            session, reason = _accelerated_session(model_dir, manifest, threads)
+        limits = {
+            "max_batch": max_batch,
+            "allow_missing": allow_missing,
+            "max_payload_bytes": max_payload_bytes,
+        }
+        if session is not None:
+            try:
+                return cls(session, manifest, **limits, engine=ACCELERATED)
+            except ModelLoadError as exc:  # the variant disagrees with model.json: run the standard one
+                reason = str(exc)
+        session = _open_session(data, threads, model_dir / "model.onnx")
+        return cls(session, manifest, **limits, engine=STANDARD, fallback_reason=reason)
 
     def _check_graph(self) -> None:
         """The manifest must describe this graph: names, width, class count."""
@@ -168,7 +179,7 @@ class Engine:
     # -- prediction ------------------------------------------------------------------------------
 
     def predict(self, payload: object) -> dict:
-        """Answer one request: ``{"predictions": [...], "model": {"name", "version"}}``.
+        """Answer one request: ``{"predictions": [...], "model": {"name", "version"}, "engine"}``.
 
         Raises ``InvalidInput`` for any input it cannot answer, ``InferenceFailed`` only if ONNX
         Runtime itself fails on validated input.
@@ -180,6 +191,7 @@ class Engine:
             return {
                 "predictions": [self._run_bound(bound)],
                 "model": {"name": self._name, "version": self._version},
+                "engine": self.engine,
             }
         try:
             x = to_matrix(
@@ -201,6 +213,7 @@ class Engine:
         return {
             "predictions": self.predict_matrix(x),
             "model": {"name": self._name, "version": self._version},
+            "engine": self.engine,
         }
 
     def predict_matrix(self, x: np.ndarray) -> list[dict]:
@@ -255,7 +268,7 @@ class Engine:
 
     def _run_bound(self, b: _Binding) -> dict:
         try:
-            self._session.run_with_iobinding(b.binding)  # never with RunOptions(): that is the slow path
+            self._run_binding(b.binding)  # never with RunOptions(): that is the slow path
         except Exception as exc:
             raise InferenceFailed(f"ONNX Runtime failed: {exc}") from exc
         if not self._k:
@@ -266,6 +279,68 @@ class Engine:
             "class": self._classes[label],
             "probabilities": dict(zip(self._class_keys, b.out[0].tolist(), strict=True)),
         }
+
+
+def _read_checked(path: Path, sha256: str) -> bytes:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ModelLoadError(f"{path}: cannot read the model ({exc.strerror})") from exc
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        raise ModelLoadError(
+            f"{path}: SHA-256 {digest} does not match model.json's {sha256}; "
+            "the model file is corrupt or from another version"
+        )
+    return data
+
+
+def _open_session(data: bytes, threads: int, path: Path, library: Path | None = None) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.log_severity_level = 3
+    # A device shares its cores and memory with others (100 of them on one machine in issue 12):
+    # no arena keeping a large batch's buffers after it, and no pool thread spinning for work.
+    opts.enable_cpu_mem_arena = False
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    try:
+        if library is not None:
+            opts.register_custom_ops_library(str(library))
+        return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise ModelLoadError(f"{path}: ONNX Runtime cannot load it: {exc}") from exc
+
+
+def _accelerated_session(
+    model_dir: Path, manifest: dict, threads: int
+) -> tuple[ort.InferenceSession | None, str | None]:
+    """The accelerated variant's session, or None and why the standard one runs instead.
+
+    Never raises: a missing library, a variant model.json does not vouch for, or one that does not
+    load only means the standard model answers (which ``load`` still checks strictly).
+    """
+    from edge_runtime.inference import accel
+
+    entry = manifest.get("accelerated")
+    if not isinstance(entry, dict) or not entry.get("file"):
+        reason = entry.get("reason") if isinstance(entry, dict) else None
+        return None, f"the model has no accelerated variant: {reason or 'exported before there was one'}"
+    if not (entry.get("parity") or {}).get("passed") or not (entry.get("parity_vs_standard") or {}).get(
+        "passed"
+    ):
+        return None, "model.json does not record the accelerated variant passing its parity gate"
+    library = accel.library_path()
+    if library is None:
+        return None, f"the {accel.LIBRARY_NAME} library is not built on this machine"
+    path = model_dir / Path(str(entry["file"])).name
+    try:
+        data = _read_checked(path, str(entry.get("sha256")))
+        return _open_session(data, threads, path, library), None
+    except ModelLoadError as exc:
+        return None, str(exc)
 
 
 def _read_manifest(path: Path) -> dict:

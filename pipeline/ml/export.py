@@ -21,6 +21,7 @@ from pipeline.ml.data import Dataset, load_dataset
 from pipeline.ml.exceptions import ExportFailed, ParityFailed
 
 __all__ = [
+    "ACCEL_FILE",
     "DEFAULT_TOLERANCE",
     "FORMAT_VERSION",
     "GOLDEN_ROWS",
@@ -34,6 +35,8 @@ __all__ = [
 FORMAT_VERSION = 1
 INPUT_NAME = "input"
 GOLDEN_ROWS = 10
+#: The accelerated variant's file name, beside model.onnx (model.json ``accelerated``).
+ACCEL_FILE = "model.accel.onnx"
 # opset 15 / ai.onnx.ml 3: what onnxmltools 1.16 targets, and what any onnxruntime >= 1.10 loads,
 # so an older runtime on a device can still run the model.
 TARGET_OPSET = {"": 15, "ai.onnx.ml": 3}
@@ -106,10 +109,15 @@ def export_model(
             parity=parity,
         )
 
+    accel_bytes, accelerated = accelerated_variant(model, training, data.x, session, xgb_out, tol)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.onnx").write_bytes(onnx_bytes)
+    (out / ACCEL_FILE).unlink(missing_ok=True)  # a variant from an earlier export must not linger
+    if accel_bytes is not None:
+        (out / ACCEL_FILE).write_bytes(accel_bytes)
     manifest = _manifest(training, name, output_names, data, onnx_out, parity, onnx_bytes)
+    manifest["accelerated"] = accelerated
     _write_json(out / "model.json", manifest)
     _write_json(out / "golden.json", golden_set(out, data, training, tol, golden_rows))
     write_baseline(baseline_csv or validation_csv, list(training["features"]), out / BASELINE_DIR)
@@ -182,15 +190,75 @@ def convert(model: object, n_features: int) -> bytes:
     return onnx_model.SerializeToString()
 
 
-def _session(onnx_bytes: bytes) -> object:
+def _session(onnx_bytes: bytes, library: Path | None = None) -> object:
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
+    if library is not None:
+        opts.register_custom_ops_library(str(library))
     try:
         return ort.InferenceSession(onnx_bytes, sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ExportFailed(f"ONNX Runtime cannot load the converted model: {exc}") from exc
+
+
+def accelerated_variant(
+    model: object, training: dict, x: np.ndarray, standard: object, xgb_out: np.ndarray, tol: Tolerance
+) -> tuple[bytes | None, dict]:
+    """``model.accel.onnx`` and its model.json entry, or None and the reason it is not shipped.
+
+    The same gate as the standard model: within ``tol`` of XGBoost on every validation row. Also
+    within ``tol`` of the standard ONNX model on those rows plus probe rows holding NaN, +inf and
+    -inf in every feature (XGBoost refuses infinities, onnxruntime compares them as numbers). A
+    variant is shipped only when this environment could load the library and check it.
+    """
+    from edge_runtime.inference import accel
+    from pipeline.ml import perfect_trees
+
+    task = training["task"]
+    booster = model.get_booster()
+    reason = perfect_trees.unsupported_reason(booster, task, training.get("hyperparameters"))
+    library = accel.library_path()
+    if reason is None and library is None:
+        reason = (
+            "the mlops_edge.trees library is not built where the model was exported "
+            "(python -m edge_runtime.inference.accel build), so the variant could not be checked"
+        )
+    if reason is not None:
+        return None, {"file": None, "reason": reason}
+    names = [o.name for o in standard.get_outputs()]
+    data = perfect_trees.build_model(perfect_trees.from_booster(booster, task, x), INPUT_NAME, names, 15)
+    try:
+        session = _session(data, library)
+    except ExportFailed as exc:
+        return None, {"file": None, "reason": f"the accelerated variant does not load: {exc}"}
+    probe = np.concatenate([x, _probe_rows(x)])
+    accel_out, standard_out = (_onnx_predict(s, probe, task) for s in (session, standard))
+    vs_xgb = parity_report(accel_out[: len(x)], xgb_out, tol)
+    vs_standard = parity_report(accel_out, standard_out, tol)
+    entry = {"parity": _brief(vs_xgb), "parity_vs_standard": _brief(vs_standard)}
+    if not (vs_xgb["passed"] and vs_standard["passed"]):
+        return None, {"file": None, "reason": "the accelerated variant failed the parity gate", **entry}
+    return data, {
+        "file": ACCEL_FILE,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "op": {"domain": accel.DOMAIN, "api_version": accel.API_VERSION},
+        **entry,
+    }
+
+
+def _probe_rows(x: np.ndarray) -> np.ndarray:
+    """Rows taking NaN, +inf and -inf in each feature in turn (over the first validation rows)."""
+    first = np.nan_to_num(x[:8], nan=0.0) if len(x) else np.zeros((1, x.shape[1]))
+    rows = np.array(first[np.arange(3 * x.shape[1]) % len(first)], dtype=np.float32)
+    for j in range(x.shape[1]):
+        rows[3 * j : 3 * j + 3, j] = (np.nan, np.inf, -np.inf)
+    return rows
+
+
+def _brief(parity: dict) -> dict:
+    return {k: parity[k] for k in ("max_abs_diff", "max_rel_diff", "tolerance", "rows", "passed")}
 
 
 def _onnx_predict(session: object, x: np.ndarray, task: str) -> np.ndarray:
@@ -277,7 +345,7 @@ def _manifest(
         "output_names": output_names,
         "classes": training["classes"],
         "metrics": {k: _finite(v) for k, v in ml_metrics.compute(training["task"], data.y, onnx_out).items()},
-        "parity": {k: parity[k] for k in ("max_abs_diff", "max_rel_diff", "tolerance", "rows", "passed")},
+        "parity": _brief(parity),
         "sha256": hashlib.sha256(onnx_bytes).hexdigest(),
         "opset": dict(TARGET_OPSET),
         "source": {
@@ -310,7 +378,7 @@ def golden_set(model_out: Path, data: Dataset, training: dict, tol: Tolerance, n
         if idx not in picks and picks:
             picks[-(slot + 1)] = idx
     rows = [[None if math.isnan(v) else float(v) for v in x[i].tolist()] for i in sorted(picks)]
-    engine = Engine.load(model_out)
+    engine = Engine.load(model_out, accelerated=False)  # the reference every device is held to
     expected = engine.predict({"rows": rows})["predictions"]
     return {
         "features": list(training["features"]),
