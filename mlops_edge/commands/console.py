@@ -6,12 +6,22 @@ It reads everything through boto3 with the standard AWS environment and the MQTT
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
 
 import click
 
 from mlops_edge.commands.common import console as out
 from mlops_edge.commands.common import state_machine_arn
+
+
+def find_bucket(cloudformation: Any) -> str:
+    """The pipeline's bucket, where the Monitoring page reads the drift reports: $MLOPS_EDGE_BUCKET,
+    else the deployed stack's ``ArtifactBucketName`` output."""
+    from mlops_edge.environment.component_dev.publish import find_bucket as from_stack
+
+    return os.environ.get("MLOPS_EDGE_BUCKET") or from_stack(cloudformation)
 
 
 @click.command()
@@ -33,7 +43,7 @@ from mlops_edge.commands.common import state_machine_arn
 def console(
     port: int | None, no_browser: bool, machine: str | None, example_input: Path | None, runtime_file: Path
 ) -> None:
-    """Serve the web console: executions and their graph, models, devices, MQTT test client."""
+    """Serve the web console: executions and their graph, models, devices, drift, MQTT test client."""
     from mlops_edge.console.server import DEFAULT_PORT, ConsoleSettings, serve
 
     settings = ConsoleSettings(
@@ -43,6 +53,11 @@ def console(
         example_input=example_input,
     )
     try:
-        serve(settings, find_state_machine=lambda sfn: state_machine_arn(sfn, machine), echo=out.print)
+        serve(
+            settings,
+            find_state_machine=lambda sfn: state_machine_arn(sfn, machine),
+            find_bucket=find_bucket,
+            echo=out.print,
+        )
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{settings.port}: {exc.strerror}") from exc

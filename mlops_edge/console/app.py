@@ -1,7 +1,7 @@
 """``create_app``: the console's routes — pages, the JSON API under ``/api``, live streams, static files.
 
 Pages are plain URLs (``/executions``, ``/executions/<execution ARN>``, ``/models``, ``/devices``,
-``/mqtt``) that all serve the one page shell; its script reads the address and fills the view,
+``/monitoring``, ``/mqtt``) that all serve the one page shell; its script reads the address and fills the view,
 so a link to an execution can be shared. Every AWS or MQTT call runs in a worker thread.
 The routes live with their page: :mod:`mlops_edge.console.pages` and the modules of
 :mod:`mlops_edge.console.api`; this module composes them, in order, with the app's lifespan.
@@ -18,7 +18,7 @@ from anyio import to_thread
 from starlette.applications import Starlette
 
 from mlops_edge.console import pages
-from mlops_edge.console.api import devices, executions, models, mqtt
+from mlops_edge.console.api import devices, executions, models, monitoring, mqtt
 from mlops_edge.console.auth import TokenAuth
 from mlops_edge.console.backend import Backend
 from mlops_edge.console.mqtt_hub import MqttHub
@@ -44,6 +44,7 @@ def create_app(
         *executions.input_routes(example_input),
         *models.routes(backend),
         *devices.routes(backend, hub),
+        *monitoring.routes(backend),
         *mqtt.routes(hub),
         *pages.static_routes(),
     ]

@@ -89,6 +89,8 @@ class Backend:
         find_state_machine: Callable[[Any], str],
         model_package_group: str,
         component_prefix: str,
+        find_bucket: Callable[[Any], str] | None = None,
+        state_prefix: str = "state/",
     ) -> None:
         self._client_factory = client
         self._clients: dict[str, Any] = {}
@@ -98,6 +100,10 @@ class Backend:
         self.model_package_group = model_package_group
         self.component_prefix = component_prefix
         self._fleet: tuple[float, list[dict[str, Any]]] | None = None
+        #: The pipeline's bucket from its CloudFormation client (the stack's output), for Monitoring.
+        self._find_bucket = find_bucket
+        self._bucket: str | None = None
+        self.state_prefix = state_prefix
 
     def client(self, service: str) -> Any:
         with self._lock:  # boto3 clients are thread-safe; creating them is not
@@ -175,6 +181,22 @@ class Backend:
             "cause": desc.get("cause"),
             "graph": asl_graph(definition),
         }
+
+    def bucket(self) -> str:
+        """The pipeline's artifact bucket, looked up once (the drift reports live in it)."""
+        if self._bucket is None:
+            if self._find_bucket is None:
+                raise ConsoleError(
+                    "this console was started without a way to find the pipeline's bucket", 404
+                )
+            try:
+                with aws_errors():
+                    self._bucket = self._find_bucket(self.client("cloudformation"))
+            except ConsoleError:
+                raise
+            except Exception as exc:  # the lookup's own "nothing deployed" message
+                raise ConsoleError(str(getattr(exc, "message", exc)), 404) from exc
+        return self._bucket
 
     # -- registry ----------------------------------------------------------------------------------
     def list_models(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from starlette.staticfiles import StaticFiles
 __all__ = ["PAGES", "STATIC", "routes", "static_routes"]
 
 STATIC = Path(__file__).with_name("static")
-PAGES = ("executions", "models", "devices", "mqtt")
+PAGES = ("executions", "models", "devices", "monitoring", "mqtt")
 
 
 def routes() -> list[BaseRoute]:

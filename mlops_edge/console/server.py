@@ -64,6 +64,7 @@ def serve(
     settings: ConsoleSettings,
     *,
     find_state_machine: Callable[[Any], str],
+    find_bucket: Callable[[Any], str] | None = None,
     echo: Callable[[str], None] = print,
 ) -> None:
     """Build the app and serve it until SIGINT/SIGTERM."""
@@ -75,6 +76,7 @@ def serve(
     from pipeline.aws import client
     from pipeline.config import example_input
     from pipeline.config.deployment import EdgeConfig, load_cdk_json_context
+    from pipeline.config.function_env import Settings
 
     sock = bind(settings.port)
     port = sock.getsockname()[1]
@@ -87,6 +89,8 @@ def serve(
         find_state_machine=find_state_machine,
         model_package_group=config.model_package_group_name,
         component_prefix=config.component_prefix,
+        find_bucket=find_bucket,
+        state_prefix=Settings.from_env().state_prefix,
     )
     example_path = settings.example_input
 

@@ -643,6 +643,7 @@ async function route() {
     if (path.startsWith("/executions/")) await executionPage(path.slice("/executions/".length));
     else if (path === "/models") await modelsPage();
     else if (path === "/devices") await devicesPage();
+    else if (path === "/monitoring") await monitoringPage();
     else if (path === "/mqtt") await mqttPage();
     else await executionsPage();
   } finally {

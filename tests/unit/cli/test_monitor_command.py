@@ -26,10 +26,11 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> mr.Baseline:
 
 
 @pytest.fixture(scope="module")
-def report(base: mr.Baseline) -> dict[str, Any]:
+def windows(base: mr.Baseline) -> list[dict]:
+    """Three calm windows, two with bmi shifted by 2 std, one counted on other edges (rejected)."""
     docs = mr.windows(base, CALM, 3, seed=1) + mr.windows(base, DRIFTING, 2, seed=2, shift={"bmi": 2.0})
     stale = {**mr.windows(base, "mlops-edge-device-03", 1, seed=3)[0], "edges_digest": "sha256:" + "0" * 64}
-    return mr.report(base, [*docs, stale], bucket=BUCKET)
+    return [*docs, stale]
 
 
 @pytest.fixture
@@ -45,18 +46,23 @@ def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         yield client
 
 
+@pytest.fixture
+def report(s3: Any, base: mr.Baseline, windows: list[dict]) -> str:
+    """The monitoring function's report of ``windows`` in BUCKET; its URI."""
+    return mr.produce(s3, boto3.client("events", region_name="us-east-1"), BUCKET, base, windows)
+
+
 def run(*args: str) -> Any:
     return CliRunner().invoke(main, ["monitor", "--bucket", BUCKET, *args], catch_exceptions=False)
 
 
 def test_json_has_the_fleet_then_each_device_and_flags_the_shifted_feature(
-    s3: Any, base: mr.Baseline, report: dict[str, Any]
+    base: mr.Baseline, report: str
 ) -> None:
-    uri = mr.put(s3, BUCKET, base, report)
     done = run("--output", "json")
     assert done.exit_code == 0, done.output
     doc = json.loads(done.output)
-    assert doc["model_version"] == mr.MODEL_VERSION and doc["report_uri"] == uri
+    assert doc["model_version"] == mr.MODEL_VERSION and doc["report_uri"] == report
     assert [s["scope"] for s in doc["scopes"]] == ["fleet", f"devices/{CALM}", f"devices/{DRIFTING}"]
     by_scope = {s["thing"]: {f["feature"]: f for f in s["features"]} for s in doc["scopes"]}
     assert [n for n, f in by_scope[DRIFTING].items() if f["drift"]] == ["bmi"]
@@ -68,11 +74,11 @@ def test_json_has_the_fleet_then_each_device_and_flags_the_shifted_feature(
     assert len(bmi["edges"]) == len(bmi["training_fractions"]) + 1 == len(bmi["observed_fractions"]) + 1
     assert [s["windows"] for s in doc["scopes"]] == [5, 3, 2]
     assert [s["alert"] is not None for s in doc["scopes"]] == [True, False, True]
-    assert doc["judge_windows"] == 3 and "counted on other bucket edges" in doc["rejected"][0]["reason"]
+    assert doc["judge_windows"] == 3 and doc["rejected"][0]["thing"] == "mlops-edge-device-03"
+    assert "counted on other bucket edges" in doc["rejected"][0]["reason"]
 
 
-def test_the_table_shows_the_same_verdicts(s3: Any, base: mr.Baseline, report: dict[str, Any]) -> None:
-    mr.put(s3, BUCKET, base, report)
+def test_the_table_shows_the_same_verdicts(report: str) -> None:
     done = run("--device", DRIFTING)
     assert done.exit_code == 0, done.output
     assert f"device {DRIFTING}: 2 windows, 120 rows" in done.output and "fleet:" not in done.output
@@ -84,8 +90,10 @@ def test_the_table_shows_the_same_verdicts(s3: Any, base: mr.Baseline, report: d
     assert "window left out" in only.output and "counted on other bucket edges" in only.output
 
 
-def test_a_file_that_is_not_a_report_is_said_so(s3: Any, base: mr.Baseline, report: dict[str, Any]) -> None:
-    mr.put(s3, BUCKET, base, {**report, "scopes": {"fleet": {"features": []}}})
+def test_a_file_that_is_not_a_report_is_said_so(s3: Any, report: str) -> None:
+    key = report.removeprefix(f"s3://{BUCKET}/")
+    doc = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({**doc, "scopes": {"fleet": {"features": []}}}))
     done = run()
     assert done.exit_code == 1 and "not a valid monitoring_report document at scopes/fleet" in done.output
 
@@ -101,10 +109,7 @@ def test_a_file_that_is_not_a_report_is_said_so(s3: Any, base: mr.Baseline, repo
         (["--model-version", "1.0.9"], "no drift report for model version 1.0.9 yet"),
     ],
 )
-def test_unknown_names_are_clear_errors(
-    s3: Any, base: mr.Baseline, report: dict[str, Any], args: list[str], said: str
-) -> None:
-    mr.put(s3, BUCKET, base, report)
+def test_unknown_names_are_clear_errors(report: str, args: list[str], said: str) -> None:
     done = run(*args)
     assert done.exit_code == 1 and said in done.output and "Traceback" not in done.output
     if "--model-version" in args:
@@ -125,7 +130,7 @@ def test_a_bucket_that_is_not_there_and_no_stack_are_clear_errors(s3: Any) -> No
     assert done.exit_code == 1 and "no deployed mlops-edge pipeline stack" in done.output
 
 
-def test_the_bucket_comes_from_the_stack_output(s3: Any, base: mr.Baseline, report: dict[str, Any]) -> None:
+def test_the_bucket_comes_from_the_stack_output(s3: Any, base: mr.Baseline, windows: list[dict]) -> None:
     template = {
         "Resources": {"Artifacts": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "from-stack"}}},
         "Outputs": {"ArtifactBucketName": {"Value": {"Ref": "Artifacts"}}},
@@ -133,7 +138,8 @@ def test_the_bucket_comes_from_the_stack_output(s3: Any, base: mr.Baseline, repo
     boto3.client("cloudformation", region_name="us-east-1").create_stack(
         StackName="MlopsEdgePipeline", TemplateBody=json.dumps(template)
     )
-    mr.put(s3, "from-stack", base, report, state_prefix="custom/")
+    events = boto3.client("events", region_name="us-east-1")
+    mr.produce(s3, events, "from-stack", base, windows[:1], state_prefix="custom/")
     done = CliRunner().invoke(main, ["monitor", "--state-prefix", "custom", "--output", "json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["report_uri"].startswith("s3://from-stack/custom/monitoring/")
