@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,9 @@ class MonitoringPublisher:
         self._columns = [self.features.index(name) for name in buckets.features]
         self._reordered = self._columns != list(range(len(self.features)))
         self._feature_set = frozenset(self.features)
+        #: a record's values in feature order, in C (a record lacking a feature was refused)
+        picker = itemgetter(*self.features)
+        self._pick = picker if len(self.features) > 1 else (lambda record: (picker(record),))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.published = 0
@@ -155,8 +159,14 @@ class MonitoringPublisher:
             log(f"a window could not be published to {self.topic}: {error}")
 
     def drain(self) -> int:
-        """Count every queued request into the window (one batch); returns the rows counted."""
-        matrices: list[np.ndarray] = []
+        """Count every queued request into the window (one batch); returns the rows counted.
+
+        The rows of all queued requests are gathered as Python sequences and converted to one
+        float32 matrix (one numpy call for the lot, not one per request); a request the fast
+        reading cannot take goes through the engine's own parser on its own.
+        """
+        rows: list = []
+        parsed: list[np.ndarray] = []
         values: list[float] = []
         labels: list[str] = []
         pending = self.pending
@@ -165,14 +175,20 @@ class MonitoringPublisher:
             if predictions is None:
                 self._count_non_numeric(payload)
                 continue
-            x = self._matrix(payload)
-            if x is None or len(x) != len(predictions):
-                continue
-            matrices.append(x)
+            got = self._table(payload)
+            if got is not None and len(got) == len(predictions):
+                rows += got
+            else:
+                x = self._parsed(payload)
+                if x is None or len(x) != len(predictions):
+                    continue
+                parsed.append(x)
             self._predictions(predictions, values, labels)
-        if not matrices:
+        if rows:
+            parsed.append(np.array(rows, dtype=np.float32))
+        if not parsed:
             return 0
-        x = matrices[0] if len(matrices) == 1 else np.concatenate(matrices)
+        x = parsed[0] if len(parsed) == 1 else np.concatenate(parsed)
         if self._reordered:
             x = x[:, self._columns]
         self.counter.add(x, predictions=values or None, labels=labels or None)
@@ -198,24 +214,34 @@ class MonitoringPublisher:
             return list(obj) if isinstance(first, dict | list | tuple) else [obj]
         return None
 
-    def _matrix(self, payload: Any) -> np.ndarray | None:
-        """The float32 (rows, features) matrix the engine predicted on, NaN for a missing value."""
-        features = self.features
+    def _table(self, payload: Any) -> list | None:
+        """The request's rows as sequences of numbers/None in the engine's feature order, or None
+        when anything about it is unexpected (then the engine's parser reads it)."""
+        try:
+            if type(payload) is dict and len(payload) == len(self.features):
+                return [self._pick(payload)]  # one record, the common IoT request (KeyError: not)
+        except KeyError:
+            pass
         try:
             rows = self._rows(payload)
             if rows is None:
                 return None
             if isinstance(rows[0], dict):
-                rows = [[record.get(name) for name in features] for record in rows]
-            x = np.array(rows, dtype=np.float32)
-            if x.ndim == 2 and x.shape[1] == len(features):
-                return x
-        except (TypeError, ValueError):
-            pass
-        try:  # a shape the fast reading does not know: the engine's own parser
-            index = {name: i for i, name in enumerate(features)}
+                rows = [self._pick(record) for record in rows]
+            n = len(self.features)
+            for row in rows:
+                if len(row) != n or (type(row) is not list and type(row) is not tuple):
+                    return None
+            return rows
+        except (TypeError, ValueError, KeyError):
+            return None
+
+    def _parsed(self, payload: Any) -> np.ndarray | None:
+        """The float32 matrix by the engine's own parser (any shape it accepts), or None."""
+        index = {name: i for i, name in enumerate(self.features)}
+        try:
             return to_matrix(
-                payload, features, index, allow_missing=True, max_batch=1 << 30, max_bytes=1 << 30
+                payload, self.features, index, allow_missing=True, max_batch=1 << 30, max_bytes=1 << 30
             )
         except InvalidInput:
             return None
