@@ -342,6 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", type=int, default=None, help="Core to pin to (default: the last allowed).")
     parser.add_argument("--single", type=int, default=30000, help="Single-row engine calls per model.")
     parser.add_argument("--retrain", action="store_true", help="Ignore the cached models.")
+    parser.add_argument("--no-monitoring", action="store_true", help="Skip bench/monitoring_cost.py.")
     args = parser.parse_args(argv)
 
     cpu = _pin(args.cpu)
@@ -374,6 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         "total_s": time.perf_counter() - started,
     }
     report(results, cpu)
+    if not args.no_monitoring:  # issue 16: monitoring's cost per served row (its own module)
+        sys.path.insert(0, str(ROOT / "bench"))
+        import monitoring_cost
+
+        doc["monitoring"] = monitoring_cost.run()
     verdict = "met" if doc["target_met"] else "NOT met"
     print(
         f"regressor: engine p50 {doc['engine_p50_us']:.1f} µs, xgboost p50 {doc['xgboost_p50_us']:.1f} µs, "
