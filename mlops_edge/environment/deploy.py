@@ -9,6 +9,11 @@ functions and their roles). No name is written here.
 Two things the template cannot know are put where AWS keeps them: the verifier's certificate goes
 into the stack's secret with PutSecretValue, as docs/deploy-aws.md tells a person to, and the
 broker's endpoint is given to every function by the local Lambda runtime.
+
+A warm run deploys the same assembly again: when the deployed stack is in a complete state and its
+template (GetTemplate) and tags are the assembly's, nothing is deployed (no bootstrap, no asset
+publishing, no UpdateStack), as ``cdk deploy`` skips a stack whose template did not change. The
+template names every asset by its content hash, so an equal template means equal assets.
 """
 
 from __future__ import annotations
@@ -20,13 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlops_edge.environment.assembly import Assembly, synthesize
+from botocore.exceptions import ClientError
+
+from mlops_edge.environment.assembly import Assembly, StackArtifact, synthesize
 from mlops_edge.environment.cdk_deploy import Deployed, Target, deploy_stack
 from pipeline.aws import client
 
 #: The pipeline stack is the one that declares this output (its state machine).
 STATE_MACHINE_OUTPUT = "StateMachineArn"
 FUNCTION_TYPE = "AWS::Lambda::Function"
+#: A stack in one of these states holds what its template says (a failed one does not).
+_COMPLETE = ("CREATE_COMPLETE", "UPDATE_COMPLETE")
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,68 @@ def put_verifier_certificate(secret_id: str, *, cert: Path, key: Path, ca: Path)
     return True
 
 
+def _environment_fits(stack: StackArtifact, target: Target) -> bool:
+    """Whether the artifact may deploy to ``target`` at all (``deploy_stack`` says why not)."""
+    account, _, region = stack.environment.removeprefix("aws://").partition("/")
+    return account in ("unknown-account", target.account) and region in ("unknown-region", target.region)
+
+
+def unchanged_stack(cfn: Any, stack: StackArtifact) -> Deployed | None:
+    """The deployed stack when deploying ``stack`` again would change nothing, else None.
+
+    Unchanged means: the stack exists in a complete state, its tags are the artifact's and its
+    template (GetTemplate, ``Original``) equals the artifact's as JSON. That is what ``cdk deploy``
+    compares before it skips a stack; CloudFormation would answer "No updates are to be performed"
+    to the UpdateStack, but only after the bootstrap, the asset publishing and the call itself.
+    """
+    name = stack.stack_name
+    try:
+        described = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    except ClientError as exc:
+        if "does not exist" in str(exc):
+            return None
+        raise
+    if described["StackStatus"] not in _COMPLETE:
+        return None
+    tags = {t["Key"]: t["Value"] for t in described.get("Tags") or []}
+    if tags != {k: str(v) for k, v in (stack.properties.get("tags") or {}).items()}:
+        return None
+    body = cfn.get_template(StackName=name, TemplateStage="Original")["TemplateBody"]
+    deployed = json.loads(body) if isinstance(body, str) else json.loads(json.dumps(body))
+    if deployed != stack.template():
+        return None
+    resources = {
+        r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
+        for r in page["StackResourceSummaries"]
+    }
+    return Deployed(
+        stack_name=name,
+        stack_id=described["StackId"],
+        status=described["StackStatus"],
+        outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []},
+        resources=resources,
+        changed=False,
+    )
+
+
+def deploy_if_changed(
+    client: Callable[[str], Any],
+    assembly: Assembly,
+    stack: StackArtifact,
+    target: Target,
+    *,
+    log: Callable[[str], None] = lambda _: None,
+) -> Deployed:
+    """``deploy_stack`` unless :func:`unchanged_stack` finds the same stack deployed already."""
+    if _environment_fits(stack, target):
+        same = unchanged_stack(client("cloudformation"), stack)
+        if same is not None:
+            log(f"stack {same.stack_name}: template and tags as deployed, nothing to update")
+            return same
+    return deploy_stack(client, assembly, stack, target, log=log)
+
+
 def function_roles(stack: Deployed) -> dict[str, str]:
     lam = client("lambda")
     return {
@@ -101,7 +172,7 @@ def deploy_pipeline(
         log(f"assembly {directory} (given, deployed as it is)")
     assembly = Assembly.read(directory)
     artifact = assembly.stack_with_output(STATE_MACHINE_OUTPUT)
-    stack = deploy_stack(client, assembly, artifact, Target(ACCOUNT_ID, REGION), log=log)
+    stack = deploy_if_changed(client, assembly, artifact, Target(ACCOUNT_ID, REGION), log=log)
     counts: dict[str, int] = {}
     for kind, _ in stack.resources.values():
         counts[kind] = counts.get(kind, 0) + 1
