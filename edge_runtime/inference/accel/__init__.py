@@ -50,7 +50,7 @@ API_VERSION = 13
 #: 1,023 nodes + 1,024 leaves (12 KiB); deeper ones cost memory faster than they save time.
 MAX_DEPTH = 10
 #: onnxruntime releases whose C API table and OrtCustomOp layout were compared with the
-#: declarations in trees.c. tests/unit/inference/test_accel.py fails when the pinned onnxruntime
+#: declarations in trees.c. tests/unit/engine/test_accel.py fails when the pinned onnxruntime
 #: is not listed: re-check the slots (ORT_SLOT_*) against that release's onnxruntime_c_api.h,
 #: then add it here.
 CHECKED_ORT_VERSIONS = ("1.31.1",)

@@ -6,8 +6,8 @@
  * ~12 us on a 300-tree depth-6 model. Here every tree is padded (at export, pipeline/ml/
  * perfect_trees.py) to the perfect tree of its own depth D, stored in heap order (root at 1), so
  * one row costs exactly D steps per tree of  g = 2*g + (x[f[g]] < t[g])  with no branch to
- * mispredict, and trees of equal depth are walked eight at a time so their independent chains of
- * loads overlap. After D steps, g - 2^D is the leaf.
+ * mispredict, and eight consecutive trees are walked together (padded to the deepest of them) so
+ * their independent chains of loads overlap. After D steps, g - 2^D is the leaf.
  *
  * Missing values: XGBoost sends a row left ("yes") when x < threshold and a missing value (NaN) to
  * the node's default child. The high bit of a node's feature word says the default is "yes"; the
@@ -33,7 +33,7 @@
  *     members this file calls, counted in the header's declaration order.
  *   - OrtCustomOp: the struct as of version 13 (members in header order, see struct below).
  * The library asks the runtime for API version 13 (any runtime >= 1.13 serves it) and reports it
- * through mlops_edge_trees_api_version(). tests/unit/inference/test_accel.py loads the library
+ * through mlops_edge_trees_api_version(). tests/unit/engine/test_accel.py loads the library
  * into the pinned onnxruntime, checks parity on all three tasks, and fails when the pinned
  * onnxruntime changes without these declarations being re-checked (CHECKED_ORT_VERSIONS in
  * edge_runtime/inference/accel/__init__.py).
@@ -48,6 +48,7 @@
 #define MLOPS_TREES_API_VERSION 13u
 #define MLOPS_TREES_MAX_DEPTH 10
 #define MLOPS_TREES_BLOCK 8
+#define ROW_BLOCK 64
 
 /* ---- the declared subset of onnxruntime_c_api.h -------------------------------------------- */
 
@@ -132,21 +133,25 @@ typedef struct {
     uint32_t feature; /* bit 31: a missing value goes "yes" */
 } Node;
 
+/* Up to MLOPS_TREES_BLOCK consecutive trees, each padded to the deepest one's depth D, so they are
+ * walked together; chunks keep the booster's tree order, so every margin is summed in XGBoost's
+ * order and precision (float, tree by tree from the base margin) and matches it to the last bit
+ * far more often than a reordered sum would. */
 typedef struct {
     int depth;
-    int count;        /* trees of this depth */
-    const Node *nodes; /* count blocks of 2^depth nodes; node 0 of each block unused */
-    const float *leaves; /* count blocks of 2^depth leaves */
-    const int32_t *targets;
-} Group;
+    int count;
+    const Node *nodes;    /* count blocks of 2^D nodes, heap order; node 0 of each block unused */
+    const float *leaves;  /* count blocks of 2^D leaves */
+    int32_t targets[MLOPS_TREES_BLOCK];
+} Chunk;
 
 typedef struct {
     const OrtApi *api;
     int64_t n_features, n_targets, post_transform;
-    int n_groups;
-    Group groups[MLOPS_TREES_MAX_DEPTH + 1];
+    size_t n_chunks;
+    Chunk *chunks;
     float *base;
-    void *storage; /* one block holding every group's nodes, leaves and targets */
+    void *storage; /* one block holding every chunk's nodes and leaves */
     int valid;
 } Kernel;
 
@@ -164,46 +169,65 @@ static int read_ints(const OrtApi *api, const OrtKernelInfo *info, const char *n
     return *out && ORT(api, KernelInfoGetAttributeArray_int64)(info, name, *out, n) == NULL;
 }
 
-/* Regroup the trees by depth into one aligned block; 0 if the attributes do not describe a model. */
-static int build_groups(Kernel *k, const int64_t *depths, const int64_t *targets, size_t n_trees,
+/* Copy tree t (depth d, nodes/leaves as in the attributes) into a chunk slot of depth D >= d. The
+ * heap numbering does not depend on the depth, so nodes 1..2^d-1 keep their places; the levels
+ * below d get inert nodes, and each leaf is copied to the 2^(D-d) leaves under its position. */
+static void place_tree(Node *nodes, float *leaves, int D, int d, const int64_t *feats, const float *thr,
+                       const float *tree_leaves) {
+    const size_t width = (size_t)1 << D, own = (size_t)1 << d, span = width / own;
+    memset(nodes, 0, width * sizeof(Node));
+    for (size_t i = 1; i < own; i++) {
+        nodes[i].threshold = thr[i - 1];
+        nodes[i].feature = (uint32_t)feats[i - 1];
+    }
+    for (size_t i = 0; i < own; i++)
+        for (size_t j = 0; j < span; j++) leaves[i * span + j] = tree_leaves[i];
+}
+
+/* Lay the trees out as chunks in one aligned block; 0 if the attributes do not describe a model. */
+static int build_chunks(Kernel *k, const int64_t *depths, const int64_t *targets, size_t n_trees,
                         const int64_t *feats, size_t n_nodes, const float *thr, size_t n_thr,
                         const float *leaves, size_t n_leaves) {
-    size_t need_nodes = 0, need_leaves = 0, count[MLOPS_TREES_MAX_DEPTH + 1] = {0};
+    size_t need_nodes = 0, need_leaves = 0, padded = 0;
     for (size_t t = 0; t < n_trees; t++) {
         if (depths[t] < 0 || depths[t] > MLOPS_TREES_MAX_DEPTH) return 0;
         if (targets[t] < 0 || targets[t] >= k->n_targets) return 0;
-        count[depths[t]]++;
         need_nodes += ((size_t)1 << depths[t]) - 1;
         need_leaves += (size_t)1 << depths[t];
     }
     if (need_nodes != n_nodes || need_nodes != n_thr || need_leaves != n_leaves) return 0;
     for (size_t i = 0; i < n_nodes; i++) {
-        if ((feats[i] & 0x7fffffff) >= k->n_features || feats[i] < 0 || feats[i] > 0xffffffffLL) return 0;
+        if (feats[i] < 0 || feats[i] > 0xffffffffLL || (feats[i] & 0x7fffffff) >= k->n_features) return 0;
     }
-    size_t bytes = (need_leaves * sizeof(Node)) + need_leaves * sizeof(float) + n_trees * sizeof(int32_t) + 64;
-    k->storage = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    k->n_chunks = (n_trees + MLOPS_TREES_BLOCK - 1) / MLOPS_TREES_BLOCK;
+    k->chunks = calloc(k->n_chunks ? k->n_chunks : 1, sizeof(Chunk));
+    if (!k->chunks) return 0;
+    for (size_t c = 0; c < k->n_chunks; c++) {
+        Chunk *ch = &k->chunks[c];
+        ch->count = (int)(n_trees - c * MLOPS_TREES_BLOCK < MLOPS_TREES_BLOCK ? n_trees - c * MLOPS_TREES_BLOCK
+                                                                                : MLOPS_TREES_BLOCK);
+        for (int j = 0; j < ch->count; j++) {
+            const int64_t d = depths[c * MLOPS_TREES_BLOCK + j];
+            ch->depth = d > ch->depth ? (int)d : ch->depth;
+        }
+        padded += (size_t)ch->count << ch->depth;
+    }
+    const size_t bytes = padded * (sizeof(Node) + sizeof(float));
+    k->storage = aligned_alloc(64, (bytes + 64) / 64 * 64);
     if (!k->storage) return 0;
     Node *node_out = k->storage;
-    float *leaf_out = (float *)(node_out + need_leaves);
-    int32_t *target_out = (int32_t *)(leaf_out + need_leaves);
-    for (int d = 0; d <= MLOPS_TREES_MAX_DEPTH; d++) {
-        if (!count[d]) continue;
-        Group *g = &k->groups[k->n_groups++];
-        g->depth = d, g->count = (int)count[d], g->nodes = node_out, g->leaves = leaf_out, g->targets = target_out;
-        size_t node_in = 0, leaf_in = 0, width = (size_t)1 << d;
-        for (size_t t = 0; t < n_trees; t++) {
-            size_t w = (size_t)1 << depths[t];
-            if (depths[t] == d) {
-                node_out[0].threshold = 0.0f, node_out[0].feature = 0;
-                for (size_t i = 1; i < width; i++) {
-                    node_out[i].threshold = thr[node_in + i - 1];
-                    node_out[i].feature = (uint32_t)feats[node_in + i - 1];
-                }
-                memcpy(leaf_out, leaves + leaf_in, width * sizeof(float));
-                *target_out++ = (int32_t)targets[t];
-                node_out += width, leaf_out += width;
-            }
-            node_in += w - 1, leaf_in += w;
+    float *leaf_out = (float *)(node_out + padded);
+    size_t node_in = 0, leaf_in = 0;
+    for (size_t c = 0; c < k->n_chunks; c++) {
+        Chunk *ch = &k->chunks[c];
+        const size_t width = (size_t)1 << ch->depth;
+        ch->nodes = node_out, ch->leaves = leaf_out;
+        for (int j = 0; j < ch->count; j++) {
+            const size_t t = c * MLOPS_TREES_BLOCK + (size_t)j, own = (size_t)1 << depths[t];
+            place_tree(node_out, leaf_out, ch->depth, (int)depths[t], feats + node_in, thr + node_in,
+                       leaves + leaf_in);
+            ch->targets[j] = (int32_t)targets[t];
+            node_out += width, leaf_out += width, node_in += own - 1, leaf_in += own;
         }
     }
     return 1;
@@ -229,7 +253,7 @@ static void *create_kernel(const OrtCustomOp *op, const OrtApi *api, const OrtKe
              read_floats(api, info, "node_thresholds", &thr, &n_thr) &&
              read_floats(api, info, "leaf_values", &leaves, &n_leaves) &&
              !(k->post_transform == 1 && k->n_targets != 1) &&
-             build_groups(k, depths, targets, n_depths, feats, n_feats, thr, n_thr, leaves, n_leaves);
+             build_chunks(k, depths, targets, n_depths, feats, n_feats, thr, n_thr, leaves, n_leaves);
     k->valid = ok;
     free(depths), free(targets), free(feats), free(thr), free(leaves);
     return k;
@@ -239,41 +263,74 @@ static void destroy_kernel(void *kernel) {
     Kernel *k = kernel;
     if (!k) return;
     free(k->storage);
+    free(k->chunks);
     free(k->base);
     free(k);
 }
 
-/* One row's margins: acc[n_targets] += every tree's leaf. */
-static inline void row_margins(const Kernel *k, const float *restrict x, double *restrict acc) {
-    for (int gi = 0; gi < k->n_groups; gi++) {
-        const Group *grp = &k->groups[gi];
-        const int d = grp->depth;
+/* Margins of `rows` rows (x row r at x + r*stride) into acc[r*K + target], every tree added in
+ * order. Tree-major over the block of rows: a chunk's nodes stay in L1 while every row walks it,
+ * and its trees' chains of loads are independent, so they overlap. */
+static void block_margins(const Kernel *k, const float *restrict x, int64_t stride, int rows,
+                          float *restrict acc) {
+    const int64_t K = k->n_targets;
+    for (size_t c = 0; c < k->n_chunks; c++) {
+        const Chunk *ch = &k->chunks[c];
+        const int d = ch->depth;
         const size_t w = (size_t)1 << d;
-        int t = 0;
-        for (; t + MLOPS_TREES_BLOCK <= grp->count; t += MLOPS_TREES_BLOCK) {
-            const Node *nodes = grp->nodes + (size_t)t * w;
-            uint32_t g[MLOPS_TREES_BLOCK];
-            for (int j = 0; j < MLOPS_TREES_BLOCK; j++) g[j] = 1;
-            for (int level = 0; level < d; level++) {
-                for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
-                    const Node n = nodes[j * w + g[j]];
-                    const float v = x[n.feature & 0x7fffffffu];
-                    g[j] = 2 * g[j] + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
+        const Node *nodes = ch->nodes;
+        const float *leaves = ch->leaves;
+        if (ch->count == MLOPS_TREES_BLOCK) {
+            for (int r = 0; r < rows; r++) {
+                const float *row = x + r * stride;
+                uint32_t g[MLOPS_TREES_BLOCK];
+                for (int j = 0; j < MLOPS_TREES_BLOCK; j++) g[j] = 1;
+                for (int level = 0; level < d; level++) {
+                    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
+                        const Node n = nodes[j * w + g[j]];
+                        const float v = row[n.feature & 0x7fffffffu];
+                        g[j] = 2 * g[j] + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
+                    }
                 }
+                float *out = acc + r * K;
+                for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out[ch->targets[j]] += leaves[j * w + g[j] - w];
             }
-            const float *leaves = grp->leaves + (size_t)t * w;
-            for (int j = 0; j < MLOPS_TREES_BLOCK; j++) acc[grp->targets[t + j]] += leaves[j * w + g[j] - w];
+            continue;
         }
-        for (; t < grp->count; t++) {
-            const Node *nodes = grp->nodes + (size_t)t * w;
-            uint32_t g = 1;
-            for (int level = 0; level < d; level++) {
-                const Node n = nodes[g];
-                const float v = x[n.feature & 0x7fffffffu];
-                g = 2 * g + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
+        for (int r = 0; r < rows; r++) {
+            const float *row = x + r * stride;
+            for (int j = 0; j < ch->count; j++) {
+                uint32_t g = 1;
+                for (int level = 0; level < d; level++) {
+                    const Node n = nodes[j * w + g];
+                    const float v = row[n.feature & 0x7fffffffu];
+                    g = 2 * g + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
+                }
+                acc[r * K + ch->targets[j]] += leaves[j * w + g - w];
             }
-            acc[grp->targets[t]] += grp->leaves[(size_t)t * w + g - w];
         }
+    }
+}
+
+/* Outputs of one row from its margins (acc is scratch: softmax overwrites it). */
+static void finish_row(const Kernel *k, float *acc, float *out, int64_t *label) {
+    const int64_t K = k->n_targets;
+    int64_t width = K;
+    if (k->post_transform == 0) {
+        for (int64_t c = 0; c < K; c++) out[c] = acc[c];
+    } else if (k->post_transform == 1) {
+        const float p = (float)(1.0 / (1.0 + exp(-acc[0])));
+        out[0] = 1.0f - p, out[1] = p, width = 2;
+    } else {
+        double top = acc[0], sum = 0.0;
+        for (int64_t c = 1; c < K; c++) top = acc[c] > top ? acc[c] : top;
+        for (int64_t c = 0; c < K; c++) sum += exp((double)acc[c] - top);
+        for (int64_t c = 0; c < K; c++) out[c] = (float)(exp((double)acc[c] - top) / sum);
+    }
+    if (label) {
+        int64_t best = 0;
+        for (int64_t c = 1; c < width; c++) best = out[c] > out[best] ? c : best;
+        *label = best;
     }
 }
 
@@ -305,33 +362,20 @@ static void compute(void *kernel, OrtKernelContext *ctx, int classifier) {
     if (ORT(api, GetTensorMutableData)(out_values, (void **)&values) != NULL) return;
     /* A kernel whose attributes were refused, or input of the wrong width, answers NaN: the
        parity gate and the engine's own checks catch it before any answer leaves the device. */
-    const int usable = k->valid && dims[1] == k->n_features;
-    double acc_small[16];
-    double *acc = K <= 16 ? acc_small : malloc((size_t)K * sizeof(double));
-    for (int64_t r = 0; r < n; r++) {
-        float *row_out = values + r * (classifier ? width : 1);
-        if (!usable || !acc) {
-            for (int64_t c = 0; c < (classifier ? width : 1); c++) row_out[c] = NAN;
-            if (classifier) labels[r] = 0;
-            continue;
-        }
-        for (int64_t c = 0; c < K; c++) acc[c] = k->base[c];
-        row_margins(k, x + r * dims[1], acc);
-        if (k->post_transform == 0) {
-            for (int64_t c = 0; c < K; c++) row_out[c] = (float)acc[c];
-        } else if (k->post_transform == 1) {
-            const float p = (float)(1.0 / (1.0 + exp(-acc[0])));
-            row_out[0] = 1.0f - p, row_out[1] = p;
-        } else {
-            double top = acc[0], sum = 0.0;
-            for (int64_t c = 1; c < K; c++) top = acc[c] > top ? acc[c] : top;
-            for (int64_t c = 0; c < K; c++) sum += (acc[c] = exp(acc[c] - top));
-            for (int64_t c = 0; c < K; c++) row_out[c] = (float)(acc[c] / sum);
-        }
-        if (classifier) {
-            int64_t best = 0;
-            for (int64_t c = 1; c < width; c++) best = row_out[c] > row_out[best] ? c : best;
-            labels[r] = best;
+    const int64_t per_row = classifier ? width : 1;
+    const int block = n < ROW_BLOCK ? (int)n : ROW_BLOCK;
+    float acc_small[16];
+    float *acc = (int64_t)block * K <= 16 ? acc_small : malloc((size_t)block * (size_t)K * sizeof(float));
+    if (!k->valid || dims[1] != k->n_features || !acc) {
+        for (int64_t i = 0; i < n * per_row; i++) values[i] = NAN;
+        for (int64_t r = 0; classifier && r < n; r++) labels[r] = 0;
+    } else {
+        for (int64_t r0 = 0; r0 < n; r0 += block) {
+            const int rows = n - r0 < block ? (int)(n - r0) : block;
+            for (int64_t i = 0; i < (int64_t)rows * K; i++) acc[i] = k->base[i % K];
+            block_margins(k, x + r0 * dims[1], dims[1], rows, acc);
+            for (int r = 0; r < rows; r++)
+                finish_row(k, acc + r * K, values + (r0 + r) * per_row, classifier ? labels + r0 + r : NULL);
         }
     }
     if (acc != acc_small) free(acc);
