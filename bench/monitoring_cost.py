@@ -138,7 +138,7 @@ def report(figures: dict[str, Any]) -> None:
     print(f"  {'rows x features':>16} {'request path us':>16} {'counting us':>12} {'total us':>9}")
     for name, f in figures.items():
         print(
-            f"  {name:>16} {f['request_path_us_per_row']:>16.3f} {f['counting_us_per_row']:>12.3f} "
+            f"  {name:>16} {f['request_path_us_per_row']:>16.4f} {f['counting_us_per_row']:>12.3f} "
             f"{f['total_us_per_row']:>9.3f}"
         )
     met = all(f["target_met"] for f in figures.values())
