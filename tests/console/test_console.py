@@ -240,3 +240,47 @@ def test_a_failed_execution_shows_its_failing_state_in_red_and_the_cause(stage: 
         page.get_by_role("link", name="Export").click()
     exported = json.loads(Path(download.value.path()).read_text())
     assert exported["events"][-1]["type"] == "ExecutionFailed"
+
+
+def test_the_monitoring_page_charts_each_feature_and_marks_the_drifting_one(
+    stage: Stage, context: Any
+) -> None:
+    """A report the monitoring function's core writes into the local cloud's S3 (windows counted by
+    WindowCounter: a calm device, and one whose bmi is shifted by 2 std), drawn by the page."""
+    from tests.fixtures import monitoring_report as mr
+
+    outputs = stage.client("cloudformation").describe_stacks()["Stacks"]
+    bucket = next(
+        o["OutputValue"]
+        for s in outputs
+        for o in s.get("Outputs", [])
+        if o["OutputKey"] == "ArtifactBucketName"
+    )
+    base = mr.diabetes_baseline(stage.state_dir / "monitoring")
+    calm, drifting = stage.things[0], "mlops-edge-drifting"
+    docs = mr.windows(base, calm, 2, seed=1) + mr.windows(base, drifting, 2, seed=2, shift={"bmi": 2.0})
+    mr.produce(stage.client("s3"), stage.client("events"), bucket, base, docs)
+
+    page = context.new_page()
+    page.goto(stage.page_url("/monitoring") + f"&model_version={mr.MODEL_VERSION}")
+    expect(page.locator("#monitoring-meta")).to_contain_text(f"model {mr.MODEL_VERSION}")
+    charts = page.locator("#feature-charts figure")
+    expect(charts).to_have_count(len(base.features))
+    bmi = page.locator('figure[data-feature="bmi"]')
+    expect(bmi).to_have_class(re.compile("violated"))  # the fleet: half its rows shifted
+    assert bmi.locator("svg.histogram rect").count() == 2 * len(
+        base.statistics["features"][2]["numerical_statistics"]["distribution"]["kll"]["buckets"]
+    )
+    page.get_by_label("Device", exact=True).select_option(f"devices/{drifting}")
+    expect(page.locator("#charts-title")).to_contain_text(drifting)
+    expect(page.locator("figure.violated")).to_have_count(1)
+    expect(bmi).to_contain_text("✖ drift")
+    expect(bmi.locator(".distance")).to_contain_text("> threshold 0.100")
+    expect(page.locator(f'#monitoring-scopes tr[data-scope="devices/{drifting}"]')).to_contain_text(
+        "bmi drift"
+    )
+    assert "scope=devices" in page.url  # the selection is in the address, so it can be shared
+    save_screenshot(page, "console-monitoring.png")
+    page.get_by_label("Device", exact=True).select_option(f"devices/{calm}")
+    expect(page.locator("figure.violated")).to_have_count(0)
+    expect(page.locator('figure[data-feature="age"]')).to_contain_text("✔ ok")
