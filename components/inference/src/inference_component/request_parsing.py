@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
+
 #: A request id is echoed in its answer, so it must be short enough to always fit one.
 MAX_ID_CHARS = 256
 
@@ -22,6 +24,37 @@ class RequestError(Exception):
 
 def _dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _float32_digits(predictions: list[Any]) -> list[Any]:
+    """Predictions with each number written with the digits of the model's float32 output only.
+
+    The model computes float32; the engine hands its values over as Python floats, which JSON
+    writes with float64's 17 digits (``151.83592224121094``). The shortest decimal that is the
+    same float32 (``151.83592``) is the same answer in a third fewer bytes, and bytes matter:
+    a device publishes at most 512 KiB/s to IoT Core, which at 17 digits holds 256-row batches
+    to ~70 results/s (~18,000 rows/s) instead of the 100 publishes/s allowed. Regression values
+    and class probabilities are rewritten; labels and classes stay as they are.
+    """
+    values: list[float] = []
+    for p in predictions:
+        if not isinstance(p, dict):
+            return predictions
+        if "value" in p:
+            values.append(p["value"])
+        values.extend((p.get("probabilities") or {}).values())
+    if not values or not all(type(v) is float for v in values):
+        return predictions
+    short = iter(map(float, np.array(values, dtype=np.float32).astype(str).tolist()))
+    out = []
+    for p in predictions:
+        q = dict(p)
+        if "value" in q:
+            q["value"] = next(short)
+        if q.get("probabilities"):
+            q["probabilities"] = {k: next(short) for k in q["probabilities"]}
+        out.append(q)
+    return out
 
 
 def _parse(payload: bytes, max_bytes: int) -> dict[str, Any]:

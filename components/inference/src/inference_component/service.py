@@ -20,7 +20,15 @@ from typing import Any, Protocol
 from edge_runtime.inference import InvalidInput
 
 from .messaging import Messaging
-from .request_parsing import MAX_ID_CHARS, RequestError, _dumps, _parse, _single_row, _valid_id
+from .request_parsing import (
+    MAX_ID_CHARS,
+    RequestError,
+    _dumps,
+    _float32_digits,
+    _parse,
+    _single_row,
+    _valid_id,
+)
 from .request_queue import IOT_CORE_MAX_MESSAGE_BYTES, REJECTION_FLUSH_S, RequestQueue, _Job
 from .settings import THING_VARIABLE, Settings, thing_name
 from .telemetry import Telemetry
@@ -121,7 +129,7 @@ class InferenceService(RequestQueue):
             body = {k: v for k, v in request.items() if k != "id"}
             response = self._predict(_single_row(body, self._features))
             latency_ms = (time.perf_counter() - start) * 1000.0
-            predictions = response.get("predictions", [])
+            predictions = _float32_digits(response.get("predictions", []))
             encoded = _dumps(
                 {
                     "id": request_id,
