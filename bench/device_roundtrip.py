@@ -1,19 +1,28 @@
-"""Request -> result latency through a simulated core running the inference component.
+"""The device round trip (issue 15 §2), three ways, on one device as ``mlops-edge run`` starts it.
 
 One local cloud (broker, S3, greengrassv2), one ``mlops-edge device run`` process started as
 ``mlops-edge run`` starts its devices (``mlops_edge.environment.fleet``, no options: IoT Core's flow
-control on, so what the device publishes is held to 100 publishes/s), the model and inference
-components published and deployed through the greengrassv2 API; a client publishes single-row
-requests over MQTT (mTLS, QoS 1) at a steady rate and measures the time until the matching result
-arrives. The load client itself is not throttled (on AWS, more than 100 requests/s to one device
-need more than one client connection). Prints a table and writes JSON (``--json PATH``).
+control on, so what the device publishes is held to 100 publishes/s and 512 KiB/s), the model and
+inference components published and deployed through the greengrassv2 API. Then, each selectable
+with ``--modes`` (default all three, in this order):
 
-The default rate, 80 requests/s, is below the device's publish limit (results and telemetry share
-it); above the limit the device answers what the limit lets through and rejects the rest with
-THROTTLED/BUSY (see bench/reliability.py). ``--device-flow-control none`` measures a device without
-the limit, as this benchmark did before issue 13.
+- ``mqtt``: a client publishes single-row requests over MQTT (mTLS, QoS 1) at ``--rate`` (100/s,
+  the device's publish limit) and times each result: p50/p99/lost. The load client itself is not
+  throttled (on AWS, more than 100 requests/s to one device need more than one connection);
+- ``local``: a second component deployed on the device (its own recipe and ``accessControl``,
+  awsiotsdk's IPC client, like the reference Greengrass sample's consumer) sends requests over
+  local pub/sub at ``--local-rate`` (2,000/s) for ``--local-duration`` (60 s): p50/p99/lost;
+- ``batch``: 256-row requests over MQTT: rows answered per second.
 
-Targets: p50 <= 2 ms, p99 <= 10 ms, 0 lost (the public reference sample: about 25 ms).
+Each mode also reports the CPU milliseconds one request costs each process (broker, core,
+inference component, load client), from psutil. Prints a table and writes JSON (``--json``,
+default ``bench/results/device_roundtrip.json``); ``--quick`` shortens every mode (a smoke run).
+``--device-flow-control none`` measures a device without IoT Core's limits (not as
+``mlops-edge run`` runs them).
+
+Goals: MQTT p50 <= 1 ms and p99 <= 5 ms at 100 req/s, 0 lost; local pub/sub >= 2,000 req/s for
+60 s, 0 lost, p99 <= 10 ms; 256-row batches >= 20,000 rows/s (the public reference sample: about
+25 ms a request).
 """
 
 from __future__ import annotations
@@ -23,7 +32,6 @@ import contextlib
 import json
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,9 +44,12 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from edge_runtime.inference.stats import percentile  # noqa: E402 - after the path fix above
+from bench.roundtrip_modes.cpu import Processes, per_request  # noqa: E402 - after the path fix above
+from bench.roundtrip_modes.requester import _Requester  # noqa: E402 - bench/reliability.py uses it from here
+from edge_runtime.inference.stats import percentile  # noqa: E402
 
-TARGETS = {"p50_ms": 2.0, "p99_ms": 10.0, "lost": 0}
+TARGETS = {"p50_ms": 1.0, "p99_ms": 5.0, "lost": 0}
+RESULTS = _HERE / "results" / "device_roundtrip.json"
 MODEL = "com.example.bench.Model"
 INFERENCE = "com.example.bench.Inference"
 #: How `mlops-edge run` configures its devices' MQTT connection (fleet.py passes no options).
@@ -92,6 +103,22 @@ class Setup:
     device: Any
     flow_control: str
     model_dir: Path
+    workdir: Path
+    bucket: str
+    components: dict[str, Any]  # the deployment's components (model and inference)
+    group_arn: str
+    inference_name: str = INFERENCE
+
+    @property
+    def broker_pid(self) -> int | None:
+        return self.cloud.info.get("mosquitto_pid")
+
+    def deploy(self, components: dict[str, Any], name: str) -> str:
+        """A deployment of ``components`` to the device's thing group; returns its id."""
+        gg = self.cloud.client("greengrassv2")
+        return gg.create_deployment(targetArn=self.group_arn, deploymentName=name, components=components)[
+            "deploymentId"
+        ]
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -160,28 +187,81 @@ def deployed_device(
         client.start()
         try:
             merge = json.dumps({"PythonPath": sys.executable, "TelemetryIntervalSeconds": telemetry_s})
-            deployment = gg.create_deployment(
-                targetArn=iot.describe_thing_group(thingGroupName="bench")["thingGroupArn"],
-                deploymentName="bench",
-                components={
-                    MODEL: {"componentVersion": model_version},
-                    INFERENCE: {
-                        "componentVersion": inference_version,
-                        "configurationUpdate": {"merge": merge},
-                    },
-                },
+            components = {
+                MODEL: {"componentVersion": model_version},
+                INFERENCE: {"componentVersion": inference_version, "configurationUpdate": {"merge": merge}},
+            }
+            group_arn = iot.describe_thing_group(thingGroupName="bench")["thingGroupArn"]
+            setup = Setup(
+                cloud,
+                client,
+                thing,
+                rows,
+                core,
+                flow_control,
+                model_dir,
+                workdir,
+                bucket,
+                components,
+                group_arn,
             )
-            _wait_deployed(gg, thing, deployment["deploymentId"])
-            yield Setup(cloud, client, thing, rows, core, flow_control, model_dir)
+            _wait_deployed(gg, thing, setup.deploy(components, "bench"))
+            yield setup
         finally:
             client.stop()
             stop_device(core, timeout_s=30)
 
 
-def run(rate: float, duration: float, warmup: float, workdir: Path, flow_control: str) -> dict[str, Any]:
-    with deployed_device(workdir, flow_control=flow_control) as setup:
-        result = _measure(setup.client, setup.thing, setup.rows, rate, duration, warmup)
-        return {**setup.describe(), **result}
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Every mode asked for, on one deployed device."""
+    from bench.roundtrip_modes.batches import run_batches
+    from bench.roundtrip_modes.local_ipc import run_local
+
+    out: dict[str, Any] = {"modes": args.modes, "quick": args.quick, "loadavg_before": _loadavg()}
+    with deployed_device(workdir, flow_control=args.device_flow_control) as setup:
+        out["device"] = setup.describe()
+        gg = setup.cloud.client("greengrassv2")
+        s3 = setup.cloud.client("s3")
+        if "mqtt" in args.modes:
+            requester = _Requester(setup.client, setup.thing, setup.rows)
+            procs = Processes(setup.broker_pid, setup.device.pid)
+            before = procs.cpu_seconds()
+            result = _measure(
+                setup.client, setup.thing, setup.rows, args.rate, args.duration, args.warmup, requester
+            )
+            result["cpu_ms_per_request"] = per_request(
+                before, procs.cpu_seconds(), requester.total_answered()
+            )
+            out["mqtt"] = result
+        if "local" in args.modes:
+            out["local_ipc"] = run_local(
+                setup,
+                lambda recipe, data: _publish(gg, s3, setup.bucket, recipe, data),
+                lambda deployment_id: _wait_deployed(gg, setup.thing, deployment_id),
+                rate=args.local_rate,
+                duration=args.local_duration,
+                warmup=args.warmup,
+            )
+        if "batch" in args.modes:
+            requester = _Requester(setup.client, setup.thing, setup.rows)
+            requester.wait_until_serving()
+            out["batches"] = run_batches(
+                setup,
+                requester,
+                rows_per_request=args.batch_rows,
+                duration=args.batch_duration,
+                warmup=args.warmup,
+            )
+    out["loadavg_after"] = _loadavg()
+    out["pass"] = all(out[m].get("pass") for m in ("mqtt", "local_ipc", "batches") if m in out)
+    return out
+
+
+def _loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return "unknown"
 
 
 def _wait_deployed(gg: Any, thing: str, deployment_id: str) -> None:
@@ -199,111 +279,16 @@ def _wait_deployed(gg: Any, thing: str, deployment_id: str) -> None:
     raise SystemExit("deployment did not finish")
 
 
-class _Requester:
-    """Sends requests to one device and times each answer by its id (one subscriber, one lock)."""
-
-    def __init__(self, client: Any, thing: str, rows: list[list[float]]) -> None:
-        self.client, self.thing, self.rows = client, thing, rows
-        self.sent: dict[str, float] = {}
-        self.latencies: dict[str, float] = {}
-        self.errors: list[dict] = []
-        self.unmatched: list[dict] = []  # answers without a known id (malformed requests)
-        self.duplicates = 0
-        self.lock = threading.Lock()
-        self.answered = threading.Condition(self.lock)
-        client.subscribe(f"edge/{thing}/inference/result", self._on_result)
-
-    def _on_result(self, _topic: str, payload: bytes) -> None:
-        now = time.perf_counter()
-        message = json.loads(payload)
-        # one result, or several overload rejections together ({"results": [...]})
-        for body in message.get("results", [message]):
-            self._record(body, now)
-
-    def _record(self, body: dict, now: float) -> None:
-        with self.lock:
-            rid = body.get("id")
-            start = self.sent.get(rid) if isinstance(rid, str) else None
-            if start is None:
-                self.unmatched.append(body)
-            elif rid in self.latencies:
-                self.duplicates += 1
-            else:
-                self.latencies[rid] = (now - start) * 1000.0
-                if not body.get("ok"):
-                    self.errors.append(body)
-            self.answered.notify_all()
-
-    def send(self, rid: str, row: list[float]) -> None:
-        self.send_raw(rid, json.dumps({"id": rid, "instances": [row]}).encode())
-
-    def send_raw(self, rid: str | None, body: bytes) -> None:
-        """Publish ``body`` as it is; ``rid`` is the id its answer will carry (None: none)."""
-        if rid is not None:
-            with self.lock:
-                self.sent[rid] = time.perf_counter()
-        self.client.publish(f"edge/{self.thing}/inference/request", body, 1)  # no wait for PUBACK
-
-    def wait_until_serving(self) -> None:
-        probe = f"probe-{uuid.uuid4().hex}"
-        while probe not in self.latencies:
-            self.send(probe, self.rows[0])
-            time.sleep(0.5)
-
-    def fire(self, count: int, tag: str, rate: float) -> list[str]:
-        """Open loop at ``rate``: requests go out on schedule whether or not answers came back."""
-        ids, period, next_t = [], 1.0 / rate, time.perf_counter()
-        for i in range(count):
-            now = time.perf_counter()
-            if next_t > now:
-                time.sleep(next_t - now)
-            rid = f"{tag}-{i}"
-            self.send(rid, self.rows[i % len(self.rows)])
-            ids.append(rid)
-            next_t += period
-        return ids
-
-    def closed_loop(self, count: int) -> list[float]:
-        """One request at a time: the round trip without queueing behind earlier requests."""
-        out = []
-        for i in range(count):
-            rid = f"seq-{i}"
-            self.send(rid, self.rows[i % len(self.rows)])
-            with self.answered:  # block, do not poll: a polling thread delays the others' GIL hand-offs
-                self.answered.wait_for(lambda rid=rid: rid in self.latencies, timeout=5)
-            if rid in self.latencies:
-                out.append(self.latencies[rid])
-        return out
-
-    def answered_of(self, ids: list[str]) -> list[float]:
-        with self.lock:
-            return [self.latencies[i] for i in ids if i in self.latencies]
-
-    def outcomes(self, ids: list[str]) -> dict[str, Any]:
-        """Of ``ids``: answered with a result, rejected (by code), other errors, unanswered."""
-        with self.lock:
-            errors = {e["id"]: e["error"]["code"] for e in self.errors if e.get("id") in self.sent}
-            ok = [self.latencies[i] for i in ids if i in self.latencies and i not in errors]
-            rejected = [i for i in ids if errors.get(i) in ("THROTTLED", "BUSY")]
-            codes: dict[str, int] = {}
-            for i in ids:
-                if i in errors:
-                    codes[errors[i]] = codes.get(errors[i], 0) + 1
-            return {
-                "sent": len(ids),
-                "ok": len(ok),
-                "rejected": len(rejected),
-                "error_codes": codes,
-                "unanswered": sum(1 for i in ids if i not in self.latencies),
-                "ok_latencies_ms": ok,
-                "rejected_latencies_ms": [self.latencies[i] for i in rejected],
-            }
-
-
 def _measure(
-    client: Any, thing: str, rows: list[list[float]], rate: float, duration: float, warmup: float
+    client: Any,
+    thing: str,
+    rows: list[list[float]],
+    rate: float,
+    duration: float,
+    warmup: float,
+    requester: _Requester | None = None,
 ) -> dict[str, Any]:
-    requester = _Requester(client, thing, rows)
+    requester = requester or _Requester(client, thing, rows)
     requester.wait_until_serving()
     sequential = requester.closed_loop(200)
     requester.fire(int(rate * warmup), "warm", rate)
@@ -343,56 +328,54 @@ def _measure(
 
 
 def main() -> int:
+    from bench.roundtrip_modes.report import print_table
+
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--rate", type=float, default=80.0, help="requests per second (the device publishes at most 100/s)"
+        "--modes",
+        type=lambda text: [m for m in text.split(",") if m],
+        default=["mqtt", "local", "batch"],
+        help="comma-separated, of mqtt, local, batch (default: all three)",
     )
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="MQTT requests/s (the device publishes at most 100/s)"
+    )
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured MQTT load")
+    parser.add_argument("--local-rate", type=float, default=2000.0, help="local pub/sub requests/s")
+    parser.add_argument("--local-duration", type=float, default=60.0, help="seconds of local pub/sub load")
+    parser.add_argument("--batch-rows", type=int, default=256, help="rows per batch request")
+    parser.add_argument("--batch-duration", type=float, default=20.0, help="seconds of batch load")
+    parser.add_argument(
+        "--warmup", type=float, default=2.0, help="seconds of unmeasured load before each mode"
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 5 s MQTT, 10 s local, 5 s batches")
     parser.add_argument(
         "--device-flow-control",
         choices=["aws-iot-core", "none"],
         default=RUN_FLOW_CONTROL,
         help="the device's MQTT flow control (default: as `mlops-edge run` configures its devices)",
     )
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured load")
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds of unmeasured load first")
-    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--json", type=Path, default=RESULTS, help=f"write the results here (default {RESULTS})"
+    )
     parser.add_argument("--workdir", type=Path, help="keep state and logs here (default: a temp dir)")
     args = parser.parse_args()
+    unknown = set(args.modes) - {"mqtt", "local", "batch"}
+    if unknown or not args.modes:
+        parser.error(f"--modes takes mqtt, local, batch (comma-separated); got {','.join(args.modes)}")
+    if args.quick:
+        args.duration, args.local_duration, args.batch_duration = 5.0, 10.0, 5.0
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
-        result = run(args.rate, args.duration, args.warmup, args.workdir, args.device_flow_control)
+        result = run(args, args.workdir)
     else:
         with tempfile.TemporaryDirectory(prefix="device-roundtrip-") as tmp:
-            result = run(args.rate, args.duration, args.warmup, Path(tmp), args.device_flow_control)
-    rows = [
-        ("rate (req/s)", result["rate_per_s"], ""),
-        ("sent / answered", f"{result['sent']} / {result['answered']}", ""),
-        ("lost", result["lost"], f"target {TARGETS['lost']}"),
-        ("error results", result["errors"], f"of which THROTTLED/BUSY {result['rejected']}"),
-        ("throughput (req/s)", result["throughput_per_s"], ""),
-        ("latency p50 (ms)", result["p50_ms"], f"target <= {TARGETS['p50_ms']}"),
-        ("latency p90 (ms)", result["p90_ms"], ""),
-        ("latency p99 (ms)", result["p99_ms"], f"target <= {TARGETS['p99_ms']}"),
-        ("latency max (ms)", result["max_ms"], ""),
-    ]
-    print("device round trip: MQTT request -> core -> IPC -> inference component -> IPC -> MQTT result")
-    if result["configured_as_mlops_edge_run"]:
-        print("  device configured as `mlops-edge run` configures it: flow control on (publishes <= 100/s)")
-    else:
-        print(f"  device flow control {result['device_flow_control']}: NOT as `mlops-edge run` runs devices")
-    for name, value, note in rows:
-        print(f"  {name:<22} {value!s:>14}  {note}")
-    seq = result["closed_loop"]
-    print(
-        f"  {'closed loop (1 at a time)':<22} p50 {seq['p50_ms']} ms, p99 {seq['p99_ms']} ms "
-        f"({seq['answered']}/{seq['requests']})"
-    )
-    print(f"  {'result':<22} {'PASS' if result['pass'] else 'FAIL':>14}")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+            result = run(args, Path(tmp))
+    print_table(result, TARGETS)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2))
     return 0 if result["pass"] else 1
 
 
