@@ -22,6 +22,7 @@ from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.monitoring import monitor_drift_grants, retraining_rule_switch
 from infra.storage import PREFIXES, ArtifactStore
 
 #: Dependent actions of the AWS IoT Greengrass V2 actions, from the Service Authorization Reference
@@ -120,6 +121,8 @@ class Scope:
     #: The canary thing group a share-of-fleet rollout stage moves devices into ("" = none).
     canary_thing_group_name: str = ""
     verifier_secret_arn: str = ""
+    #: The EventBridge rule that starts a retraining on drift (infra/monitoring.py; "" = none).
+    retraining_rule_name: str = ""
 
     def arn(self, scope: Construct, service: str, resource: str, name: str, sep: str = "/") -> str:
         """An ARN in this stack's account and region."""
@@ -360,6 +363,7 @@ def _evaluate_stage(role: iam.IRole, scope: Scope, node: Construct) -> None:
 def _promote(role: iam.IRole, scope: Scope, node: Construct) -> None:
     _model_packages(role, scope, node, "sagemaker:DescribeModelPackage", "sagemaker:UpdateModelPackage")
     _s3_write(role, scope, "state")
+    retraining_rule_switch(role, scope, node)
 
 
 def _rollback(role: iam.IRole, scope: Scope, node: Construct) -> None:
@@ -380,6 +384,7 @@ GRANTS: Mapping[str, Callable[[iam.IRole, Scope, Construct], None]] = {
     "evaluate_stage": _evaluate_stage,
     "promote": _promote,
     "rollback": _rollback,
+    "monitor_drift": monitor_drift_grants,
 }
 
 

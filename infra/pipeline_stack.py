@@ -13,6 +13,7 @@ from constructs import Construct
 from infra import common
 from infra.approval import ApprovalTrigger
 from infra.functions import PipelineFunctions
+from infra.monitoring import MONITOR_FUNCTION, DriftMonitoring, retraining_rule_name
 from infra.permissions import Scope, grant_all
 from infra.presence import DevicePresence
 from infra.storage import PREFIXES, ArtifactStore
@@ -38,6 +39,8 @@ class PipelineStack(Stack):
         state_machine: the ``PipelineStateMachine`` construct (``.state_machine`` is the resource).
         approval: the EventBridge rule that starts the deploy-only path when a person approves a
             model package of the group (``infra/approval.py``).
+        monitoring: the IoT rule running MonitorDrift on device windows and the (disabled)
+            retraining rule (``infra/monitoring.py``).
         function_environment: the Lambda environment (the configure defaults).
     """
 
@@ -105,6 +108,14 @@ class PipelineStack(Stack):
             state_machine=self.state_machine.state_machine,
             model_package_group_name=config.model_package_group_name,
         )
+        # device windows -> MonitorDrift (IoT rule); fleet drift -> a retraining (EventBridge rule)
+        self.monitoring = DriftMonitoring(
+            self,
+            "Monitoring",
+            function=self.functions.functions[MONITOR_FUNCTION],
+            state_machine=self.state_machine.state_machine,
+            name_prefix=config.state_machine_name,
+        )
         self._outputs(config)
 
     def _function_environment(self, config: EdgeConfig) -> dict[str, str]:
@@ -125,6 +136,8 @@ class PipelineStack(Stack):
             sourcedir_uri=self.training.source.s3_object_url,
             # verify_on_device: its MQTT certificate; the broker is found with iot:DescribeEndpoint.
             mqtt_secret_id=self.verifier.secret.secret_name,
+            # Promote switches it per monitoring.retrain_on_drift (a name: the rule comes later)
+            retraining_rule=retraining_rule_name(config.state_machine_name),
         ).to_env()
 
     def _functions(self, config: EdgeConfig, retention: logs.RetentionDays) -> PipelineFunctions:
@@ -135,7 +148,7 @@ class PipelineStack(Stack):
         functions = PipelineFunctions(
             self,
             "Functions",
-            names=FUNCTION_NAMES,
+            names=(*FUNCTION_NAMES, MONITOR_FUNCTION),
             environment=self.function_environment,
             log_retention=retention,
             function_name_prefix=config.state_machine_name,
@@ -149,6 +162,7 @@ class PipelineStack(Stack):
                 canary_thing_group_name=config.canary_thing_group_name,
                 model_package_group_name=config.model_package_group_name,
                 verifier_secret_arn=self.verifier.secret.secret_arn,
+                retraining_rule_name=retraining_rule_name(config.state_machine_name),
             ),
             self,
         )
@@ -177,3 +191,4 @@ class PipelineStack(Stack):
         CfnOutput(self, "CanaryThingGroupName", value=config.canary_thing_group_name)
         CfnOutput(self, "VerifierSecretName", value=self.verifier.secret.secret_name)
         CfnOutput(self, "VerifierIotPolicyName", value=self.verifier.policy_name)
+        CfnOutput(self, "RetrainingRuleName", value=self.monitoring.retraining_rule.rule_name)

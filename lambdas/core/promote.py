@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from lambdas.core.aws import is_not_found, put_immutable, transient_errors
 from lambdas.core.deployment import components_spec, create_deployment, thing_group
 from lambdas.core.exceptions import PromotionFailed, RollbackFailed
+from lambdas.core.retraining import switch_rule
 from lambdas.core.rollout import rollback_groups, stopped_rows
 
 
@@ -61,9 +62,12 @@ def verified_groups(event: dict[str, Any]) -> list[tuple[str, str]]:
     return [(deployment["thing_group"], deployment["deployment_id"])]
 
 
-def promote(event: dict[str, Any], *, s3: Any, sagemaker: Any) -> dict[str, Any]:
+def promote(
+    event: dict[str, Any], *, s3: Any, sagemaker: Any, events: Any = None, retraining_rule: str = ""
+) -> dict[str, Any]:
     """Records the verified versions as last known good of every stage's thing group (so a later
-    rollback restores each group), then approves the model package."""
+    rollback restores each group), approves the model package, and switches the drift retraining
+    rule per ``monitoring.retrain_on_drift``: the model now in service is the one it watches."""
     config, deployment, registry = event["config"], event["deployment"], event["registry"]
     bucket = config["bucket"]
     groups = verified_groups(event)
@@ -86,10 +90,18 @@ def promote(event: dict[str, Any], *, s3: Any, sagemaker: Any) -> dict[str, Any]
         )
         status = "Approved"
     spec = components_spec(config, event["components"])
+    rule = "not configured"
+    if events is not None and retraining_rule:
+        wanted = bool((config.get("monitoring") or {}).get("retrain_on_drift"))
+        try:
+            rule = switch_rule(events, retraining_rule, wanted)
+        except ClientError as exc:
+            raise PromotionFailed(f"cannot switch the retraining rule {retraining_rule}: {exc}") from exc
     return {
         "last_known_good_uri": f"s3://{bucket}/{lkg_key(config, deployment['thing_group'])}",
         "approval_status": status,
         "components": {name: c["componentVersion"] for name, c in spec.items()},
+        "retraining_rule": rule,
     }
 
 

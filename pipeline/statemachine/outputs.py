@@ -40,6 +40,6 @@ RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "check_deployment": ("status", "summary", "counts", "unfinished", "devices_uri"),
     "verify_on_device": ("passed", "summary", "counts", "devices_uri"),
     "evaluate_stage": ("index", "count", "stages", "passed", "more", "bake_s", "cause", "devices_uri"),
-    "promote": ("last_known_good_uri", "approval_status", "components"),
+    "promote": ("last_known_good_uri", "approval_status", "components", "retraining_rule"),
     "rollback": ("error", "cause", "action", "deployment_id", "components", "rollout"),
 }

@@ -16,7 +16,11 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
 
 def test_the_rule_writes_each_clients_last_event_under_the_state_prefix(synth) -> None:
     template = synth.templates["pipeline"]
-    (rule,) = _of_type(template, "AWS::IoT::TopicRule").values()
+    (rule,) = [
+        r
+        for r in _of_type(template, "AWS::IoT::TopicRule").values()
+        if r["Properties"]["RuleName"].endswith("_presence")
+    ]
     payload = rule["Properties"]["TopicRulePayload"]
     assert payload["Sql"] == "SELECT * FROM '$aws/events/presence/+/+'"
     assert payload["RuleDisabled"] is False

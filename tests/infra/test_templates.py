@@ -78,12 +78,13 @@ def test_buckets_encrypted_tls_only_versioned_private(synth, key: str) -> None:
 
 def test_functions_one_per_handler_image_or_zip(synth) -> None:
     from infra.functions import spec_for
+    from infra.monitoring import MONITOR_FUNCTION
     from pipeline.statemachine import FUNCTION_NAMES
 
     functions = synth.resources("pipeline", "AWS::Lambda::Function")
     by_name = {f["Properties"]["FunctionName"]: f["Properties"] for f in functions.values()}
-    assert len(by_name) == len(FUNCTION_NAMES)
-    for name in FUNCTION_NAMES:
+    assert len(by_name) == len(FUNCTION_NAMES) + 1  # the states' functions and MonitorDrift
+    for name in (*FUNCTION_NAMES, MONITOR_FUNCTION):
         props = by_name[f"mlops-edge-pipeline-{name.replace('_', '-')}"]
         assert props["TracingConfig"] == {"Mode": "Active"}
         assert props["LoggingConfig"]["LogGroup"]
@@ -266,7 +267,8 @@ def test_instance_role_can_only_provision_its_own_thing(synth) -> None:
 
 
 def _approval_rule(synth) -> dict[str, Any]:
-    (rule,) = synth.resources("pipeline", "AWS::Events::Rule").values()
+    rules = synth.resources("pipeline", "AWS::Events::Rule").values()
+    (rule,) = [r for r in rules if r["Properties"]["EventPattern"]["source"] == ["aws.sagemaker"]]
     return rule
 
 

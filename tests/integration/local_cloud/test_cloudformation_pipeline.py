@@ -110,10 +110,12 @@ def test_every_resource_of_the_template_is_deployed(deployment: Deployment, temp
     assert deployment.pipeline is not None
     deployed = Counter(kind for kind, _ in deployment.pipeline.stack.resources.values())
     assert deployed == Counter(r["Type"] for r in template["Resources"].values())
-    # 11 function roles, the state machine's, SageMaker's, the approval rule's, the presence rule's
-    assert deployed["AWS::Lambda::Function"] == 11 and deployed["AWS::IAM::Role"] == 15
-    assert deployed["AWS::IoT::TopicRule"] == 1  # device presence -> S3 (infra/presence.py)
-    assert deployed["AWS::Events::Rule"] == 1
+    # 12 function roles (11 states' + MonitorDrift), the state machine's, SageMaker's, the approval
+    # rule's, the presence rule's, the retraining rule's
+    assert deployed["AWS::Lambda::Function"] == 12 and deployed["AWS::IAM::Role"] == 17
+    # device presence -> S3 (infra/presence.py); device windows -> MonitorDrift (infra/monitoring.py)
+    assert deployed["AWS::IoT::TopicRule"] == 2
+    assert deployed["AWS::Events::Rule"] == 2  # model approval; drift retraining (disabled)
     assert deployment.pipeline.stack.status == "CREATE_COMPLETE"
 
 
