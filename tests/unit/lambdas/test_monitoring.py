@@ -263,3 +263,33 @@ def test_input_monitoring_section_defaults_and_errors(settings: Settings) -> Non
         assert says in str(info.value)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"monitoring": {"x": 1}}, schema)
+
+
+class RuleSwitch:
+    """EventBridge's EnableRule/DisableRule, recorded."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def enable_rule(self, Name: str) -> None:
+        self.calls.append(("enable", Name))
+
+    def disable_rule(self, Name: str) -> None:
+        self.calls.append(("disable", Name))
+
+
+@pytest.mark.parametrize(("retrain", "state"), [(True, "ENABLED"), (False, "DISABLED")])
+def test_promote_switches_the_retraining_rule_per_the_input(
+    s3: Any, config: dict[str, Any], retrain: bool, state: str
+) -> None:
+    from lambdas.core.promote import promote
+
+    from .test_promote import success_event
+
+    event = success_event({**config, "monitoring": {**config["monitoring"], "retrain_on_drift": retrain}})
+    event["registry"]["approval_status"] = "Approved"  # no registry call in this test
+    switch = RuleSwitch()
+    out = promote(event, s3=s3, sagemaker=None, events=switch, retraining_rule="r-retrain")
+    assert out["retraining_rule"] == state
+    assert switch.calls == [("enable" if retrain else "disable", "r-retrain")]
+    assert promote(event, s3=s3, sagemaker=None)["retraining_rule"] == "not configured"
