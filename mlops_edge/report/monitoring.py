@@ -169,6 +169,20 @@ def scopes(report: dict[str, Any]) -> list[tuple[str, str | None, dict[str, Any]
     return sorted(found, key=lambda item: (item[1] is not None, item[1] or ""))
 
 
+def _ms(stamp: Any) -> Any:
+    """An ISO-8601 time as the CLI's JSON gives every time: UTC to the millisecond (docs/cli-json.md)."""
+    from datetime import UTC, datetime
+
+    if not isinstance(stamp, str):
+        return stamp
+    try:
+        when = datetime.fromisoformat(stamp)
+    except ValueError:
+        return stamp
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _baseline(loaded: Loaded) -> dict[str, dict[str, Any]]:
     """Per feature: training mean, edges and expected completeness (what the baseline files say)."""
     out: dict[str, dict[str, Any]] = {}
@@ -220,10 +234,10 @@ def _scope_record(
         "thing": thing,
         "windows": scope.get("windows"),
         "rows": scope.get("rows"),
-        "start": scope.get("start"),
-        "end": scope.get("end"),
+        "start": _ms(scope.get("start")),
+        "end": _ms(scope.get("end")),
         "violations": [v for v in violations if feature is None or v.get("feature_name") == feature],
-        "alert": {"raised_at": alert.get("raised_at"), "event_id": alert.get("event_id")}
+        "alert": {"raised_at": _ms(alert.get("raised_at")), "event_id": alert.get("event_id")}
         if isinstance(alert, dict)
         else None,
         "features": features,
@@ -259,9 +273,13 @@ def monitoring_document(
     ]
     return {
         "model_version": loaded.model_version,
-        "generated_at": report["generated_at"],
+        "generated_at": _ms(report["generated_at"]),
         "judge_windows": report["judge_windows"],
         "report_uri": loaded.where.uri(loaded.model_version, "report.json"),
-        "rejected": [r for r in report["rejected"] if device is None or r.get("thing") == device],
+        "rejected": [
+            {**r, "received_at": _ms(r["received_at"]), "window_start": _ms(r.get("window_start"))}
+            for r in report["rejected"]
+            if device is None or r.get("thing") == device
+        ],
         "scopes": records,
     }

@@ -150,3 +150,17 @@ def test_help_is_lazy_and_names_the_options(tmp_path: Path) -> None:
     assert done.exit_code == 0
     for option in ("--model-version", "--device", "--feature", "--output", "--bucket"):
         assert option in done.output
+
+
+def test_the_json_has_the_fields_docs_cli_json_documents(report: str) -> None:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "cli-json.md").read_text()
+    block = (
+        text.split("## `mlops-edge monitor --output json`", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    )
+    documented = json.loads(block)
+    doc = json.loads(run("--output", "json").output)
+    assert set(doc) == set(documented)
+    assert set(doc["scopes"][0]) == set(documented["scopes"][0])
+    assert set(doc["scopes"][0]["features"][0]) == set(documented["scopes"][0]["features"][0])
+    assert set(doc["rejected"][0]) == set(documented["rejected"][0])
+    assert set(doc["scopes"][0]["alert"]) == set(documented["scopes"][0]["alert"])
