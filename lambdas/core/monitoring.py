@@ -7,7 +7,8 @@ deployment's bucket under ``<state prefix>monitoring/`` (docs/monitoring.md has 
 1. the window is stored as received (``<mv>/windows/<thing>/<window_start>.json``, written once:
    a redelivered window is recognised and not counted twice);
 2. ``<mv>/recent/<thing>.json`` keeps that device's last ``judge_windows`` windows that saw rows
-   (an idle window is no evidence either way, so it neither clears nor raises an alert);
+   and how many it sent (an idle window is no evidence either way, so it neither clears nor
+   raises an alert, and once a report exists it is only counted: nothing is judged again);
 3. ``pipeline.ml.drift.judge`` judges every device's recent windows and their union (the fleet);
    each scope's ``constraint_violations.json`` (Model Monitor's format) and ``report.json``
    (``pipeline/ml/monitoring-report.schema.json``) are rewritten, ``latest.json`` points at them;
@@ -295,6 +296,11 @@ def monitor_window(
         _remember(s3, place, mv, window["thing"], window, keep)
     except (InvalidWindow, ValueError) as exc:
         rejected.append(_rejection(when, thing, doc, str(exc)))
+    else:
+        # an idle window changes no judgement: counted, but nothing rewritten once a report exists
+        # (a fleet of idle devices would otherwise rewrite every file every window)
+        if window["row_count"] == 0 and _get_json(s3, place, place.key(mv, "report.json")) is not None:
+            return {"accepted": True, "model_version": mv, "idle": True}
     return _judge_and_write(s3, events, place, mv, when, statistics, constraints, context, keep, rejected)
 
 
