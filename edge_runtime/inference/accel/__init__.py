@@ -82,9 +82,10 @@ def library_path() -> Path | None:
 def build(out: Path | None = None, cc: str | None = None) -> Path:
     """Compile ``trees.c`` into ``out`` (atomically: a failed build leaves no half library)."""
     out = Path(out) if out else default_library_path()
-    compiler = cc or os.environ.get("CC") or "cc"
-    if shutil.which(compiler) is None:
-        raise AccelBuildError(f"no C compiler {compiler!r} on PATH; the standard model will run")
+    choices = [cc or os.environ.get("CC") or "cc"] + ([] if cc or os.environ.get("CC") else ["gcc"])
+    compiler = next((c for c in choices if shutil.which(c)), None)
+    if compiler is None:
+        raise AccelBuildError(f"no C compiler ({' or '.join(choices)}) on PATH; the standard model will run")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".trees-", suffix=".so", dir=out.parent)
     os.close(fd)
