@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "mqtt": ("mqtt", "mqtt", "MQTT test client: subscribe and publish."),
     "infer": ("mqtt", "infer", "Send one inference request to a device and print its answer."),
     "component": ("component", "component", "Build a working-tree component; deploy it to one device."),
-    "monitor": ("monitor", "monitor", "Drift per feature, fleet-wide and per device, vs the training data."),
+    "monitor": ("monitor", "monitor", "Drift per feature, fleet and each device, vs the training data."),
     "console": ("console", "console", "Serve the local web console: executions, models, devices, MQTT."),
     "completion": ("completion", "completion", "Print the shell completion script (bash, zsh or fish)."),
 }

@@ -90,11 +90,13 @@ def _bucket(given: str | None) -> str:
 @click.option("--feature", metavar="NAME", help="Only this feature.")
 @click.option(
     "--bucket",
+    metavar="NAME",
     envvar="MLOPS_EDGE_BUCKET",
     help="The pipeline's artifact bucket [default: $MLOPS_EDGE_BUCKET, else the stack's ArtifactBucketName].",
 )
 @click.option(
     "--state-prefix",
+    metavar="PREFIX",
     envvar="MLOPS_EDGE_STATE_PREFIX",
     default="state/",
     show_default=True,
@@ -116,6 +118,10 @@ def monitor(
     (✔ ok, or ✖ and the checks violated: drift, completeness, data_type), the share of values
     present, and the mean on the devices beside the training mean. Devices publish a window every
     MonitoringWindowSeconds (300 s by default); the cloud judges each one as it arrives.
+
+    \b
+    mlops-edge monitor --device mlops-edge-device-01 --feature bmi
+    mlops-edge monitor --output json | jq '.scopes[] | select(.violations != []) | .scope'
     """
     from mlops_edge.commands.aws import aws_errors
     from mlops_edge.report.monitoring import MonitoringError, Where, load, monitoring_document
