@@ -79,9 +79,19 @@ def library_path() -> Path | None:
     return None
 
 
-def build(out: Path | None = None, cc: str | None = None) -> Path:
-    """Compile ``trees.c`` into ``out`` (atomically: a failed build leaves no half library)."""
+def build(out: Path | None = None, cc: str | None = None, *, force: bool = False) -> Path:
+    """Compile ``trees.c`` into ``out`` (atomically: a failed build leaves no half library).
+
+    Skipped when ``out`` was built from this very source with these flags (a ``.sha256`` file
+    beside it says so): the component's Install step reruns on every model update.
+    """
+    import hashlib
+
     out = Path(out) if out else default_library_path()
+    stamp = out.with_name(out.name + ".sha256")
+    want = hashlib.sha256(SOURCE.read_bytes() + " ".join(CFLAGS).encode()).hexdigest()
+    if not force and out.is_file() and stamp.is_file() and stamp.read_text().strip() == want:
+        return out
     choices = [cc or os.environ.get("CC") or "cc"] + ([] if cc or os.environ.get("CC") else ["gcc"])
     compiler = next((c for c in choices if shutil.which(c)), None)
     if compiler is None:
@@ -101,6 +111,7 @@ def build(out: Path | None = None, cc: str | None = None) -> Path:
             raise AccelBuildError(f"{compiler} failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
         os.chmod(tmp, 0o755)
         os.replace(tmp, out)
+        stamp.write_text(want + "\n")
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -117,10 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     cmd.add_argument(
         "--out", type=Path, default=None, help=f"library path (default {default_library_path()})"
     )
-    cmd.add_argument("--cc", default=None, help="C compiler (default $CC or cc)")
+    cmd.add_argument("--cc", default=None, help="C compiler (default $CC, else cc or gcc)")
+    cmd.add_argument("--force", action="store_true", help="compile even if the library is up to date")
     args = parser.parse_args(argv)
     try:
-        path = build(args.out, args.cc)
+        path = build(args.out, args.cc, force=args.force)
     except (AccelBuildError, OSError, subprocess.SubprocessError) as exc:
         print(f"accelerated engine not built: {exc}", file=sys.stderr)
         return 1
