@@ -62,7 +62,7 @@ class Bench:
             self.core = None
 
     def components(self, model_version: str, inference_version: str) -> dict[str, dict[str, Any]]:
-        merge = {"PythonPath": sys.executable, "TelemetryIntervalSeconds": 1}
+        merge = {"PythonPath": sys.executable, "TelemetryIntervalSeconds": 1, "MonitoringWindowSeconds": 1}
         return {
             MODEL: {"version": model_version},
             INFERENCE: {"version": inference_version, "configurationUpdate": {"merge": json.dumps(merge)}},
@@ -110,8 +110,14 @@ def bench(local_cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def deployed(bench: Bench) -> dict[str, str]:
-    """Model 1.0.1 + the current inference code, deployed and SUCCEEDED."""
-    model = bench.publisher.model(bench.model_dir, 1)
+    """Model 1.0.1 (with its training baseline, as PublishComponents zips it) + the current
+    inference code, deployed and SUCCEEDED."""
+    from components import build
+
+    baseline = ("baseline/statistics.json", "baseline/constraints.json")
+    model = bench.publisher.model(
+        bench.model_dir, 1, artifact=build.model_artifact(bench.model_dir, baseline)
+    )
     inference = bench.publisher.inference()
     status = bench.operator.deploy(bench.thing, bench.components(model, inference))
     assert status["status"] == "SUCCEEDED", status

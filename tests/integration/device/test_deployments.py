@@ -70,6 +70,30 @@ def test_deployment_succeeds_and_answers_golden_requests(bench: Bench, deployed:
     bench.operator.watch(f"$aws/things/{bench.thing}/greengrassv2/health/json")
     health = bench.operator.wait(lambda t, p: t.endswith("/health/json"), timeout=10)
     assert health is not None and json.loads(health[1])["overallDeviceStatus"] == "HEALTHY"
+    # issue 16: the served rows come back as a monitoring window (QoS 1 through the nucleus's IPC,
+    # allowed by the recipe's accessControl and the device's own-topics policy), every second here
+    _monitoring_window_arrives(bench)
+
+
+def _monitoring_window_arrives(bench: Bench) -> None:
+    from pathlib import Path
+
+    import jsonschema
+
+    topic = f"edge/{bench.thing}/monitoring"
+    bench.operator.watch(topic)
+    for i in range(3):
+        assert bench.operator.infer(
+            bench.thing, {"id": f"watched-{i}", "instances": [bench.golden["rows"][i]]}
+        )["ok"]
+    found = bench.operator.wait(lambda t, p: t == topic and json.loads(p)["row_count"] > 0, timeout=15)
+    assert found is not None, "no monitoring window with rows arrived"
+    window = json.loads(found[1])
+    schema = Path(__file__).resolve().parents[3] / "pipeline/ml/monitoring-window.schema.json"
+    jsonschema.validate(window, json.loads(schema.read_text()))
+    assert window["thing"] == bench.thing and window["model_version"] == "1.0.1"
+    assert [f["name"] for f in window["features"]] == bench.golden["features"]
+    assert window["predictions"]["count"] == window["row_count"]
 
 
 MALFORMED: list[tuple[bytes, str]] = [
