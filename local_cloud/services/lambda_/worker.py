@@ -116,6 +116,11 @@ def main() -> None:
         response["logs"] = init_logs + _capture.take()
         init_logs = ""
         _proto.write(json.dumps(response) + "\n")
+    # stdin closed: the pool is stopping the worker. Exit as a Lambda sandbox is torn down, without
+    # the interpreter's finalization: a handler's threads and imported libraries kept workers
+    # alive past the pool's 2 s stop deadline, so every stop of the endpoint took 2 s or more.
+    _proto.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
