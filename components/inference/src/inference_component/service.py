@@ -136,6 +136,7 @@ class InferenceService(RequestQueue):
                     "ok": True,
                     "predictions": predictions,
                     "model": response.get("model") or self.model,
+                    "engine": response.get("engine"),  # "accelerated" or "standard": which model ran
                     "latency_ms": round(latency_ms, 4),
                     "queued_ms": round(queued_ms, 3),
                     "thing": self.settings.thing,
