@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 from awscrt import mqtt5
 from awsiot import mqtt5_client_builder
 
+from .crt_threads import keep_thread_state
 from .identity import Identity
 from .topics import matches
 
@@ -289,6 +290,7 @@ class IotConnection:
                 callback()
 
     def _on_publish(self, data: Any) -> None:
+        keep_thread_state()  # awscrt's event-loop thread: one thread state for its life
         packet = data.publish_packet
         topic = packet.topic
         payload = bytes(packet.payload or b"")

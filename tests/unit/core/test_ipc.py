@@ -212,3 +212,37 @@ def test_configuration_and_state(core: dict[str, Any]) -> None:
     assert got[0].configuration_update_event.key_path == ["Topic"]
     a.update_state(state="RUNNING")
     assert core["states"] == [("comp.A", "RUNNING")]
+
+
+def test_awscrt_callback_threads_keep_their_thread_state(core: dict[str, Any]) -> None:
+    """With ``keep_thread_state`` a ``threading.local`` survives from one awscrt callback to the next.
+
+    Without it awscrt's callbacks each get a fresh thread state: the inference engine's bound
+    buffers (thread-local) were rebuilt for every request.
+    """
+    from edge_runtime.core.crt_threads import keep_thread_state
+
+    server = core["server"]
+    raw = awsiot.greengrasscoreipc.connect(
+        ipc_socket=str(server.socket_path), authtoken=server.tokens.token_for("comp.A"), timeout=5
+    )
+    client = GreengrassCoreIPCClientV2(client=raw, executor=None)  # callbacks on awscrt's own thread
+    local = threading.local()
+    seen: list[int] = []
+    done = threading.Event()
+
+    def on_event(_event: Any) -> None:
+        keep_thread_state()
+        seen.append(getattr(local, "count", 0))
+        local.count = seen[-1] + 1
+        if len(seen) == 3:
+            done.set()
+
+    client.subscribe_to_topic(topic="local/a", on_stream_event=on_event)
+    for _ in range(3):
+        client.publish_to_topic(
+            topic="local/a", publish_message=PublishMessage(binary_message=BinaryMessage(message=b"x"))
+        )
+    assert done.wait(3)
+    assert seen == [0, 1, 2]
+    client.close()
