@@ -169,7 +169,10 @@ class RequestQueue:
         finally:
             with self._cond:
                 self._busy = False
-                self._cond.notify_all()
+                # only the worker waits on this, and only for a queued request (or the stop): an
+                # idle worker woken after every inline request cost a thread switch each time
+                if self._queue or self._stop.is_set():
+                    self._cond.notify_all()
 
     def _publish_iot(self, payload: bytes, *, wait_for_slot: bool) -> None:
         """Publish a result to IoT Core, first waiting for a slot in the window if asked to."""
@@ -188,7 +191,8 @@ class RequestQueue:
     def _published(self, error: BaseException | None) -> None:
         with self._cond:
             self._inflight -= 1
-            self._cond.notify_all()
+            if self._waiting_to_publish:  # the one waiter for a slot in the window
+                self._cond.notify_all()
         if error is not None:
             self.telemetry.publish_failed()
             log.warning("publishing a result failed: %s", error)
