@@ -45,7 +45,8 @@ def _print_scope(record: dict) -> None:
     alert = record["alert"]
     raised = f"; [red]drift alert raised {_when(alert['raised_at'])}[/]" if alert else ""
     console.print(
-        f"\n[bold]{where}[/]: {record['windows']} window{'s' if record['windows'] != 1 else ''}, "
+        f"\n[bold]{where}[/]: {record['windows']} window{'s' if record['windows'] != 1 else ''} judged "
+        f"(of {record['received']} received), "
         f"{record['rows']} rows{span}; {count} violation{'s' if count != 1 else ''}{raised}",
         soft_wrap=True,
     )

@@ -266,8 +266,13 @@ def monitoring_document(
     baseline = _baseline(loaded)
     report = loaded.report
     alerts = report.get("alerts") or {}
+    received = report.get("windows") or {}
     records = [
-        _scope_record(name, thing, scope, baseline, feature, alerts.get(name))
+        {
+            **_scope_record(name, thing, scope, baseline, feature, alerts.get(name)),
+            # every window stored for this model version (judged: the last judge_windows with rows)
+            "received": sum(received.values()) if thing is None else received.get(thing, 0),
+        }
         for name, thing, scope in found
         if device is None or thing == device
     ]

@@ -7,7 +7,10 @@ page, registers and deploys model version 1, which the later tests look at and a
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -260,6 +263,28 @@ def test_the_monitoring_page_charts_each_feature_and_marks_the_drifting_one(
     calm, drifting = stage.things[0], "mlops-edge-drifting"
     docs = mr.windows(base, calm, 2, seed=1) + mr.windows(base, drifting, 2, seed=2, shift={"bmi": 2.0})
     mr.produce(stage.client("s3"), stage.client("events"), bucket, base, docs)
+    # the command's real path: its own process, the bucket from the deployed stack's output
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mlops_edge.main",
+            "monitor",
+            "--model-version",
+            mr.MODEL_VERSION,
+            "--output",
+            "json",
+        ],
+        env={**os.environ, **stage.env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    shown = {s["scope"]: s for s in json.loads(done.stdout)["scopes"]}
+    assert shown[f"devices/{drifting}"]["violations"][0]["feature_name"] == "bmi"
+    assert shown[f"devices/{calm}"]["violations"] == []
 
     page = context.new_page()
     page.goto(stage.page_url("/monitoring") + f"&model_version={mr.MODEL_VERSION}")

@@ -105,7 +105,7 @@ async function monitoringPage() {
     h("p", { class: "legend" }, h("span", { class: "key key-training" }, "training data"),
       h("span", { class: "key key-observed" }, "devices"), h("span", { class: "key key-threshold" }, "threshold")),
     h("table", { class: "list", id: "monitoring-scopes" },
-      h("thead", {}, h("tr", {}, ["Scope", "Windows", "Rows", "From", "To", "Violations", "Alert"].map((t) => h("th", {}, t)))),
+      h("thead", {}, h("tr", {}, ["Scope", "Windows judged / received", "Rows", "From", "To", "Violations", "Alert"].map((t) => h("th", {}, t)))),
       summary),
     h("h2", { id: "charts-title" }, "Features"),
     charts,
@@ -129,7 +129,7 @@ async function monitoringPage() {
       `${scopeName(r)}${r.violations.length ? " ✖" : ""}`)));
     summary.replaceChildren(...doc.scopes.map((r) => h("tr", { "data-scope": r.scope, class: [r.scope === scope ? "selected" : "", r.violations.length ? "violated" : ""].join(" ").trim() },
       h("th", { scope: "row" }, h("a", { href: "#", onclick: (ev) => { ev.preventDefault(); scope = r.scope; show(); } }, scopeName(r))),
-      h("td", { class: "num" }, r.windows), h("td", { class: "num" }, r.rows),
+      h("td", { class: "num" }, `${r.windows} / ${r.received}`), h("td", { class: "num" }, r.rows),
       h("td", {}, fmtTime(r.start)), h("td", {}, fmtTime(r.end)),
       h("td", {}, r.violations.length ? r.violations.map((v) => `${v.feature_name} ${checkWord(v.constraint_check_type)}`).join(", ") : "none"),
       h("td", {}, r.alert ? `raised ${fmtTime(r.alert.raised_at)}` : "—"))));

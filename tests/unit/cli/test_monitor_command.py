@@ -73,6 +73,7 @@ def test_json_has_the_fleet_then_each_device_and_flags_the_shifted_feature(
     assert bmi["training_mean"] == training["bmi"] and bmi["mean"] > training["bmi"]
     assert len(bmi["edges"]) == len(bmi["training_fractions"]) + 1 == len(bmi["observed_fractions"]) + 1
     assert [s["windows"] for s in doc["scopes"]] == [5, 3, 2]
+    assert [s["received"] for s in doc["scopes"]] == [5, 3, 2]
     assert [s["alert"] is not None for s in doc["scopes"]] == [True, False, True]
     assert doc["judge_windows"] == 3 and doc["rejected"][0]["thing"] == "mlops-edge-device-03"
     assert "counted on other bucket edges" in doc["rejected"][0]["reason"]
@@ -81,7 +82,10 @@ def test_json_has_the_fleet_then_each_device_and_flags_the_shifted_feature(
 def test_the_table_shows_the_same_verdicts(report: str) -> None:
     done = run("--device", DRIFTING)
     assert done.exit_code == 0, done.output
-    assert f"device {DRIFTING}: 2 windows, 120 rows" in done.output and "fleet:" not in done.output
+    assert (
+        f"device {DRIFTING}: 2 windows judged (of 2 received), 120 rows" in done.output
+        and "fleet:" not in done.output
+    )
     lines = {line.split("│")[1].strip(): line for line in done.output.splitlines() if line.count("│") > 3}
     assert "✖ drift" in lines["bmi"] and "✔ ok" in lines["age"]
     assert "drift alert raised" in done.output
