@@ -13,6 +13,7 @@ and exits. Standard library and awsiotsdk only: it is zipped alone as the compon
 
 from __future__ import annotations
 
+import ctypes
 import json
 import math
 import sys
@@ -22,6 +23,14 @@ from pathlib import Path
 from typing import Any
 
 GRACE_S = 3.0
+_KEPT: set[int] = set()
+
+
+def _keep_thread_state() -> None:
+    """One thread state for awscrt's callback thread, as the inference component keeps (its messaging.py)."""
+    if threading.get_ident() not in _KEPT:
+        ctypes.pythonapi.PyGILState_Ensure()
+        _KEPT.add(threading.get_ident())
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -53,6 +62,7 @@ class Consumer:
 
     def _on_result(self, event: Any) -> None:
         now = time.perf_counter()
+        _keep_thread_state()
         message = event.binary_message.message if event.binary_message else b""
         body = json.loads(message)
         for result in body.get("results", [body]):
