@@ -108,8 +108,11 @@ def test_inference_recipe_wiring() -> None:
     assert mqtt["aws.greengrass#SubscribeToIoTCore"] == ["edge/{iot:thingName}/inference/request"]
     assert sorted(mqtt["aws.greengrass#PublishToIoTCore"]) == [
         "edge/{iot:thingName}/inference/result",
+        "edge/{iot:thingName}/monitoring",
         "edge/{iot:thingName}/telemetry",
     ]
+    assert conf["MonitoringTopic"] == "edge/{iot:thingName}/monitoring"
+    assert conf["MonitoringWindowSeconds"] == 300
     pubsub = {
         op: pol["resources"] for pol in acl["aws.greengrass.ipc.pubsub"].values() for op in pol["operations"]
     }

@@ -123,8 +123,8 @@ def test_export_uploads_the_training_baseline_beside_the_model(
         "ModelArtifacts": {"S3ModelArtifacts": f"s3://{BUCKET}/training/job/output/model.tar.gz"},
     }
     out = export_onnx({"config": config}, s3=s3, sagemaker=FakeSageMaker(job), work_dir=tmp_path)
-    assert set(out["files"]) == {"baseline/statistics.json", "baseline/constraints.json"}
-    assert set(out["files"]) <= set(OPTIONAL_MODEL_FILES)
+    assert {"baseline/statistics.json", "baseline/constraints.json"} <= set(out["files"])
+    assert set(out["files"]) <= set(OPTIONAL_MODEL_FILES)  # others (model.accel.onnx) when written
     folder = out["onnx_uri"].rsplit("/", 1)[0]
     for name, uri in out["files"].items():
         assert uri == f"{folder}/{name}"
