@@ -154,10 +154,21 @@ def wait_ready(device: Device, timeout_s: float = READY_TIMEOUT_S) -> None:
 
 def stop_device(device: Device, timeout_s: float = 15.0) -> int | None:
     """SIGTERM the core (it runs its components' shutdown), SIGKILL its group if it hangs."""
+    _terminate(device)
+    return _wait_stopped(device, timeout_s)
+
+
+def _terminate(device: Device) -> None:
+    """SIGTERM the core once (a second signal could cut its components' shutdown short)."""
+    if device.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(device.process.pid, signal.SIGTERM)
+
+
+def _wait_stopped(device: Device, timeout_s: float) -> int | None:
+    """Wait for a terminated core; SIGKILL its process group when it does not exit in time."""
     proc = device.process
     if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -289,11 +300,14 @@ class Fleet:
             time.sleep(0.2)
 
     def stop(self, device: Device | None = None) -> int | None:
-        """Stop one device (returns its exit code), or every device when none is given."""
+        """Stop one device (returns its exit code), or every device when none is given: all are
+        signalled first, then waited for, so their shutdowns run side by side."""
         targets = [device] if device is not None else list(self.devices)
+        for target in targets:
+            _terminate(target)
         code = None
         for target in targets:
-            code = stop_device(target)
+            code = _wait_stopped(target, 15.0)
             if target in self.devices:
                 self.devices.remove(target)
         return code
