@@ -220,7 +220,37 @@ def _secret(where: Where) -> tuple[str, ...]:
     raise MissingResourceFact(f"secretsmanager: SecretId {secret!r} needs fact SecretArn (the full ARN)")
 
 
+def _bus(where: Where, bus: object) -> str:
+    """An EventBridge bus (a name or an ARN; none is the account's ``default`` bus) as its ARN."""
+    name = str(bus or "default")
+    return name if name.startswith("arn:") else _arn(where, "events", f"event-bus/{name}")
+
+
+def _rule(where: Where) -> tuple[str, ...]:
+    """EventBridge rule actions name the rule ``Name`` on ``EventBusName`` (default bus when
+    absent): ``rule/<name>`` on the default bus, ``rule/<bus>/<name>`` on another."""
+    name = str(where.params.get("Name") or "")
+    if not name:
+        raise MissingResourceFact("events: no rule Name")
+    bus = _bus(where, where.params.get("EventBusName")).rsplit("/", 1)[-1]
+    return (_arn(where, "events", f"rule/{name}" if bus == "default" else f"rule/{bus}/{name}"),)
+
+
+def _event_buses(where: Where) -> tuple[str, ...]:
+    """PutEvents: the bus of every entry (``Entries[].EventBusName``, default bus when absent)."""
+    out: list[str] = []
+    for entry in where.params.get("Entries") or [{}]:
+        arn = _bus(where, entry.get("EventBusName") if isinstance(entry, Mapping) else None)
+        if arn not in out:
+            out.append(arn)
+    return tuple(out)
+
+
 OVERRIDES: Mapping[str, Callable[[Where], tuple[str, ...]]] = {
+    "events:describerule": _rule,
+    "events:disablerule": _rule,
+    "events:enablerule": _rule,
+    "events:putevents": _event_buses,
     "greengrass:createcomponentversion": _recipe_component,
     "greengrass:resolvecomponentcandidates": _candidates,
     "lambda:invokefunction": _function,
