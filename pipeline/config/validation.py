@@ -15,7 +15,7 @@ import jsonschema
 from pipeline.config.errors import InvalidInput
 from pipeline.config.rollout import problems as rollout_problems
 
-__all__ = ["InvalidInput", "fill_defaults", "monitoring_problems", "validate"]
+__all__ = ["InvalidInput", "fill_defaults", "monitoring_problems", "poll_problems", "validate"]
 
 
 def _resolve(node: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -65,6 +65,28 @@ def monitoring_problems(document: dict[str, Any]) -> list[str]:
     return found
 
 
+def poll_problems(document: dict[str, Any]) -> list[str]:
+    """A back-off starts below its cap, and only where a function computes the next check's time
+    (``pipeline.config.polling``): the training loop's Wait takes whole seconds."""
+    from pipeline.config.polling import BACKOFF_LOOPS
+
+    found = []
+    for loop, poll in (document.get("poll") or {}).items():
+        if not isinstance(poll, dict) or "first_interval_s" not in poll:
+            continue
+        if loop not in BACKOFF_LOOPS:
+            found.append(
+                f"$.poll.{loop}.first_interval_s: the {loop} loop waits interval_s each time (only "
+                f"{' and '.join(BACKOFF_LOOPS)} back off); remove it or set interval_s"
+            )
+        elif poll["first_interval_s"] > poll.get("interval_s", poll["first_interval_s"]):
+            found.append(
+                f"$.poll.{loop}.first_interval_s: {poll['first_interval_s']} is longer than "
+                f"interval_s {poll['interval_s']}, the longest wait of the back-off"
+            )
+    return found
+
+
 def validate(document: Any, schema: dict[str, Any]) -> None:
     """Raises :class:`InvalidInput` naming every problem with its JSON path."""
     if not isinstance(document, dict):
@@ -77,6 +99,7 @@ def validate(document: Any, schema: dict[str, Any]) -> None:
         fleet = (document.get("deployment") or {}).get("thing_group")
         found = rollout_problems(document.get("rollout"), fleet)
         found += monitoring_problems(document)
+        found += poll_problems(document)
     if found:
         problems = "; ".join(found[:10])
         more = f" (and {len(found) - 10} more)" if len(found) > 10 else ""
