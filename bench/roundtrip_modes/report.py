@@ -67,7 +67,9 @@ def print_table(out: dict[str, Any], targets: dict[str, Any]) -> None:
             show(out[key])
     roles = ["broker", "core", "inference component", "consumer component", "load client"]
     ran = [key for key, _ in blocks if key in out]
-    print("CPU ms per request (user + system, all threads)")
+    idle = out.get("idle_cpu_ms_per_s", {})
+    print("CPU with nothing to answer (ms per second): " + ", ".join(f"{k} {v}" for k, v in idle.items()))
+    print("CPU ms per request (user + system, all threads; idle CPU included)")
     print(f"  {'process':<22}" + "".join(f"{key:>14}" for key in ran))
     for role in roles:
         cells = [out[key].get("cpu_ms_per_request", {}).get(role) for key in ran]
