@@ -15,11 +15,12 @@ the standard one runs. Every answer says which (``"engine"``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import struct
 import threading
-from math import fsum, isfinite
+from math import isfinite
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +51,7 @@ _REQUIRED_KEYS = ("format_version", "task", "features", "input_name", "output_na
 class _Binding:
     """One thread's pre-bound single-row input and output buffers."""
 
-    __slots__ = ("binding", "label", "out", "raw", "x")
+    __slots__ = ("binding", "label", "labels", "out", "outputs", "raw", "x")
 
     def __init__(
         self, session: ort.InferenceSession, input_name: str, outputs: list[str], n_features: int, k: int
@@ -68,6 +69,12 @@ class _Binding:
             self.label = None
             self.out = np.zeros((1, 1), dtype=np.float32)
             self.binding.bind_output(outputs[0], "cpu", 0, np.float32, [1, 1], self.out.ctypes.data)
+        # Reading the answer back through memoryviews and struct (Python floats of the float32
+        # values, as tolist() gives) halves the cost of a classifier's answer against numpy calls.
+        self.labels = memoryview(self.label).cast("B").cast("q") if k else None
+        self.outputs = functools.partial(
+            struct.Struct(f"={max(k, 1)}f").unpack_from, memoryview(self.out).cast("B")
+        )
 
 
 class Engine:
@@ -240,7 +247,7 @@ class Engine:
 
         Returns the binding, or None to send the payload down the general path, which validates
         everything and raises the precise ``InvalidInput``. The checks run in C: value types
-        (bool and str are not numbers), ``fsum`` for NaN/Infinity (missing values take the general
+        (bool and str are not numbers), ``sum`` for NaN/Infinity (missing values take the general
         path), and ``struct`` refuses values beyond float32's range while it fills the buffer.
         """
         if type(payload) is dict:
@@ -259,7 +266,9 @@ class Engine:
         except AttributeError:
             b = self._local.binding = _Binding(self._session, self._input, self._outputs, self._n, self._k)
         try:
-            if not isfinite(fsum(payload)):
+            # sum, not fsum: twice as fast, and it cannot overflow on values struct accepts (at most
+            # float32's max each); a sum that does only sends invalid input down the general path.
+            if not isfinite(sum(payload)):
                 return None
             self._pack(b.raw, 0, *payload)
         except (OverflowError, ValueError):
@@ -272,12 +281,12 @@ class Engine:
         except Exception as exc:
             raise InferenceFailed(f"ONNX Runtime failed: {exc}") from exc
         if not self._k:
-            return {"value": b.out.item(0)}
-        label = b.label.item(0)
+            return {"value": b.outputs()[0]}
+        label = b.labels[0]
         return {
             "label": label,
             "class": self._classes[label],
-            "probabilities": dict(zip(self._class_keys, b.out[0].tolist(), strict=True)),
+            "probabilities": dict(zip(self._class_keys, b.outputs(), strict=False)),  # k each
         }
 
 
