@@ -26,6 +26,9 @@ from .conftest import Stage
 pytestmark = pytest.mark.e2e
 
 HPS = {"num_round": 40, "max_depth": 4}
+#: Devices publish a monitoring window every WINDOW_S seconds; drift starts a retraining (issue 16).
+WINDOW_S = 3
+MONITORING = {"window_s": WINDOW_S, "retrain_on_drift": True, "judge_windows": 1}
 _first: dict[str, Any] = {}
 
 
@@ -33,6 +36,7 @@ def _start(stage: Stage, name: str, *, components_poll_s: int = 1) -> str:
     dataset = upload(stage.client("s3"), stage.pipeline.bucket, stage.data)
     document = execution_input(RunOptions(hyperparameters=HPS), dataset, python=sys.executable)
     document["poll"]["components"]["interval_s"] = components_poll_s
+    document["monitoring"] = dict(MONITORING)
     sfn = stage.client("stepfunctions")
     return sfn.start_execution(
         stateMachineArn=stage.pipeline.state_machine_arn, name=name, input=json.dumps(document)
@@ -86,7 +90,7 @@ def test_clean_run_deploys_and_verifies_on_every_device(stage: Stage) -> None:
     answer = _ask(stage, stage.things[0], _validation_rows(stage))
     assert answer["ok"] and len(answer["predictions"]) == 3
     assert answer["model"]["version"] == report["components"]["model"]["version"]
-    _first.update(report=report, answer=answer)
+    _first.update(report=report, answer=answer, dataset=progress.output_of("Configure")["config"]["dataset"])
 
 
 def _tamper_when_deployable(stage: Stage, component: str, known: set[str], done: threading.Event) -> dict:
@@ -163,3 +167,115 @@ def test_tampered_model_artifact_fails_rolls_back_and_previous_model_keeps_answe
         values = [p["value"] for p in answer["predictions"]]
         assert values == pytest.approx([p["value"] for p in _first["answer"]["predictions"]], rel=1e-6)
     assert "FAILED" in statuses, statuses  # at least the device that found the mismatch
+
+
+# ------------------------------------------------------------------ issue 16: drift -> retraining
+
+
+def _report(stage: Stage, key: str, ready: Any, timeout_s: float) -> dict[str, Any]:
+    """The monitoring report once ``ready(report)`` holds (the device publishes, IoT invokes
+    MonitorDrift asynchronously, it rewrites report.json)."""
+    s3, deadline, report = stage.client("s3"), time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        try:
+            report = json.loads(s3.get_object(Bucket=stage.pipeline.bucket, Key=key)["Body"].read())
+        except s3.exceptions.NoSuchKey:
+            report = None
+        if report is not None and ready(report):
+            return report
+        time.sleep(0.5)
+    raise AssertionError(f"no report after {timeout_s} s as expected; last: {json.dumps(report)[:2000]}")
+
+
+def _window_after(thing: str, sent: float, rows: int) -> Any:
+    def ready(report: dict[str, Any]) -> bool:
+        scope = report["scopes"].get(f"devices/{thing}")
+        return bool(scope) and scope["rows"] >= rows and _epoch(scope["start"]) >= sent - WINDOW_S
+
+    return ready
+
+
+def _epoch(stamp: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def test_drift_on_a_device_raises_baseline_drift_and_starts_a_retraining(stage: Stage) -> None:
+    """Issue 16's "done when": rows from the training distribution for N windows raise nothing;
+    rows shifted by 2 standard deviations in one feature raise a baseline_drift_check on that
+    feature within 2 windows, and the enabled rule starts a retraining execution."""
+    if not _first:
+        pytest.skip("needs the clean run first")
+    import pandas as pd
+
+    version = _first["report"]["components"]["model"]["version"]
+    thing, bucket, root = stage.things[0], stage.pipeline.bucket, f"state/monitoring/{version}/"
+    s3, sfn = stage.client("s3"), stage.client("stepfunctions")
+    rule = stage.pipeline.stack.outputs["RetrainingRuleName"]
+    assert stage.client("events").describe_rule(Name=rule)["State"] == "ENABLED"  # Promote, per input
+    stats = json.loads(s3.get_object(Bucket=bucket, Key=f"{root}baseline/statistics.json")["Body"].read())
+    feature = "bmi"
+    (std,) = [f["numerical_statistics"]["std_dev"] for f in stats["features"] if f["name"] == feature]
+    df = pd.read_csv(stage.data.validation_csv).drop(columns=[stage.data.target]).astype(float)
+    rows = df.head(80)
+    before = {
+        e["executionArn"]
+        for e in sfn.list_executions(stateMachineArn=stage.pipeline.state_machine_arn)["executions"]
+    }
+    started = time.time()
+
+    for n in range(2):  # N = 2 windows from the training distribution: nothing
+        sent = time.time()
+        assert _ask(stage, thing, rows.sample(frac=1, random_state=n).values.tolist())["ok"]
+        report = _report(
+            stage, f"{root}report.json", _window_after(thing, sent, len(rows)), 6 * WINDOW_S + 30
+        )
+        assert report["scopes"][f"devices/{thing}"]["violations"] == [], report["scopes"][f"devices/{thing}"]
+        assert report["scopes"]["fleet"]["violations"] == []
+
+    shifted = rows.copy()
+    shifted[feature] += 2 * std
+    sent = time.time()
+    assert _ask(stage, thing, shifted.values.tolist())["ok"]
+
+    def drifted(report: dict[str, Any]) -> bool:
+        scope = report["scopes"].get(f"devices/{thing}") or {}
+        return any(v["constraint_check_type"] == "baseline_drift_check" for v in scope.get("violations", []))
+
+    report = _report(stage, f"{root}report.json", drifted, 6 * WINDOW_S + 30)
+    device = report["scopes"][f"devices/{thing}"]
+    assert _epoch(device["start"]) < sent + 2 * WINDOW_S, "not within 2 windows of the shift"
+    # the files, read back with Model Monitor's field names: the shifted feature and only it
+    for scope in ("fleet", f"devices/{thing}"):
+        doc = json.loads(
+            s3.get_object(Bucket=bucket, Key=f"{root}{scope}/constraint_violations.json")["Body"].read()
+        )
+        found = {
+            (v["feature_name"], v["constraint_check_type"]) for v in doc["violations"] if v["description"]
+        }
+        assert found == {(feature, "baseline_drift_check")}, (scope, doc)
+
+    # the fleet's drift event starts a retraining with the same dataset settings
+    deadline, new = time.monotonic() + 60, []
+    while time.monotonic() < deadline and not new:
+        listed = sfn.list_executions(stateMachineArn=stage.pipeline.state_machine_arn)["executions"]
+        new = [e["executionArn"] for e in listed if e["executionArn"] not in before]
+        time.sleep(0.5)
+    assert len(new) == 1, f"expected one retraining execution, got {new}"
+    described = sfn.describe_execution(executionArn=new[0])
+    sfn.stop_execution(executionArn=new[0], cause="e2e: the retraining started; not needed further")
+    _stop_training_jobs_since(stage, started)
+    retraining = json.loads(described["input"])
+    assert retraining["dataset"] == _first["dataset"]
+    assert retraining["hyperparameters"]["num_round"] == HPS["num_round"]
+    assert retraining["monitoring"]["retrain_on_drift"] is True
+    assert report["alerts"]["fleet"]["event_id"]
+
+
+def _stop_training_jobs_since(stage: Stage, started: float) -> None:
+    """A stopped execution does not stop its training job here: stop any this test caused."""
+    sagemaker = stage.client("sagemaker")
+    for job in sagemaker.list_training_jobs(StatusEquals="InProgress")["TrainingJobSummaries"]:
+        if job["CreationTime"].timestamp() >= started - 1:
+            sagemaker.stop_training_job(TrainingJobName=job["TrainingJobName"])
