@@ -238,7 +238,7 @@ class Engine:
             return [{"value": v} for v in outputs[0].reshape(-1).tolist()]
         keys, classes = self._class_keys, self._classes
         return [
-            {"label": label, "class": classes[label], "probabilities": dict(zip(keys, probs, strict=True))}
+            {"label": label, "class": classes[label], "probabilities": dict(zip(keys, probs, strict=False))}
             for label, probs in zip(outputs[0].tolist(), outputs[1].tolist(), strict=True)
         ]
 

@@ -21,7 +21,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edge_runtime.inference.accel import API_VERSION, DOMAIN, MAX_DEPTH, OP_CLASSIFIER, OP_REGRESSOR
+from edge_runtime.inference.accel import (
+    API_VERSION,
+    DOMAIN,
+    MAX_DEPTH,
+    MAX_FEATURES,
+    OP_CLASSIFIER,
+    OP_REGRESSOR,
+)
 
 __all__ = ["PerfectTrees", "build_model", "from_booster", "unsupported_reason"]
 
@@ -64,6 +71,8 @@ def unsupported_reason(booster: object, task: str, hyperparameters: dict | None 
         return f"objective {objective!r} is not one the kernel reproduces for a {task} model"
     if str((hyperparameters or {}).get("grow_policy", "depthwise")) == "lossguide":
         return "grow_policy lossguide: its trees grow deep and unbalanced, which perfect trees cannot hold"
+    if int(booster.num_features()) > MAX_FEATURES:
+        return f"{booster.num_features()} features: the kernel indexes at most {MAX_FEATURES}"
     trees = gb["model"]["trees"]
     if any(any(int(t) != 0 for t in tree.get("split_type", [])) for tree in trees):
         return "the model has categorical splits, which the kernel does not evaluate"
@@ -113,8 +122,10 @@ def _base_margin(booster: object, x: np.ndarray, n_targets: int) -> list[float]:
     if len(rows) == 0:
         rows = np.zeros((1, booster.num_features()), dtype=np.float32)
     zero = np.zeros((len(rows), n_targets) if n_targets > 1 else len(rows), dtype=np.float32)
-    full = booster.predict(xgb.DMatrix(rows, missing=np.nan), output_margin=True)
-    trees = booster.predict(xgb.DMatrix(rows, missing=np.nan, base_margin=zero), output_margin=True)
+    full = booster.predict(xgb.DMatrix(rows, missing=np.nan), output_margin=True, validate_features=False)
+    trees = booster.predict(
+        xgb.DMatrix(rows, missing=np.nan, base_margin=zero), output_margin=True, validate_features=False
+    )
     diff = np.asarray(full, dtype=np.float64).reshape(len(rows), -1) - np.asarray(trees, np.float64).reshape(
         len(rows), -1
     )

@@ -31,6 +31,7 @@ __all__ = [
     "ENV_VAR",
     "LIBRARY_NAME",
     "MAX_DEPTH",
+    "MAX_FEATURES",
     "OP_CLASSIFIER",
     "OP_REGRESSOR",
     "SOURCE",
@@ -49,6 +50,8 @@ API_VERSION = 13
 #: Deepest tree the kernel takes (MLOPS_TREES_MAX_DEPTH in trees.c): a perfect depth-10 tree is
 #: 1,023 nodes + 1,024 leaves (12 KiB); deeper ones cost memory faster than they save time.
 MAX_DEPTH = 10
+#: Most features a model may have (MLOPS_TREES_MAX_FEATURES: a node's feature index is 16 bits).
+MAX_FEATURES = 65536
 #: onnxruntime releases whose C API table and OrtCustomOp layout were compared with the
 #: declarations in trees.c. tests/unit/engine/test_accel.py fails when the pinned onnxruntime
 #: is not listed: re-check the slots (ORT_SLOT_*) against that release's onnxruntime_c_api.h,

@@ -10,9 +10,10 @@
  * their independent chains of loads overlap. After D steps, g - 2^D is the leaf.
  *
  * Missing values: XGBoost sends a row left ("yes") when x < threshold and a missing value (NaN) to
- * the node's default child. The high bit of a node's feature word says the default is "yes"; the
+ * the node's default child. Bit 31 of a node's feature attribute says the default is "yes"; the
  * comparison alone sends NaN to "no" (every comparison with NaN is false), so
- *   yes = (x < t) | (x != x & default_yes).
+ *   yes = (x < t) | (x != x & default_yes),
+ * and a row without any NaN skips the second half.
  * Infinities need nothing: they compare like any number, as they do in XGBoost and onnxruntime.
  *
  * Ops (domain "mlops_edge.trees"):
@@ -48,6 +49,7 @@
 #define MLOPS_TREES_API_VERSION 13u
 #define MLOPS_TREES_MAX_DEPTH 10
 #define MLOPS_TREES_BLOCK 8
+#define MLOPS_TREES_MAX_FEATURES 65536 /* a node's feature index is 16 bits */
 #define ROW_BLOCK 64
 
 /* ---- the declared subset of onnxruntime_c_api.h -------------------------------------------- */
@@ -130,7 +132,8 @@ typedef struct OrtCustomOp {
 
 typedef struct {
     float threshold;
-    uint32_t feature; /* bit 31: a missing value goes "yes" */
+    uint16_t feature;
+    uint16_t missing_yes; /* 1: a missing value (NaN) goes "yes" */
 } Node;
 
 /* Up to MLOPS_TREES_BLOCK consecutive trees, each padded to the deepest one's depth D, so they are
@@ -178,7 +181,8 @@ static void place_tree(Node *nodes, float *leaves, int D, int d, const int64_t *
     memset(nodes, 0, width * sizeof(Node));
     for (size_t i = 1; i < own; i++) {
         nodes[i].threshold = thr[i - 1];
-        nodes[i].feature = (uint32_t)feats[i - 1];
+        nodes[i].feature = (uint16_t)(feats[i - 1] & 0x7fffffff);
+        nodes[i].missing_yes = (uint16_t)((uint64_t)feats[i - 1] >> 31);
     }
     for (size_t i = 0; i < own; i++)
         for (size_t j = 0; j < span; j++) leaves[i * span + j] = tree_leaves[i];
@@ -244,7 +248,8 @@ static void *create_kernel(const OrtCustomOp *op, const OrtApi *api, const OrtKe
     int ok = ORT(api, KernelInfoGetAttribute_int64)(info, "n_features", &k->n_features) == NULL &&
              ORT(api, KernelInfoGetAttribute_int64)(info, "n_targets", &k->n_targets) == NULL &&
              ORT(api, KernelInfoGetAttribute_int64)(info, "post_transform", &k->post_transform) == NULL &&
-             k->n_features > 0 && k->n_features < 0x7fffffff && k->n_targets > 0 && k->n_targets <= 4096 &&
+             k->n_features > 0 && k->n_features <= MLOPS_TREES_MAX_FEATURES && k->n_targets > 0 &&
+             k->n_targets <= 4096 &&
              k->post_transform >= 0 && k->post_transform <= 2 &&
              read_floats(api, info, "base_values", &k->base, &n_base) && n_base == (size_t)k->n_targets &&
              read_ints(api, info, "tree_depths", &depths, &n_depths) &&
@@ -268,45 +273,80 @@ static void destroy_kernel(void *kernel) {
     free(k);
 }
 
+/* One tree step: "yes" when x < threshold, or when x is missing and the node says missing goes
+ * "yes". A row without NaN skips the second test (with_missing is a constant where it is inlined). */
+#define STEP(n, v, with_missing) \
+    ((uint32_t)((v) < (n).threshold) | ((with_missing) ? (uint32_t)(((v) != (v)) & (n).missing_yes) : 0u))
+
+/* Leaves of one full chunk for one row: its MLOPS_TREES_BLOCK trees walked together. Inlined with
+ * a constant depth d (walk_any below), so each tree's offset j * 2^d is an immediate and the eight
+ * walks' indices all stay in registers. */
+static inline __attribute__((always_inline)) void walk_chunk(const Chunk *ch, const float *restrict row,
+                                                             float *restrict out, const int with_missing,
+                                                             const int d) {
+    const size_t w = (size_t)1 << d;
+    const Node *nodes = ch->nodes;
+    uint32_t g[MLOPS_TREES_BLOCK];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) g[j] = 1;
+    for (int level = 0; level < d; level++) {
+        for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
+            const Node n = nodes[j * w + g[j]];
+            const float v = row[n.feature];
+            g[j] = 2 * g[j] + STEP(n, v, with_missing);
+        }
+    }
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out[ch->targets[j]] += ch->leaves[j * w + g[j] - w];
+}
+
+#define WALK_DEPTH(D) \
+    case D:              \
+        walk_chunk(ch, row, out, with_missing, D); \
+        return;
+
+static inline __attribute__((always_inline)) void walk_any(const Chunk *ch, const float *restrict row,
+                                                           float *restrict out, const int with_missing) {
+    switch (ch->depth) {
+        WALK_DEPTH(0) WALK_DEPTH(1) WALK_DEPTH(2) WALK_DEPTH(3) WALK_DEPTH(4) WALK_DEPTH(5)
+        WALK_DEPTH(6) WALK_DEPTH(7) WALK_DEPTH(8) WALK_DEPTH(9) WALK_DEPTH(10)
+        default:
+            return;
+    }
+}
+
 /* Margins of `rows` rows (x row r at x + r*stride) into acc[r*K + target], every tree added in
  * order. Tree-major over the block of rows: a chunk's nodes stay in L1 while every row walks it,
  * and its trees' chains of loads are independent, so they overlap. */
 static void block_margins(const Kernel *k, const float *restrict x, int64_t stride, int rows,
                           float *restrict acc) {
     const int64_t K = k->n_targets;
+    unsigned char missing[ROW_BLOCK];
+    for (int r = 0; r < rows; r++) {
+        unsigned char any = 0;
+        for (int64_t f = 0; f < k->n_features; f++) any |= x[r * stride + f] != x[r * stride + f];
+        missing[r] = any;
+    }
     for (size_t c = 0; c < k->n_chunks; c++) {
         const Chunk *ch = &k->chunks[c];
-        const int d = ch->depth;
-        const size_t w = (size_t)1 << d;
-        const Node *nodes = ch->nodes;
-        const float *leaves = ch->leaves;
         if (ch->count == MLOPS_TREES_BLOCK) {
             for (int r = 0; r < rows; r++) {
-                const float *row = x + r * stride;
-                uint32_t g[MLOPS_TREES_BLOCK];
-                for (int j = 0; j < MLOPS_TREES_BLOCK; j++) g[j] = 1;
-                for (int level = 0; level < d; level++) {
-                    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
-                        const Node n = nodes[j * w + g[j]];
-                        const float v = row[n.feature & 0x7fffffffu];
-                        g[j] = 2 * g[j] + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
-                    }
-                }
-                float *out = acc + r * K;
-                for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out[ch->targets[j]] += leaves[j * w + g[j] - w];
+                if (missing[r])
+                    walk_any(ch, x + r * stride, acc + r * K, 1);
+                else
+                    walk_any(ch, x + r * stride, acc + r * K, 0);
             }
             continue;
         }
+        const size_t w = (size_t)1 << ch->depth;
         for (int r = 0; r < rows; r++) {
             const float *row = x + r * stride;
             for (int j = 0; j < ch->count; j++) {
                 uint32_t g = 1;
-                for (int level = 0; level < d; level++) {
-                    const Node n = nodes[j * w + g];
-                    const float v = row[n.feature & 0x7fffffffu];
-                    g = 2 * g + ((v < n.threshold) | ((v != v) & (n.feature >> 31)));
+                for (int level = 0; level < ch->depth; level++) {
+                    const Node n = ch->nodes[j * w + g];
+                    const float v = row[n.feature];
+                    g = 2 * g + STEP(n, v, 1);
                 }
-                acc[r * K + ch->targets[j]] += leaves[j * w + g - w];
+                acc[r * K + ch->targets[j]] += ch->leaves[j * w + g - w];
             }
         }
     }
