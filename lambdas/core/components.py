@@ -19,6 +19,7 @@ from lambdas.core.aws import is_not_found, put_immutable, read_object, sha256_he
 from lambdas.core.exceptions import ArtifactConflict, ComponentFailed
 from lambdas.core.model_files import OPTIONAL_MODEL_FILES
 from lambdas.core.monitoring_context import write_monitoring_files
+from pipeline.config.polling import poll_section
 
 
 def _environment(sts: Any, greengrass: Any) -> tuple[str, str, str]:
@@ -170,7 +171,7 @@ def publish_components(event: dict[str, Any], *, s3: Any, greengrass: Any, sts: 
         ),
     )
     write_monitoring_files(s3, config, registry, model_version, extra)
-    return _with_deployable({"model": model, "inference": inference})
+    return {**_with_deployable({"model": model, "inference": inference}), **poll_section(event, "components")}
 
 
 def _with_deployable(components: dict[str, Any]) -> dict[str, Any]:
@@ -197,4 +198,4 @@ def check_components(event: dict[str, Any], *, greengrass: Any) -> dict[str, Any
         if status is None:
             raise ComponentFailed(f"component {c['name']} {c['version']} disappeared ({c['arn']})")
         components[part].update(status)
-    return _with_deployable(components)
+    return {**_with_deployable(components), **poll_section(event, "components")}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import re
 from typing import Any
 
@@ -17,6 +16,7 @@ from lambdas.core.aws import put_immutable, split_s3_uri
 from lambdas.core.exceptions import ConfigurationError
 from pipeline.config import schema as input_schema
 from pipeline.config.function_env import Settings
+from pipeline.config.polling import derived_max_polls
 from pipeline.config.rollout import normalize as normalize_rollout
 from pipeline.config.validation import fill_defaults, validate
 
@@ -96,10 +96,11 @@ def _require(doc: dict[str, Any], settings: Settings) -> None:
 
 def poll_budget(loop: dict[str, Any]) -> dict[str, Any]:
     """A poll loop's ``interval_s``, time budget ``timeout_s`` and ``max_polls``: given, else derived
-    from the budget so the count (the ASL's bound) never ends the loop before the time does."""
+    from the budget (and the back-off, ``pipeline.config.polling``) so the count (the ASL's bound)
+    never ends the loop before the time does. Without ``first_interval_s`` the interval is fixed."""
     out = dict(loop)
     if "max_polls" not in out:
-        out["max_polls"] = math.ceil(out["timeout_s"] / out["interval_s"]) + 1
+        out["max_polls"] = derived_max_polls(out)
     return out
 
 

@@ -29,6 +29,7 @@ from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, Deploy
 from lambdas.core.presence import NEVER_CONNECTED as NO_PRESENCE
 from lambdas.core.presence import name_offline
 from lambdas.core.rollout import place_canaries, verdict
+from pipeline.config.polling import poll_section
 from pipeline.config.rollout import iot_job_from_deployment, stage_of
 from pipeline.execution_detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
 
@@ -371,7 +372,7 @@ def check_deployment(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: An
             f"{named([_device_line(d) for d in failed], uri=uri)}. Check the Greengrass logs on the "
             "device (greengrass.log and the component logs)."
         )
-    return _check_result(status, summary, devices, uri)
+    return {**_check_result(status, summary, devices, uri), **poll_section(event, "deployment")}
 
 
 def _check_result(status: str, summary: str, devices: list[dict[str, Any]], uri: str) -> dict[str, Any]:

@@ -49,6 +49,8 @@ class RunOptions:
     name: str | None = None
     timeout_s: float = 900.0
     poll_s: int = 1
+    #: The first wait of the components and deployment loops, doubling up to ``poll_s``.
+    first_poll_s: float = 0.25
     #: ``--canary K``: a canary stage of K devices, then the rest of the fleet (None: one stage).
     canary: int | None = None
     #: ``--fail-devices``: devices whose installs fail (fault injection, for demonstrations/tests),
@@ -100,15 +102,17 @@ def rollout_section(canary: int) -> dict[str, Any]:
 
 
 def execution_input(options: RunOptions, dataset: Mapping[str, Any] | None, *, python: str) -> dict[str, Any]:
-    """The execution input: the documented schema, with fast polls and the device's interpreter."""
+    """The execution input: the documented schema, with fast polls (a back-off from 0.25 s where a
+    function computes the next check's time, pipeline/config/polling.py) and the device's interpreter."""
     poll = {"interval_s": options.poll_s}
+    backoff = {**poll, "first_interval_s": min(options.first_poll_s, options.poll_s)}
     document: dict[str, Any] = {
         "comment": "mlops-edge run (local cloud)",
         "components": {"inference_configuration": {"PythonPath": python, "TelemetryIntervalSeconds": 5}},
         "poll": {
             "training": {**poll, "timeout_s": 600},
-            "components": {**poll, "timeout_s": 120},
-            "deployment": {**poll, "timeout_s": 300},
+            "components": {**backoff, "timeout_s": 120},
+            "deployment": {**backoff, "timeout_s": 300},
         },
     }
     if options.hyperparameters:

@@ -12,7 +12,7 @@ states, and this module only connects the phases and their error handlers.
 State document (``$``) as the execution runs::
 
     config       normalized execution input (Configure)
-    polls        {"training": {"count"}, "components": {"count"}, "deployment": {"count"}}
+    polls        {"training": {"count"}, "components": {"count", "wait_until"}, "deployment": {...}}
     training     {"arn", "state": {"status", "secondary_status"}, "failure"?}
     model        exported ONNX artifact (ExportOnnx)
     registry     model package + the model artifact it points to (RegisterModel)

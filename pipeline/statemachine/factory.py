@@ -3,7 +3,8 @@
 DESIGN.md's rules live here rather than in each phase: a Lambda task passes the whole state and
 keeps only its handler's documented keys (``RESULT_KEYS``); every Task retries transient errors
 with backoff and catches its handler's typed errors by name before ``States.ALL``; every poll loop
-counts in the state and waits for an interval taken from the input.
+counts in the state and waits for an interval taken from the input (a back-off loop: until the time
+its check function computed from the input, ``pipeline.config.polling``).
 """
 
 from __future__ import annotations
@@ -139,23 +140,30 @@ class StateFactory:
         catch(task, (), on_error)
         return task
 
-    def count(self, state: str, loop: str) -> sfn.Pass:
-        """Increments ``$.polls.<loop>.count``: the bound of every poll loop lives in the state."""
+    def count(self, state: str, loop: str, next_poll_at: str | None = None) -> sfn.Pass:
+        """Increments ``$.polls.<loop>.count``: the bound of every poll loop lives in the state.
+
+        ``next_poll_at``: where the last check put the time of the next one (a back-off loop,
+        ``pipeline.config.polling``); copied to ``$.polls.<loop>.wait_until`` for the Wait.
+        """
+        parameters: dict[str, object] = {
+            "count": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"$.polls.{loop}.count"), 1)
+        }
+        if next_poll_at is not None:
+            parameters["wait_until"] = sfn.JsonPath.string_at(next_poll_at)
         return sfn.Pass(
-            self.scope,
-            self.id(state),
-            state_name=state,
-            parameters={"count": sfn.JsonPath.math_add(sfn.JsonPath.number_at(f"$.polls.{loop}.count"), 1)},
-            result_path=f"$.polls.{loop}",
+            self.scope, self.id(state), state_name=state, parameters=parameters, result_path=f"$.polls.{loop}"
         )
 
-    def wait(self, state: str, loop: str) -> sfn.Wait:
-        return sfn.Wait(
-            self.scope,
-            self.id(state),
-            state_name=state,
-            time=sfn.WaitTime.seconds_path(f"$.config.poll.{loop}.interval_s"),
+    def wait(self, state: str, loop: str, *, until: bool = False) -> sfn.Wait:
+        """Whole seconds (``SecondsPath``, the loop's ``interval_s``), or ``until`` the time the count
+        copied (``TimestampPath``: sub-second back-off waits, which SecondsPath cannot express)."""
+        time = (
+            sfn.WaitTime.timestamp_path(f"$.polls.{loop}.wait_until")
+            if until
+            else sfn.WaitTime.seconds_path(f"$.config.poll.{loop}.interval_s")
         )
+        return sfn.Wait(self.scope, self.id(state), state_name=state, time=time)
 
     def polls_exceeded(self, loop: str) -> sfn.Condition:
         return sfn.Condition.number_greater_than_equals_json_path(

@@ -1,6 +1,8 @@
 """Phase ``deploy``: a Greengrass deployment, finished on every device of the thing group.
 
-``Deploy`` → ``WaitDeployment`` ⟲ ``CheckDeployment`` → ``DeploymentDone?``. Success is each
+``Deploy`` → ``CheckDeployment`` → ``DeploymentDone?`` ⟲ ``WaitDeployment``. The first check
+comes right after CreateDeployment; each check says when the next is due (``next_poll_at``: the
+back-off of ``poll.deployment``), which the Wait waits until. Success is each
 device's own result for this deployment (``ListEffectiveDeployments``), not the job-level status:
 a device that rolled back is a failure. The loop's time budget (``poll.deployment.timeout_s``,
 counted from CreateDeployment) is enforced by CheckDeployment itself, which fails with
@@ -25,7 +27,7 @@ def build(f: StateFactory, *, on_error: Target) -> Phase:
         comment="Greengrass deployment to the thing group, ROLLBACK policy.",
         on_error=on_error,
     )
-    wait_deployment = f.wait("WaitDeployment", "deployment")
+    wait_deployment = f.wait("WaitDeployment", "deployment", until=True)
     check_deployment = f.invoke(
         "CheckDeployment",
         "check_deployment",
@@ -41,9 +43,10 @@ def build(f: StateFactory, *, on_error: Target) -> Phase:
         "$.deployment.deployment_id",
         "$.deployment_status.summary",
     ).next(on_error)
-    count_deployment = f.count("CountDeploymentPoll", "deployment")
+    count_deployment = f.count("CountDeploymentPoll", "deployment", "$.deployment_status.next_poll_at")
     deployment_done = f.choice("DeploymentDone?")
-    deploy.next(wait_deployment).next(check_deployment).next(deployment_done)
+    deploy.next(check_deployment).next(deployment_done)
+    wait_deployment.next(check_deployment)
 
     def connect(verify: sfn.IChainable) -> None:
         """SUCCEEDED is tested before the poll bound, so the last poll's good answer still counts."""

@@ -3,7 +3,9 @@
 ``PublishComponents`` → ``ComponentsDeployable?`` ⟲ ``WaitComponents`` → ``CheckComponents``.
 Greengrass validates a new component version asynchronously; deploying one that is not yet
 DEPLOYABLE fails on the devices, so the phase waits (bounded) before it hands on. Reused versions
-are DEPLOYABLE at once and skip the loop. No device is touched yet: errors go to ``on_error``.
+are DEPLOYABLE at once and skip the loop. Both functions say when to check next
+(``next_poll_at``: the back-off of ``poll.components``), which the Wait waits until. No device is
+touched yet: errors go to ``on_error``.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def build(f: StateFactory, *, on_error: Target) -> Phase:
         comment="Model and inference components; existing identical versions are reused.",
         on_error=on_error,
     )
-    wait_components = f.wait("WaitComponents", "components")
+    wait_components = f.wait("WaitComponents", "components", until=True)
     check_components = f.invoke(
         "CheckComponents", "check_components", "$.components", comment="DEPLOYABLE yet?", on_error=on_error
     )
@@ -35,7 +37,7 @@ def build(f: StateFactory, *, on_error: Target) -> Phase:
         "$.components.inference.name",
         "$.components.inference.version",
     ).next(on_error)
-    count_components = f.count("CountComponentsPoll", "components")
+    count_components = f.count("CountComponentsPoll", "components", "$.components.next_poll_at")
     components_ready = f.choice("ComponentsDeployable?")
     publish.next(components_ready)
     wait_components.next(check_components).next(components_ready)

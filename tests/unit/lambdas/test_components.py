@@ -99,7 +99,7 @@ def test_requested_then_deployable(event: dict[str, Any], s3: Any) -> None:
     assert out["deployable"] is False
     for component in gg.components.values():
         component["state"] = "DEPLOYABLE"
-    checked = check_components({"components": out}, greengrass=gg)
+    checked = check_components({**event, "components": out}, greengrass=gg)
     assert_selectable("check_components", checked)
     assert checked["deployable"] is True
 

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from pipeline.config.polling import BACKOFF_LOOPS
 from pipeline.statemachine import FUNCTION_NAMES, HANDLER_ERRORS
 
 from .conftest import ROLE, function_arns
@@ -149,10 +150,20 @@ def test_every_loop_is_bounded_by_a_counter_and_waits_from_input(asl: dict[str, 
         kinds = {states[n]["Type"] for n in cycle}
         assert {"Wait", "Choice", "Pass"} <= kinds, cycle
         wait = next(states[n] for n in cycle if states[n]["Type"] == "Wait")
-        assert wait["SecondsPath"].startswith("$.config.poll."), cycle
         counter = next(states[n] for n in cycle if states[n]["Type"] == "Pass")
         loop = counter["ResultPath"].removeprefix("$.polls.")
-        assert counter["Parameters"] == {"count.$": f"States.MathAdd($.polls.{loop}.count, 1)"}
+        count = {"count.$": f"States.MathAdd($.polls.{loop}.count, 1)"}
+        if loop in BACKOFF_LOOPS:
+            # the check function in the loop says when the next check is due; the count copies it
+            # and the Wait waits until then (sub-second back-off: SecondsPath takes whole seconds)
+            check = next(n for n in cycle if states[n]["Type"] == "Task")
+            result = states[check]["ResultPath"]
+            assert "next_poll_at.$" in states[check]["ResultSelector"], check
+            assert counter["Parameters"] == {**count, "wait_until.$": f"{result}.next_poll_at"}
+            assert wait == {"Type": "Wait", "TimestampPath": f"$.polls.{loop}.wait_until", "Next": check}
+        else:
+            assert wait["SecondsPath"] == f"$.config.poll.{loop}.interval_s", cycle
+            assert counter["Parameters"] == count
         choice = next(states[n] for n in cycle if states[n]["Type"] == "Choice")
         bound = [
             c
