@@ -217,12 +217,14 @@ def measure(name: str, folder: Path, single_n: int) -> dict:
         "xgboost": (booster.inplace_predict, xrows, max(1000, single_n // 20)),  # ~200 us a call
     }
     single = {k: _percentiles(v) for k, v in _interleaved(calls).items()}
+    kernels = _raw_sessions(onnx)  # the kernels alone: arrays out, as inplace_predict gives
     batches = {
         str(size): _batch_rates(
             {
                 "accelerated": fast.predict_matrix,
                 "standard": standard.predict_matrix,
                 "accelerated_json": lambda b: fast.predict({"rows": b.tolist()}),
+                **{f"{k}_arrays": (lambda b, s=s: s.run(None, {"input": b})) for k, s in kernels.items()},
                 "xgboost": booster.inplace_predict,
             },
             x,
@@ -243,6 +245,8 @@ def measure(name: str, folder: Path, single_n: int) -> dict:
         "standard_ratio": single["xgboost"]["p50_us"] / single["standard"]["p50_us"],
         "batch": batches,
         "batch1024_ratio": b1024["accelerated_rows_per_s"] / b1024["xgboost_rows_per_s"],
+        "batch1024_arrays_ratio": b1024.get("accelerated_arrays_rows_per_s", 0.0)
+        / b1024["xgboost_rows_per_s"],
         **_single_row_variants(fast, rows, records_json, single_n // 4),
         "load_ms": {
             "accelerated": _median_ms(lambda: Engine.load(onnx), 5),
@@ -259,6 +263,26 @@ def measure(name: str, folder: Path, single_n: int) -> dict:
         "parity": manifest["parity"],
         "accelerated_export": manifest.get("accelerated"),
     }
+
+
+def _raw_sessions(onnx: Path) -> dict[str, Any]:
+    """onnxruntime sessions of both variants, outside the engine (no answers built, arrays out)."""
+    import onnxruntime as ort
+
+    from edge_runtime.inference import accel
+
+    def session(path: Path, library: Path | None) -> Any:
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = 1
+        if library is not None:
+            opts.register_custom_ops_library(str(library))
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+    out = {"standard": session(onnx / "model.onnx", None)}
+    library = accel.library_path()
+    if library is not None and (onnx / "model.accel.onnx").is_file():
+        out["accelerated"] = session(onnx / "model.accel.onnx", library)
+    return out
 
 
 def _single_row_variants(engine: Any, rows: list, records_json: list, n: int) -> dict[str, dict]:

@@ -42,6 +42,13 @@ def report(results: dict[str, dict], cpu: int | None, doc: dict[str, Any]) -> No
         )
     row("batch 1024: accelerated / xgboost", lambda r: f"{r['batch1024_ratio']:.2f}×")
     row(
+        "rows/s batch 1024, arrays out: accel / std",
+        lambda r: " / ".join(
+            f"{r['batch']['1024'].get(k + '_arrays_rows_per_s', 0):,.0f}" for k in ("accelerated", "standard")
+        ),
+    )
+    row("batch 1024 arrays out: accelerated / xgboost", lambda r: f"{r['batch1024_arrays_ratio']:.2f}×")
+    row(
         "rows/s batch 1024: accelerated, JSON rows",
         lambda r: f"{r['batch']['1024']['accelerated_json_rows_per_s']:,.0f}",
     )
