@@ -60,9 +60,15 @@ def main() -> None:
     parser.add_argument("--devices", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--no-warmup", action="store_true")
     parser.add_argument("--profile", action="store_true", help="where a warm run's wall time goes")
+    parser.add_argument(
+        "--cdk-out",
+        type=Path,
+        help="--profile: deploy this synthesized assembly (mlops-edge run --cdk-out), so files edited "
+        "between the warm-up and the measured run (a shared checkout) do not make it a cold synth",
+    )
     args = parser.parse_args()
     if args.profile:
-        _profile(args.json, warmup=not args.no_warmup)
+        _profile(args.json, warmup=not args.no_warmup, cdk_out=args.cdk_out)
         return
 
     from rich.console import Console
@@ -104,13 +110,13 @@ def main() -> None:
         console.print(f"wrote {args.json}")
 
 
-def _profile(json_path: Path | None, warmup: bool) -> None:
+def _profile(json_path: Path | None, warmup: bool, cdk_out: Path | None = None) -> None:
     """``--profile``: the tables of bench/pipeline_profile.py, and its JSON."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import pipeline_profile
 
     with tempfile.TemporaryDirectory(prefix="bench-pipeline-profile-") as tmp:
-        result = pipeline_profile.profile(Path(tmp), warmup)
+        result = pipeline_profile.profile(Path(tmp), warmup, cdk_out=cdk_out)
     pipeline_profile.print_tables(result)
     out = json_path or pipeline_profile.DEFAULT_JSON
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -5,8 +5,8 @@ defaults: 1 device, the bundled dataset) in a private state directory, after one
 splits the measured run's wall time:
 
 - outside the states, from the time each line of the run's own output arrived (the run logs each
-  step as it finishes: the dataset, "local cloud at … (up in N s)", the deploy's lines, the
-  devices'), from the endpoint's log (``providers built at``, ``broker up at``, ``ready in``) and
+  step as it finishes: its first line, "local cloud at … (up in N s)", the deploy's lines, the
+  devices'; the dataset's lines come from threads beside them and are listed apart), from the endpoint's log (``providers built at``, ``broker up at``, ``ready in``) and
   from ``LocalCloud.startup_seconds``; the set-up check is timed around ``scripts/setup``;
 - inside them, from the execution's history (``GetExecutionHistory`` timestamps, read after the
   run from the state directory's local cloud, started again): per state the time and visits, per
@@ -31,15 +31,20 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_JSON = ROOT / "bench" / "results" / "pipeline_profile.json"
 #: lines of the run's output that end a step outside the states, in the order they appear
 MILESTONES: list[tuple[str, str]] = [
-    ("first line on the terminal (imports, dataset)", r"^dataset: "),
+    ("first line on the terminal (imports)", r"^run \S+: "),
     ("local cloud start (endpoint + broker)", r"^local cloud at "),
     ("CDK synthesis / cache check", r"^deploy: assembly "),
     ("CDK assets published", r"^deploy: published "),
-    ("CloudFormation deploy (functions registered)", r"^deploy: stack "),
+    ("CloudFormation deploy (skipped when unchanged)", r"^deploy: stack "),
     ("verifier secret", r"^deploy: verifier certificate"),
-    ("to the devices' start", r"^devices: .*starting in"),
-    ("device start (cores connected)", r"^devices (\d+)/\1 running"),
-    ("dataset upload, devices reported", r"^devices: all \d+ reported"),
+    ("to the devices' start (dataset joined)", r"^devices: .*starting in"),
+    ("device start (cores connected; dataset upload beside)", r"^devices (\d+)/\1 running"),
+    ("devices reported", r"^devices: all \d+ reported"),
+]
+#: lines of steps that run beside the milestones (a thread), reported with the second they ended
+BESIDE: list[tuple[str, str]] = [
+    ("demo dataset written (thread, beside cloud start and deploy)", r"^dataset: \S+ \("),
+    ("dataset uploaded (thread, beside device start)", r"^dataset: also at "),
 ]
 _ENDPOINT = {
     "providers_built_s": r"providers built at \+([\d.]+)s",
@@ -71,6 +76,16 @@ def outside_phases(started: float, lines: list[tuple[float, str]], ended: float)
         phases.append({"phase": label, "s": round(hit - last, 2), "at_s": round(hit - started, 2)})
         last = hit
     return phases
+
+
+def beside_steps(started: float, lines: list[tuple[float, str]]) -> list[dict[str, Any]]:
+    """When each step that overlaps the milestones ended (seconds from the command's start)."""
+    found = []
+    for label, pattern in BESIDE:
+        hit = next((t for t, text in lines if re.search(pattern, text.strip())), None)
+        if hit is not None:
+            found.append({"phase": label, "at_s": round(hit - started, 2)})
+    return found
 
 
 def endpoint_figures(log: Path) -> dict[str, float]:
@@ -155,12 +170,22 @@ def read_back(state_dir: Path, execution_arn: str) -> tuple[list[dict[str, Any]]
         return events, training, cloud.startup_seconds
 
 
-def profile(workdir: Path, warmup: bool) -> dict[str, Any]:
+def _loadavg() -> str:
+    """/proc/loadavg's 1, 5 and 15 minute figures (other work on the machine skews every figure)."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def profile(workdir: Path, warmup: bool, cdk_out: Path | None = None) -> dict[str, Any]:
     """One warm run as ./scripts/run runs it, split into phases (see the module docstring)."""
     exe = str(Path(sys.executable).with_name("mlops-edge"))
     state = workdir / "state"
     report = workdir / "report.json"
     run = [exe, "run", "--state-dir", str(state), "--report", str(report)]
+    if cdk_out is not None:
+        run += ["--cdk-out", str(cdk_out.resolve())]
     if warmup:
         code, _, lines = run_logged(run, ROOT)
         if code != 0:
@@ -168,6 +193,7 @@ def profile(workdir: Path, warmup: bool) -> dict[str, Any]:
     t = time.time()
     subprocess.run([str(ROOT / "scripts" / "setup")], cwd=ROOT, check=True, capture_output=True)
     setup_s = time.time() - t
+    load_before = _loadavg()
     code, started, lines = run_logged(run, ROOT)
     ended = time.time()
     if code != 0:
@@ -182,11 +208,19 @@ def profile(workdir: Path, warmup: bool) -> dict[str, Any]:
         {"phase": "upload dataset + StartExecution", "s": round(inside["execution_started"] - last, 2)}
     )
     outside.append({"phase": "execution (inside the states)", "s": inside["execution_s"]})
-    outside.append({"phase": "summary, report, stop", "s": round(ended - inside["execution_ended"], 2)})
+    last_line = lines[-1][0] if lines else ended
+    outside.append(
+        {"phase": "follow's end, logs, summary, report", "s": round(last_line - inside["execution_ended"], 2)}
+    )
+    outside.append({"phase": "stop (devices, endpoint, workers, broker)", "s": round(ended - last_line, 2)})
     return {
         "setup_check_s": round(setup_s, 2),
         "run_wall_s": round(ended - started, 2),
+        "first_line_s": round(lines[0][0] - started, 2) if lines else None,
+        "loadavg_before": load_before,
+        "loadavg_after": _loadavg(),
         "outside": outside,
+        "beside": beside_steps(started, lines),
         "endpoint_start": endpoint,
         "local_cloud_restart_s": round(restart_s, 2),
         "inside": {k: v for k, v in inside.items() if not k.startswith("execution_") or k == "execution_s"},
@@ -206,6 +240,12 @@ def print_tables(result: dict[str, Any]) -> None:
         table.add_row(row["phase"], f"{row['s']:.2f}", f"{row.get('at_s', ''):}")
     table.add_row("[bold]run wall[/bold]", f"[bold]{result['run_wall_s']:.2f}[/bold]", "")
     console.print(table)
+    for row in result.get("beside", []):
+        console.print(f"beside: {row['phase']} at {row['at_s']:.2f} s")
+    console.print(
+        f"first line on the terminal at {result.get('first_line_s')} s; "
+        f"load average before {result.get('loadavg_before')}, after {result.get('loadavg_after')}"
+    )
     ep = result["endpoint_start"]
     console.print(
         "endpoint start-up (its log): moto + providers built "
