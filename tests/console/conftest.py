@@ -11,10 +11,12 @@ session's summary says so). Each test saves a screenshot of its pages on failure
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,12 +54,46 @@ def chromium() -> str:
 def browser(chromium: str) -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    manager = sync_playwright()
+    playwright = manager.__enter__()
+    try:
         launched = playwright.chromium.launch(executable_path=chromium, args=LAUNCH_ARGS)
         try:
             yield launched
         finally:
             launched.close()
+    finally:
+        with _driver_watchdog():
+            manager.__exit__(None, None, None)
+
+
+@contextlib.contextmanager
+def _driver_watchdog(grace_s: float = 30) -> Iterator[None]:
+    """Stop Playwright's driver by PID if leaving ``sync_playwright()`` takes over ``grace_s``.
+
+    Leaving it closes the driver's stdin and waits for the driver to exit. Once, in a pytest-xdist
+    worker at the very end of a whole-suite session, the driver never exited and that wait held the
+    session until pytest-timeout's 600 s. The driver is this process's child running Playwright's
+    ``run-driver``: ending it ends the wait, and nothing but this teardown is waiting on it.
+    """
+    import psutil
+
+    done = threading.Event()
+
+    def stop_driver() -> None:
+        if done.wait(grace_s):
+            return
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                if "run-driver" in " ".join(child.cmdline()):
+                    child.kill()
+
+    watchdog = threading.Thread(target=stop_driver, name="playwright-driver-watchdog", daemon=True)
+    watchdog.start()
+    try:
+        yield
+    finally:
+        done.set()
 
 
 @pytest.hookimpl(tryfirst=True, hookwrapper=True)
