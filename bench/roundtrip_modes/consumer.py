@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
+
 GRACE_S = 3.0
 _KEPT: set[int] = set()
 
@@ -76,8 +78,6 @@ class Consumer:
         self.answered.set()
 
     def send(self, rid: str, row: str) -> None:
-        from awsiot.greengrasscoreipc.model import BinaryMessage, PublishMessage
-
         payload = b'{"id":"%s","instances":[%s]}' % (rid.encode(), row.encode())
         with self.lock:
             self.sent[rid] = time.perf_counter()
