@@ -44,7 +44,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from bench.roundtrip_modes.cpu import Processes, per_request  # noqa: E402 - after the path fix above
+from bench.roundtrip_modes.cpu import Processes, idle_cpu, loadavg, per_request  # noqa: E402 - after the path fix
 from bench.roundtrip_modes.requester import _Requester  # noqa: E402 - bench/reliability.py uses it from here
 from edge_runtime.inference.stats import percentile  # noqa: E402
 
@@ -219,10 +219,10 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     from bench.roundtrip_modes.batches import run_batches
     from bench.roundtrip_modes.local_ipc import run_local
 
-    out: dict[str, Any] = {"modes": args.modes, "quick": args.quick, "loadavg_before": _loadavg()}
+    out: dict[str, Any] = {"modes": args.modes, "quick": args.quick, "loadavg_before": loadavg()}
     with deployed_device(workdir, flow_control=args.device_flow_control) as setup:
         out["device"] = setup.describe()
-        out["idle_cpu_ms_per_s"] = _idle_cpu(Processes(setup.broker_pid, setup.device.pid), 3.0)
+        out["idle_cpu_ms_per_s"] = idle_cpu(Processes(setup.broker_pid, setup.device.pid), 3.0)
         gg = setup.cloud.client("greengrassv2")
         s3 = setup.cloud.client("s3")
         if "mqtt" in args.modes:
@@ -255,27 +255,14 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 duration=args.batch_duration,
                 warmup=args.warmup,
             )
-    out["loadavg_after"] = _loadavg()
+        if "hops" in args.modes:
+            from bench.roundtrip_modes.hops import run_hops
+
+            requester = _Requester(setup.client, setup.thing, setup.rows)
+            out["hops"] = run_hops(setup, requester, requests=args.hop_requests, workdir=workdir)
+    out["loadavg_after"] = loadavg()
     out["pass"] = all(out[m].get("pass") for m in ("mqtt", "local_ipc", "batches") if m in out)
     return out
-
-
-def _idle_cpu(procs: Processes, seconds: float) -> dict[str, float]:
-    """CPU ms per second of each process with no request in flight: what a mode's per-request
-    figure includes spread over its requests (at 100 requests/s, 10 ms/s idle is 0.1 ms each)."""
-    before = procs.cpu_seconds()
-    time.sleep(seconds)
-    after = procs.cpu_seconds()
-    return {
-        role: round((after[role] - before[role]) * 1000.0 / seconds, 2) for role in after if role in before
-    }
-
-
-def _loadavg() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().strip()
-    except OSError:
-        return "unknown"
 
 
 def _wait_deployed(gg: Any, thing: str, deployment_id: str) -> None:
@@ -354,7 +341,7 @@ def main() -> int:
         "--modes",
         type=lambda text: [m for m in text.split(",") if m],
         default=["mqtt", "local", "batch"],
-        help="comma-separated, of mqtt, local, batch (default: all three)",
+        help="comma-separated, of mqtt, local, batch, hops (default: the first three; hops needs perf)",
     )
     parser.add_argument(
         "--rate", type=float, default=100.0, help="MQTT requests/s (the device publishes at most 100/s)"
@@ -379,9 +366,9 @@ def main() -> int:
     )
     parser.add_argument("--workdir", type=Path, help="keep state and logs here (default: a temp dir)")
     args = parser.parse_args()
-    unknown = set(args.modes) - {"mqtt", "local", "batch"}
+    unknown = set(args.modes) - {"mqtt", "local", "batch", "hops"}
     if unknown or not args.modes:
-        parser.error(f"--modes takes mqtt, local, batch (comma-separated); got {','.join(args.modes)}")
+        parser.error(f"--modes takes mqtt, local, batch, hops (comma-separated); got {','.join(args.modes)}")
     if args.quick:
         args.duration, args.local_duration, args.batch_duration = 5.0, 10.0, 5.0
     if args.workdir:

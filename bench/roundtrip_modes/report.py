@@ -53,6 +53,19 @@ def _batches(result: dict[str, Any]) -> None:
     _line("result", "PASS" if result["pass"] else "FAIL")
 
 
+def _hops(result: dict[str, Any]) -> None:
+    if "error" in result:
+        print(f"hops: {result['error']}")
+        return
+    print(
+        f"hops of one MQTT request (perf trace, {result['traced']} of {result['requests']} requests; "
+        f"the client measured p50 {result['client_p50_us']} us with tracing on)"
+    )
+    print(f"  {'hop':<60}{'p50 us':>8}{'p90 us':>8}")
+    for name, figures in result["hops_us"].items():
+        print(f"  {name:<60}{figures['p50']:>8}{figures['p90']:>8}")
+
+
 def print_table(out: dict[str, Any], targets: dict[str, Any]) -> None:
     """Print every mode that ran, then the CPU milliseconds per request of each process."""
     device = out["device"]
@@ -65,6 +78,8 @@ def print_table(out: dict[str, Any], targets: dict[str, Any]) -> None:
     for key, show in blocks:
         if key in out:
             show(out[key])
+    if "hops" in out:
+        _hops(out["hops"])
     roles = ["broker", "core", "inference component", "consumer component", "load client"]
     ran = [key for key, _ in blocks if key in out]
     idle = out.get("idle_cpu_ms_per_s", {})
