@@ -203,11 +203,20 @@ def evaluate_stage(event: dict[str, Any], *, s3: Any) -> dict[str, Any]:
 
 def stopped_rows(event: Mapping[str, Any], s3: Any) -> dict[str, Any]:
     """``$.rollout`` once a stage stopped the rollout: the stopping stage's row (FAILED, from its
-    S3 detail when no evaluation wrote it) and a SKIPPED row per later stage."""
+    S3 detail when no evaluation wrote it) and a SKIPPED row per later stage.
+
+    A failure after the stage loop (Promote) comes with ``index`` == ``count``: EvaluateStage
+    advanced it past the last stage, which passed. Every stage then keeps the row it has; there is
+    no stopping stage to add.
+    """
     config, loop = event["config"], dict(event.get("rollout") or {})
     stages_cfg = (config.get("rollout") or {}).get("stages") or []
     if not stages_cfg:
         return loop
+    if int(loop.get("index") or 0) >= len(stages_cfg):
+        rows = list(loop.get("stages", []))
+        rows.extend({**_empty_row(s), "status": SKIPPED} for s in stages_cfg[len(rows) :])
+        return {"index": len(stages_cfg), "count": len(stages_cfg), "stages": rows}
     index, stage, count = stage_of(config, loop.get("index"))
     rows = list(loop.get("stages", []))
     deployment = event.get("deployment") or {}

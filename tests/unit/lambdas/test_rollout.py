@@ -287,3 +287,50 @@ def test_an_offline_device_within_the_threshold_is_named_and_the_stage_goes_on(
     (offline,) = out["unfinished"]
     assert offline["thing"] == "core-d" and offline["status"] == "TIMED_OUT"
     assert "last contact" in offline["detail"] and "(298 s ago): offline or stalled?" in offline["detail"]
+
+
+@pytest.mark.parametrize("stages", [None, STAGES], ids=["single-stage", "two-stage"])
+def test_a_promote_failure_after_the_last_stage_rolls_back_every_stage_that_deployed(
+    iot: Any, s3: Any, settings: Settings, stages: list[dict[str, Any]] | None
+) -> None:
+    """Promote fails after the stage loop: EvaluateStage has moved ``$.rollout.index`` past the
+    last stage (index == count). Rollback must not look that stage up; every group that deployed
+    gets its last known good back, and the rows stay as the stages finished."""
+    iot.create_thing_group(thingGroupName=CANARY)
+    add_things(iot, "core-a", "core-b", "core-c")
+    _lkg(s3, "edge-fleet", "1.0.1")
+    state: dict[str, Any] = {
+        **configure(
+            {"input": {"rollout": {"stages": stages}} if stages else {}, "execution": "exec-1"},
+            settings=settings,
+            s3=None,
+        ),
+        "components": COMPONENTS,
+    }
+    gg = FakeGreengrass()
+    while True:  # the stage loop as the state machine runs it: Deploy → CheckDeployment → EvaluateStage
+        state["deployment"] = deploy(state, greengrass=gg, iot=iot, s3=s3)
+        dep = state["deployment"]["deployment_id"]
+        gg.effective = {
+            t: [effective(dep, "SUCCEEDED", "SUCCESSFUL")] for t in ("core-a", "core-b", "core-c")
+        }
+        state["deployment_status"] = check_deployment(state, greengrass=gg, iot=iot, s3=s3)
+        state["verification"] = {"counts": {"targeted": 1, "verified": 1, "failed": 0}}
+        state["rollout"] = evaluate_stage(state, s3=s3)
+        if not state["rollout"]["more"]:
+            break
+    count = len(stages or [None])
+    assert (state["rollout"]["index"], state["rollout"]["count"]) == (count, count)
+    state["error"] = {"Error": "PromotionFailed", "Cause": "cannot approve arn:...: AccessDenied"}
+    before = len(gg.deployments)
+    out = rollback(state, s3=s3, greengrass=gg, iot=iot)
+    assert_selectable("rollback", out)
+    restored = [r["targetArn"].rsplit("/", 1)[1] for r in gg.deployments[before:]]
+    assert restored == ([CANARY, "edge-fleet"] if stages else ["edge-fleet"])
+    assert all(
+        r["components"] == {"com.example.test.Model": {"componentVersion": "1.0.1"}}
+        for r in gg.deployments[before:]
+    )
+    assert [r["status"] for r in out["rollout"]["stages"]] == ["SUCCEEDED"] * count
+    assert out["rollout"]["index"] == count and out["error"] == "PromotionFailed"
+    assert "never received" not in out["cause"] and "AccessDenied" in out["cause"]
