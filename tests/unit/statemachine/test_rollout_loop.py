@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from lambdas.core.exceptions import PromotionFailed
+
 from .dataflow import run
 from .simulated import GROUP, Fleet, aws_clients
 
@@ -59,3 +61,28 @@ def test_two_stages_run_in_order_and_promote_both_groups(aws: None, asl: dict[st
     assert result.output["polls"]["deployment"]["count"] <= 1
     keys = {o["Key"] for o in fleet.s3.list_objects_v2(Bucket=fleet.settings.bucket)["Contents"]}
     assert {f"state/{group}/last-known-good.json" for group in ("lab", GROUP)} <= keys
+
+
+def test_a_promote_failure_after_the_last_stage_rolls_back_both_groups(
+    aws: None, asl: dict[str, Any]
+) -> None:
+    """Promote's Catch hands Rollback ``$.rollout.index`` == count (past the last stage): the
+    rollback redeploys both groups and ends RolledBack, not RollbackFailed."""
+    fleet = Fleet(4, "healthy", *aws_clients())
+    fleet.iot.groups = {"lab": fleet.things[:2], GROUP: fleet.things[2:]}
+    document = {
+        "model_package_arn": fleet.register_given_model(),
+        "poll": {"deployment": {"interval_s": 10, "max_polls": 5}},
+        "verification": {"requests": 2, "timeout_s": 5},
+        "rollout": {"stages": [{"name": "lab", "thing_group": "lab"}, {"name": "fleet", "verify": False}]},
+    }
+
+    def refuse(event: dict[str, Any]) -> dict[str, Any]:
+        raise PromotionFailed("cannot approve the model package: AccessDeniedException")
+
+    lambdas = {**fleet.lambdas(), "promote": refuse}
+    result = run(asl, document, lambdas=lambdas, execution="run-promote-fails")
+    assert result.path[-4:] == ["Promote", "Rollback", "RolloutStopped", "RolledBack"], result.cause
+    assert result.error == "PromotionFailed" and "AccessDeniedException" in (result.cause or "")
+    targets = [d["targetArn"].rsplit("/", 1)[1] for d in fleet.greengrass.deployments]
+    assert targets == ["lab", GROUP, "lab", GROUP]  # two stages, then both rolled back
