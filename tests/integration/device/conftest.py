@@ -110,13 +110,13 @@ def bench(local_cloud: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def deployed(bench: Bench) -> dict[str, str]:
-    """Model 1.0.1 (with its training baseline, as PublishComponents zips it) + the current
-    inference code, deployed and SUCCEEDED."""
+    """Model 1.0.1 (with its optional files, the training baseline and the accelerated variant, as
+    PublishComponents zips it) + the current inference code, deployed and SUCCEEDED."""
     from components import build
+    from lambdas.core.model_files import OPTIONAL_MODEL_FILES
 
-    baseline = ("baseline/statistics.json", "baseline/constraints.json")
     model = bench.publisher.model(
-        bench.model_dir, 1, artifact=build.model_artifact(bench.model_dir, baseline)
+        bench.model_dir, 1, artifact=build.model_artifact(bench.model_dir, OPTIONAL_MODEL_FILES)
     )
     inference = bench.publisher.inference()
     status = bench.operator.deploy(bench.thing, bench.components(model, inference))

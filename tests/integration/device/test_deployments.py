@@ -53,7 +53,10 @@ def test_deployment_succeeds_and_answers_golden_requests(bench: Bench, deployed:
         assert answer["ok"] is True and answer["thing"] == bench.thing
         assert answer["model"] == {"name": answer["model"]["name"], "version": "1.0.1"}
         assert _close(answer["predictions"][0]["value"], expected["value"], golden["tolerance"]), answer
+        # The export shipped model.accel.onnx and Install compiled its library on the device.
+        assert answer["engine"] == "accelerated", answer
         assert answer["latency_ms"] >= 0
+    assert (bench.root / "work" / INFERENCE / "accel" / "libmlops_edge_trees.so").is_file()
     # records by feature name, several rows at once
     record = dict(zip(golden["features"], golden["rows"][1], strict=True))
     answer = bench.operator.infer(bench.thing, {"id": "records", "records": [record, record]})
