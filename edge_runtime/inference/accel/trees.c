@@ -66,8 +66,9 @@ typedef struct OrtKernelContext OrtKernelContext;
 enum { ORT_TYPE_FLOAT = 1, ORT_TYPE_INT64 = 7 };
 
 /* struct OrtApi: opaque here; members are reached by their position in the table. */
+typedef void (*OrtAnyFn)(void); /* every member is a function pointer; cast to its own type to call */
 typedef struct OrtApi {
-    void *slots[1];
+    OrtAnyFn slots[1];
 } OrtApi;
 
 typedef struct OrtApiBase {
@@ -298,6 +299,41 @@ static inline __attribute__((always_inline)) void walk_chunk(const Chunk *ch, co
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out[ch->targets[j]] += ch->leaves[j * w + g[j] - w];
 }
 
+/* Two rows without NaN through one full chunk: sixteen independent walks, so a batch keeps
+ * twice as many loads in flight as one row's eight trees can. */
+static inline __attribute__((always_inline)) void walk_chunk2(const Chunk *ch, const float *restrict a,
+                                                              const float *restrict b, float *restrict out_a,
+                                                              float *restrict out_b, const int d) {
+    const size_t w = (size_t)1 << d;
+    const Node *nodes = ch->nodes;
+    uint32_t ga[MLOPS_TREES_BLOCK], gb[MLOPS_TREES_BLOCK];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) ga[j] = 1, gb[j] = 1;
+    for (int level = 0; level < d; level++) {
+        for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
+            const Node na = nodes[j * w + ga[j]], nb = nodes[j * w + gb[j]];
+            ga[j] = 2 * ga[j] + (uint32_t)(a[na.feature] < na.threshold);
+            gb[j] = 2 * gb[j] + (uint32_t)(b[nb.feature] < nb.threshold);
+        }
+    }
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_a[ch->targets[j]] += ch->leaves[j * w + ga[j] - w];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_b[ch->targets[j]] += ch->leaves[j * w + gb[j] - w];
+}
+
+#define WALK2_DEPTH(D) \
+    case D:               \
+        walk_chunk2(ch, a, b, out_a, out_b, D); \
+        return;
+
+static void walk_pair(const Chunk *ch, const float *restrict a, const float *restrict b, float *restrict out_a,
+                      float *restrict out_b) {
+    switch (ch->depth) {
+        WALK2_DEPTH(0) WALK2_DEPTH(1) WALK2_DEPTH(2) WALK2_DEPTH(3) WALK2_DEPTH(4) WALK2_DEPTH(5)
+        WALK2_DEPTH(6) WALK2_DEPTH(7) WALK2_DEPTH(8) WALK2_DEPTH(9) WALK2_DEPTH(10)
+        default:
+            return;
+    }
+}
+
 #define WALK_DEPTH(D) \
     case D:              \
         walk_chunk(ch, row, out, with_missing, D); \
@@ -328,7 +364,16 @@ static void block_margins(const Kernel *k, const float *restrict x, int64_t stri
     for (size_t c = 0; c < k->n_chunks; c++) {
         const Chunk *ch = &k->chunks[c];
         if (ch->count == MLOPS_TREES_BLOCK) {
-            for (int r = 0; r < rows; r++) {
+            int r = 0;
+            for (; r + 1 < rows; r += 2) {
+                if (missing[r] | missing[r + 1]) {
+                    walk_any(ch, x + r * stride, acc + r * K, missing[r]);
+                    walk_any(ch, x + (r + 1) * stride, acc + (r + 1) * K, missing[r + 1]);
+                } else {
+                    walk_pair(ch, x + r * stride, x + (r + 1) * stride, acc + r * K, acc + (r + 1) * K);
+                }
+            }
+            for (; r < rows; r++) {
                 if (missing[r])
                     walk_any(ch, x + r * stride, acc + r * K, 1);
                 else
