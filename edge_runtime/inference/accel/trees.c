@@ -299,34 +299,35 @@ static inline __attribute__((always_inline)) void walk_chunk(const Chunk *ch, co
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out[ch->targets[j]] += ch->leaves[j * w + g[j] - w];
 }
 
-/* Two rows without NaN through one full chunk: sixteen independent walks, so a batch keeps
- * twice as many loads in flight as one row's eight trees can. */
-static inline __attribute__((always_inline)) void walk_chunk2(const Chunk *ch, const float *restrict a,
-                                                              const float *restrict b, float *restrict out_a,
-                                                              float *restrict out_b, const int d) {
+/* Two full chunks of depth d, each for a row without NaN, walked at once: sixteen independent
+ * walks keep twice as many loads in flight as eight. A batch pairs two rows on one chunk; a single
+ * row pairs two consecutive chunks (out_a == out_b then: a's leaves are added first, in order). */
+static inline __attribute__((always_inline)) void walk_chunk2(const Chunk *ca, const Chunk *cb,
+                                                              const float *restrict a, const float *restrict b,
+                                                              float *out_a, float *out_b, const int d) {
     const size_t w = (size_t)1 << d;
-    const Node *nodes = ch->nodes;
+    const Node *nodes_a = ca->nodes, *nodes_b = cb->nodes;
     uint32_t ga[MLOPS_TREES_BLOCK], gb[MLOPS_TREES_BLOCK];
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) ga[j] = 1, gb[j] = 1;
     for (int level = 0; level < d; level++) {
         for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
-            const Node na = nodes[j * w + ga[j]], nb = nodes[j * w + gb[j]];
+            const Node na = nodes_a[j * w + ga[j]], nb = nodes_b[j * w + gb[j]];
             ga[j] = 2 * ga[j] + (uint32_t)(a[na.feature] < na.threshold);
             gb[j] = 2 * gb[j] + (uint32_t)(b[nb.feature] < nb.threshold);
         }
     }
-    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_a[ch->targets[j]] += ch->leaves[j * w + ga[j] - w];
-    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_b[ch->targets[j]] += ch->leaves[j * w + gb[j] - w];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_a[ca->targets[j]] += ca->leaves[j * w + ga[j] - w];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_b[cb->targets[j]] += cb->leaves[j * w + gb[j] - w];
 }
 
 #define WALK2_DEPTH(D) \
     case D:               \
-        walk_chunk2(ch, a, b, out_a, out_b, D); \
+        walk_chunk2(ca, cb, a, b, out_a, out_b, D); \
         return;
 
-static void walk_pair(const Chunk *ch, const float *restrict a, const float *restrict b, float *restrict out_a,
-                      float *restrict out_b) {
-    switch (ch->depth) {
+static void walk_pair(const Chunk *ca, const Chunk *cb, const float *restrict a, const float *restrict b,
+                      float *out_a, float *out_b) {
+    switch (ca->depth) {
         WALK2_DEPTH(0) WALK2_DEPTH(1) WALK2_DEPTH(2) WALK2_DEPTH(3) WALK2_DEPTH(4) WALK2_DEPTH(5)
         WALK2_DEPTH(6) WALK2_DEPTH(7) WALK2_DEPTH(8) WALK2_DEPTH(9) WALK2_DEPTH(10)
         default:
@@ -363,6 +364,13 @@ static void block_margins(const Kernel *k, const float *restrict x, int64_t stri
     }
     for (size_t c = 0; c < k->n_chunks; c++) {
         const Chunk *ch = &k->chunks[c];
+        const Chunk *next = c + 1 < k->n_chunks ? ch + 1 : NULL;
+        if (rows == 1 && !missing[0] && ch->count == MLOPS_TREES_BLOCK && next &&
+            next->count == MLOPS_TREES_BLOCK && next->depth == ch->depth) {
+            walk_pair(ch, next, x, x, acc, acc);
+            c++;
+            continue;
+        }
         if (ch->count == MLOPS_TREES_BLOCK) {
             int r = 0;
             for (; r + 1 < rows; r += 2) {
@@ -370,7 +378,7 @@ static void block_margins(const Kernel *k, const float *restrict x, int64_t stri
                     walk_any(ch, x + r * stride, acc + r * K, missing[r]);
                     walk_any(ch, x + (r + 1) * stride, acc + (r + 1) * K, missing[r + 1]);
                 } else {
-                    walk_pair(ch, x + r * stride, x + (r + 1) * stride, acc + r * K, acc + (r + 1) * K);
+                    walk_pair(ch, ch, x + r * stride, x + (r + 1) * stride, acc + r * K, acc + (r + 1) * K);
                 }
             }
             for (; r < rows; r++) {
