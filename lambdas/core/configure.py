@@ -177,6 +177,7 @@ def configure(event: dict[str, Any], *, settings: Settings, s3: Any) -> dict[str
         # drift starts with the same hyperparameters (training.hyperparameters are the job's strings)
         "hyperparameters": doc["hyperparameters"],
         "rollout": normalize_rollout(doc.get("rollout"), doc["deployment"], settings.canary_thing_group),
+        "input": copy.deepcopy(raw),  # as validated; context.json's, a drift retraining's settings
     }
     return {
         "config": config,

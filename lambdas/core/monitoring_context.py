@@ -4,7 +4,7 @@ Why at publish time: it is the first step that knows both the model component ve
 will report in their windows (``1.0.<registry version>``) and the registered, digest-checked
 baseline. The monitoring function judges windows of ``model_version`` against
 ``<state_prefix>monitoring/<model_version>/baseline/``; a drift retraining starts from
-``context.json`` "with the same dataset settings" (docs/monitoring.md).
+``context.json``: the source execution's input, "with the same dataset settings" (docs/monitoring.md).
 """
 
 from __future__ import annotations
@@ -53,8 +53,13 @@ def input_hyperparameters(config: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def context_document(config: dict[str, Any], registry: dict[str, Any], model_version: str) -> dict[str, Any]:
-    """``context.json``: the shared interface's fields, what a retraining starts from."""
+    """``context.json``: the shared interface's fields, what a retraining starts from.
+
+    ``input`` is the execution input Configure validated (None from a config made before it kept
+    one): a retraining reuses it whole, so nothing the source run set falls back to a default.
+    """
     return {
+        "input": config.get("input"),
         "model_version": model_version,
         "model_package_arn": registry.get("model_package_arn"),
         "model_name": config["components"]["model_name"],

@@ -7,12 +7,13 @@ the CDK app's rule (``infra/monitoring.py``, DISABLED unless an execution asked 
 the fleet's event carries a retraining input: one device drifting is worth an alert (a broken
 sensor, a device in an odd place), the fleet drifting is what a new model should learn.
 
-"The same dataset settings plus newer data": training reads every ``*.csv`` under its ``train``
-channel, one S3 prefix (``pipeline/training/train.py``, ``read_channel``). With
-``monitoring.retrain_data_uri`` set, the event's input trains on a **snapshot** made at the event:
-every CSV under ``dataset.train`` copied (server side, CopyObject) to
-``datasets/retraining/<model_version>/<stamp>/base/`` and every CSV under ``retrain_data_uri`` to
-``.../new/``, and ``dataset.train`` is that snapshot's prefix. The retraining is reproducible (files
+A retraining runs with the source execution's input (``context.json``'s ``input``, what Configure
+validated) with only the dataset replaced: "the same settings plus newer data". Training reads
+every ``*.csv`` under its ``train`` channel, one S3 prefix (``pipeline/training/train.py``,
+``read_channel``). With ``monitoring.retrain_data_uri`` set, the event's input trains on a
+**snapshot** made at the event: every CSV under ``dataset.train`` copied (server side, CopyObject)
+to ``datasets/retraining/<model_version>/<stamp>/base/`` and every CSV under ``retrain_data_uri``
+to ``.../new/``, and ``dataset.train`` is that snapshot's prefix. The retraining is reproducible (files
 added later do not change it), and the SageMaker role reads it where it reads every dataset. When
 the dataset being retrained was itself a snapshot, its ``base/`` part is the base, so the newer
 data is never counted twice.
@@ -23,6 +24,7 @@ a model goes into service: the setting belongs to the model the devices run.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from typing import Any
@@ -36,6 +38,7 @@ __all__ = [
     "EVENT_DETAIL_TYPE",
     "EVENT_SOURCE",
     "MAX_SNAPSHOT_FILES",
+    "RUN_ONLY",
     "SNAPSHOT_PREFIX",
     "drift_event",
     "put_drift_event",
@@ -52,23 +55,36 @@ SNAPSHOT_PREFIX = "datasets/retraining/"
 #: CopyObject calls one event may make (a Lambda has minutes, not hours).
 MAX_SNAPSHOT_FILES = 1000
 _DATASET_KEYS = ("train", "validation", "target", "task")
+#: Fields of the source input a retraining does not take: the comments (its own says why it
+#: runs) and ``model_package_arn`` (deploy that package instead of training: a retraining that
+#: kept it would redeploy the model that drifted). The schema has no other per-execution field;
+#: names and tokens derive from the execution's name, which every execution has its own of.
+RUN_ONLY = ("Comment", "comment", "model_package_arn")
 
 
 def retraining_input(context: dict[str, Any], *, model_version: str, scope: str, when: str) -> dict | None:
-    """The execution input of a retraining: ``context.json``'s dataset settings, hyperparameters
-    and monitoring section (an input ``pipeline/config/input.schema.json`` accepts); None when
-    the context names no training data (the rule's pattern then does not match)."""
+    """The execution input of a retraining: the source execution's input (``context["input"]``,
+    as Configure validated it) with only the dataset replaced by the one the model was trained on
+    and the source's own fields (:data:`RUN_ONLY`) dropped; so its rollout, polls, quality gate and
+    the devices' configuration (``mlops-edge run``'s local ``PythonPath``) are kept, not defaulted.
+
+    A context written before it kept the input gives dataset, hyperparameters and monitoring only.
+    None when the context names no training data (the rule's pattern then does not match).
+    """
     dataset = context.get("dataset")
     if not isinstance(dataset, dict) or not isinstance(dataset.get("train"), str):
         return None
-    doc: dict[str, Any] = {
-        "comment": f"retraining: {scope} drift of model {model_version} at {when}",
-        "dataset": {k: dataset[k] for k in _DATASET_KEYS if k in dataset},
-    }
-    if isinstance(context.get("hyperparameters"), dict) and context["hyperparameters"]:
-        doc["hyperparameters"] = dict(context["hyperparameters"])
-    if isinstance(context.get("monitoring"), dict) and context["monitoring"]:
-        doc["monitoring"] = dict(context["monitoring"])
+    source = context.get("input")
+    if isinstance(source, dict):
+        doc = {k: copy.deepcopy(v) for k, v in source.items() if k not in RUN_ONLY}
+    else:
+        doc = {}
+        if isinstance(context.get("hyperparameters"), dict) and context["hyperparameters"]:
+            doc["hyperparameters"] = dict(context["hyperparameters"])
+        if isinstance(context.get("monitoring"), dict) and context["monitoring"]:
+            doc["monitoring"] = dict(context["monitoring"])
+    doc["comment"] = f"retraining: {scope} drift of model {model_version} at {when}"
+    doc["dataset"] = {k: dataset[k] for k in _DATASET_KEYS if k in dataset}
     return doc
 
 

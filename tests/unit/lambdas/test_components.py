@@ -214,6 +214,7 @@ def test_model_zip_carries_the_baseline_and_monitoring_files_are_written(
     assert context["model_version"] == "1.0.3" and context["model_package_arn"].endswith("/g/3")
     assert context["model_name"] == "com.example.test.Model" and context["source_execution"] == "exec-1"
     assert context["dataset"]["train"] == f"s3://{BUCKET}/datasets/train/"
+    assert context["input"] == with_baseline["config"]["input"]  # what a retraining reuses
     assert context["monitoring"]["window_s"] == with_baseline["config"]["monitoring"]["window_s"]
     hps = context["hyperparameters"]
     assert isinstance(hps["num_round"], int) and isinstance(hps["eta"], float)

@@ -202,6 +202,50 @@ def test_retraining_input_passes_the_pipelines_validation(world: dict, training:
     assert config["training"]["hyperparameters"]["num_round"] == "40"
 
 
+def test_retraining_input_is_the_source_input_with_only_the_dataset_replaced(
+    world: dict, training: dict, settings: Settings
+) -> None:
+    """The context PublishComponents writes carries the input Configure validated: a retraining of
+    a ``mlops-edge run --canary 1`` model keeps its rollout, polls, device PythonPath and quality
+    gate; only the dataset (resolved, as trained on) and the comment differ."""
+    from lambdas.core.monitoring_context import context_document
+    from mlops_edge.environment.run_options import RunOptions, execution_input
+
+    dataset = {"train": f"s3://{BUCKET}/datasets/run/train.csv", "target": "target", "task": "auto"}
+    source = execution_input(
+        RunOptions(devices=2, canary=1, hyperparameters={"num_round": 40}), dataset, python="/opt/d/python"
+    )
+    source.update(
+        quality={"max": {"validation:rmse": 70}},
+        monitoring={"window_s": 3, "retrain_on_drift": True, "judge_windows": 1},
+    )
+    config = configure({"input": source, "execution": "e-src"}, settings=settings, s3=None)["config"]
+    context = context_document(config, {"model_package_arn": world["context"]["model_package_arn"]}, MV)
+    world["s3"].put_object(Bucket=BUCKET, Key=f"{ROOT}context.json", Body=json.dumps(context))
+    send(world, window(training, "core-a", 0, shift=2.0))
+    doc = next(d for d in world["events"].details() if d["scope"] == "fleet")["retraining_input"]
+    assert doc["comment"].startswith(f"retraining: fleet drift of model {MV}")
+    assert doc["dataset"] == config["dataset"]
+    unchanged = {k: v for k, v in source.items() if k not in ("comment", "dataset")}
+    assert {k: v for k, v in doc.items() if k not in ("comment", "dataset")} == unchanged
+    assert doc["components"]["inference_configuration"]["PythonPath"] == "/opt/d/python"
+    again = configure({"input": doc, "execution": "e-retrain"}, settings=settings, s3=None)["config"]
+    for key in ("rollout", "poll", "components", "quality", "verification", "monitoring", "dataset"):
+        assert again[key] == config[key], key
+
+
+def test_a_retraining_trains_even_when_the_source_deployed_a_registered_model() -> None:
+    """``model_package_arn`` (deploy that package, no training) and the comments are the source
+    execution's own: a retraining that kept the ARN would redeploy the drifting model."""
+    from lambdas.core.retraining import retraining_input
+
+    source = {"Comment": "c", "comment": "d", "model_package_arn": "arn:x", "auto_approve": False}
+    context = {"dataset": {"train": "s3://b/t/", "target": "y"}, "input": source}
+    doc = retraining_input(context, model_version=MV, scope="fleet", when="2026-11-27T00:00:00Z")
+    assert doc is not None and set(doc) == {"comment", "dataset", "auto_approve"}
+    assert doc["dataset"] == {"train": "s3://b/t/", "target": "y"} and doc["auto_approve"] is False
+
+
 def test_newer_data_is_snapshotted_with_the_training_data(world: dict, training: dict) -> None:
     s3 = world["s3"]
     s3.put_object(Bucket=BUCKET, Key="datasets/train/train.csv", Body=b"a,target\n1,0\n")
