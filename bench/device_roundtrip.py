@@ -351,6 +351,7 @@ def main() -> int:
     parser.add_argument("--local-duration", type=float, default=60.0, help="seconds of local pub/sub load")
     parser.add_argument("--batch-rows", type=int, default=256, help="rows per batch request")
     parser.add_argument("--batch-duration", type=float, default=20.0, help="seconds of batch load")
+    parser.add_argument("--hop-requests", type=int, default=300, help="requests traced in the hops mode")
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="seconds of unmeasured load before each mode"
     )
