@@ -90,7 +90,8 @@ def test_clean_run_deploys_and_verifies_on_every_device(stage: Stage) -> None:
     answer = _ask(stage, stage.things[0], _validation_rows(stage))
     assert answer["ok"] and len(answer["predictions"]) == 3
     assert answer["model"]["version"] == report["components"]["model"]["version"]
-    _first.update(report=report, answer=answer, dataset=progress.output_of("Configure")["config"]["dataset"])
+    config = progress.output_of("Configure")["config"]
+    _first.update(report=report, answer=answer, dataset=config["dataset"], input=config["input"])
 
 
 def _tamper_when_deployable(stage: Stage, component: str, known: set[str], done: threading.Event) -> dict:
@@ -268,7 +269,11 @@ def test_drift_on_a_device_raises_baseline_drift_and_starts_a_retraining(stage: 
     _stop_training_jobs_since(stage, started)
     retraining = json.loads(described["input"])
     assert retraining["dataset"] == _first["dataset"]
-    assert retraining["hyperparameters"]["num_round"] == HPS["num_round"]
+    # every other setting of the clean run's input (polls, the devices' PythonPath), not defaults
+    assert {k: v for k, v in retraining.items() if k not in ("comment", "dataset")} == {
+        k: v for k, v in _first["input"].items() if k not in ("comment", "dataset")
+    }
+    assert retraining["components"]["inference_configuration"]["PythonPath"] == sys.executable
     assert retraining["monitoring"]["retrain_on_drift"] is True
     assert report["alerts"]["fleet"]["event_id"]
 
