@@ -41,6 +41,8 @@ class Worker:
     log_stream: str
     responses: queue.Queue[str | None] = field(default_factory=queue.Queue)
     cold: bool = True
+    #: its init (handler import) ended: until then no invocation can be running in it
+    ready: bool = False
 
     def start_reader(self) -> None:
         def _read() -> None:
@@ -66,6 +68,7 @@ class Worker:
     def wait_ready(self, timeout: float) -> None:
         """Wait for the end of the init phase (handler module imported), bounded like Lambda's."""
         self._next_line(timeout)
+        self.ready = True
 
     def invoke(self, request: dict[str, Any], timeout: float) -> dict[str, Any]:
         assert self.process.stdin is not None
@@ -195,7 +198,9 @@ class WorkerPool:
             self._idle.clear()
         deadline = time.monotonic() + 2
         for worker in workers:
-            if worker.process.stdin:
+            if not worker.ready:  # still importing its handler (a pre-warm): nothing to finish
+                worker.kill()
+            elif worker.process.stdin:
                 with contextlib.suppress(OSError):
                     worker.process.stdin.close()
         for worker in workers:
