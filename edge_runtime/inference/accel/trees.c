@@ -22,12 +22,17 @@
  * Attributes: n_features, n_targets, post_transform (0 none, 1 logistic over one margin giving
  * [1-p, p], 2 softmax), base_values float[n_targets] (the margin every row starts from),
  * tree_depths int[T], tree_targets int[T], node_features int[sum 2^D-1] (bit 31: missing goes yes),
- * node_thresholds float[sum 2^D-1], leaf_values float[sum 2^D]; trees in any order, each tree's
+ * node_thresholds float[sum 2^D-1], leaf_values float[sum 2^D]; trees in the booster's order
+ * (margins are summed in float in that order, from the base, as XGBoost sums them), each tree's
  * nodes in heap order 1..2^D-1 and leaves 0..2^D-1.
+ *
+ * Batches go tree-major over blocks of 64 rows, two NaN-free rows through a chunk at once; a
+ * single NaN-free row walks two chunks at once: sixteen independent walks in flight either way.
  *
  * The onnxruntime C API, declared here: no package registry serves onnxruntime_c_api.h (checked:
  * PyPI wheels ship only the shared library, Debian has no onnxruntime package), so this file
- * declares the subset it uses itself, from onnxruntime_c_api.h as released (ORT_API_VERSION 13):
+ * declares the subset it uses itself, from onnxruntime_c_api.h of the 1.13 API (ORT_API_VERSION
+ * 13; the members and their order as that header declares them, no text of it copied):
  *   - OrtApiBase: { GetApi(uint32_t version), GetVersionString() }.
  *   - OrtApi: a table of function pointers that only ever grows at its end, so a member's
  *     position is stable across releases; ORT_SLOT_* below are the 0-based positions of the
