@@ -244,6 +244,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 rate=args.local_rate,
                 duration=args.local_duration,
                 warmup=args.warmup,
+                tick_ms=args.local_tick_ms,
             )
         if "batch" in args.modes:
             requester = _Requester(setup.client, setup.thing, setup.rows)
@@ -349,6 +350,9 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured MQTT load")
     parser.add_argument("--local-rate", type=float, default=2000.0, help="local pub/sub requests/s")
     parser.add_argument("--local-duration", type=float, default=60.0, help="seconds of local pub/sub load")
+    parser.add_argument(
+        "--local-tick-ms", type=float, default=1.0, help="the consumer sends what is due every this many ms"
+    )
     parser.add_argument("--batch-rows", type=int, default=256, help="rows per batch request")
     parser.add_argument("--batch-duration", type=float, default=20.0, help="seconds of batch load")
     parser.add_argument("--hop-requests", type=int, default=300, help="requests traced in the hops mode")
