@@ -26,8 +26,13 @@
  * (margins are summed in float in that order, from the base, as XGBoost sums them), each tree's
  * nodes in heap order 1..2^D-1 and leaves 0..2^D-1.
  *
- * Batches go tree-major over blocks of 64 rows, two NaN-free rows through a chunk at once; a
- * single NaN-free row walks two chunks at once: sixteen independent walks in flight either way.
+ * Batches go tree-major over blocks of 64 rows: on x86-64 CPUs with AVX-512 (checked at run time)
+ * sixteen rows walk a chunk of depth 4-6 at once, one per vector lane; otherwise two NaN-free rows
+ * go through a chunk at once. A single NaN-free row walks two chunks at once: sixteen independent
+ * walks in flight either way.
+ *
+ * One file over 400 lines (the Python house limit) on purpose: devices compile this single source
+ * with their own C compiler and onnxruntime loads the one library it makes.
  *
  * The onnxruntime C API, declared here: no package registry serves onnxruntime_c_api.h (checked:
  * PyPI wheels ship only the shared library, Debian has no onnxruntime package), so this file
@@ -151,6 +156,8 @@ typedef struct {
     int count;
     const Node *nodes;    /* count blocks of 2^D nodes, heap order; node 0 of each block unused */
     const float *leaves;  /* count blocks of 2^D leaves */
+    const float *thresholds; /* the nodes' thresholds and feature words (feature | missing_yes << 16) */
+    const int32_t *features; /* apart, as the 16-row vector walk loads them (NULL: no vector walk) */
     int32_t targets[MLOPS_TREES_BLOCK];
 } Chunk;
 
@@ -161,6 +168,7 @@ typedef struct {
     Chunk *chunks;
     float *base;
     void *storage; /* one block holding every chunk's nodes and leaves */
+    void *vector_storage; /* the vector walk's tables (NULL without AVX-512) */
     int valid;
 } Kernel;
 
@@ -243,6 +251,108 @@ static int build_chunks(Kernel *k, const int64_t *depths, const int64_t *targets
     return 1;
 }
 
+/* ---- the 16-row vector walk (x86-64 with AVX-512, chosen at run time) --------------------------
+ * A batch's rows walk one tree the same way, so sixteen rows go down it at once, one per lane:
+ * a depth-6 tree's 63 thresholds and feature words sit in four registers each, so a level is two
+ * in-register permutes (node g of each lane; g < 16 for levels 0-3, g mod 16 at level 4, g mod 32
+ * over two registers at level 5), one gather of the rows' values, two compares and an add. That is
+ * a third of the instructions of eight scalar walks per row, and the margins are still summed per
+ * row in tree order (same floats, same order as the scalar walk: single rows and batches agree to
+ * the bit). Chunks of depth 4-6 with eight trees take it (XGBoost's default depth is 6); others,
+ * and a batch's last rows short of sixteen, walk as before. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(MLOPS_TREES_NO_VECTOR)
+#include <immintrin.h>
+#define VECTOR_WALK 1
+#define VECTOR_ROWS 16
+#define VECTOR_TARGET __attribute__((target("avx512f")))
+
+static inline __attribute__((always_inline)) VECTOR_TARGET void walk16_depth(
+    const Chunk *ch, const float *x, int64_t stride, float *acc, int64_t K, const int d) {
+    const int w = 1 << d;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i rows = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)stride));
+    const __m512i one = _mm512_set1_epi32(1), low16 = _mm512_set1_epi32(0xffff);
+    const __m512i missing_yes = _mm512_set1_epi32(0x10000);
+    __m512i g[MLOPS_TREES_BLOCK];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) g[j] = one;
+    for (int level = 0; level < d; level++) {
+        for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
+            const float *T = ch->thresholds + j * w;
+            const int32_t *F = ch->features + j * w;
+            __m512 t;
+            __m512i f;
+            if (level < 4) {
+                t = _mm512_permutexvar_ps(g[j], _mm512_loadu_ps(T));
+                f = _mm512_permutexvar_epi32(g[j], _mm512_loadu_si512(F));
+            } else if (level == 4) {
+                t = _mm512_permutexvar_ps(g[j], _mm512_loadu_ps(T + 16));
+                f = _mm512_permutexvar_epi32(g[j], _mm512_loadu_si512(F + 16));
+            } else {
+                t = _mm512_permutex2var_ps(_mm512_loadu_ps(T + 32), g[j], _mm512_loadu_ps(T + 48));
+                f = _mm512_permutex2var_epi32(_mm512_loadu_si512(F + 32), g[j], _mm512_loadu_si512(F + 48));
+            }
+            const __m512 v = _mm512_i32gather_ps(_mm512_add_epi32(rows, _mm512_and_si512(f, low16)), x, 4);
+            /* as STEP: x < threshold, or x missing (NaN) where the node sends missing "yes" */
+            const __mmask16 yes = _mm512_cmp_ps_mask(v, t, _CMP_LT_OQ) |
+                                  (_mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q) & _mm512_test_epi32_mask(f, missing_yes));
+            const __m512i twice = _mm512_add_epi32(g[j], g[j]);
+            g[j] = _mm512_mask_add_epi32(twice, yes, twice, one);
+        }
+    }
+    const __m512i at_row = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)K));
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) { /* in tree order, as the scalar walk adds them */
+        const __m512 leaf = _mm512_i32gather_ps(_mm512_sub_epi32(g[j], _mm512_set1_epi32(w)), ch->leaves + j * w, 4);
+        if (K == 1) {
+            _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_loadu_ps(acc), leaf));
+        } else {
+            const __m512i at = _mm512_add_epi32(at_row, _mm512_set1_epi32(ch->targets[j]));
+            _mm512_i32scatter_ps(acc, at, _mm512_add_ps(_mm512_i32gather_ps(at, acc, 4), leaf), 4);
+        }
+    }
+}
+
+/* Sixteen rows (x, stride apart) through one full chunk of depth 4-6, margins into acc[r*K + t]. */
+static VECTOR_TARGET void walk16(const Chunk *ch, const float *x, int64_t stride, float *acc, int64_t K) {
+    switch (ch->depth) {
+        case 4: walk16_depth(ch, x, stride, acc, K, 4); return;
+        case 5: walk16_depth(ch, x, stride, acc, K, 5); return;
+        case 6: walk16_depth(ch, x, stride, acc, K, 6); return;
+        default: return;
+    }
+}
+
+/* The vector walk's tables, when this CPU has AVX-512: each full chunk of depth 4-6 gets its nodes'
+ * thresholds and feature words as two arrays (the scalar walks keep the interleaved Node). */
+static void build_vector_tables(Kernel *k) {
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f")) return;
+    size_t padded = 0;
+    for (size_t c = 0; c < k->n_chunks; c++) padded += (size_t)k->chunks[c].count << k->chunks[c].depth;
+    k->vector_storage = aligned_alloc(64, (padded * 8 + 64) / 64 * 64);
+    if (!k->vector_storage) return; /* the scalar walks still answer */
+    float *thr = k->vector_storage;
+    int32_t *feat = (int32_t *)(thr + padded);
+    for (size_t c = 0; c < k->n_chunks; c++) {
+        Chunk *ch = &k->chunks[c];
+        const size_t n = (size_t)ch->count << ch->depth;
+        for (size_t i = 0; i < n; i++) {
+            thr[i] = ch->nodes[i].threshold;
+            feat[i] = (int32_t)ch->nodes[i].feature | (int32_t)ch->nodes[i].missing_yes << 16;
+        }
+        if (ch->count == MLOPS_TREES_BLOCK && ch->depth >= 4 && ch->depth <= 6)
+            ch->thresholds = thr, ch->features = feat;
+        thr += n, feat += n;
+    }
+}
+#else
+#define VECTOR_WALK 0
+#define VECTOR_ROWS 16
+static void walk16(const Chunk *ch, const float *x, int64_t stride, float *acc, int64_t K) {
+    (void)ch, (void)x, (void)stride, (void)acc, (void)K;
+}
+static void build_vector_tables(Kernel *k) { (void)k; }
+#endif
+
 static void *create_kernel(const OrtCustomOp *op, const OrtApi *api, const OrtKernelInfo *info) {
     (void)op;
     Kernel *k = calloc(1, sizeof(Kernel));
@@ -266,6 +376,7 @@ static void *create_kernel(const OrtCustomOp *op, const OrtApi *api, const OrtKe
              !(k->post_transform == 1 && k->n_targets != 1) &&
              build_chunks(k, depths, targets, n_depths, feats, n_feats, thr, n_thr, leaves, n_leaves);
     k->valid = ok;
+    if (ok) build_vector_tables(k);
     free(depths), free(targets), free(feats), free(thr), free(leaves);
     return k;
 }
@@ -274,6 +385,7 @@ static void destroy_kernel(void *kernel) {
     Kernel *k = kernel;
     if (!k) return;
     free(k->storage);
+    free(k->vector_storage);
     free(k->chunks);
     free(k->base);
     free(k);
@@ -378,6 +490,8 @@ static void block_margins(const Kernel *k, const float *restrict x, int64_t stri
         }
         if (ch->count == MLOPS_TREES_BLOCK) {
             int r = 0;
+            if (VECTOR_WALK && ch->features)
+                for (; r + VECTOR_ROWS <= rows; r += VECTOR_ROWS) walk16(ch, x + r * stride, stride, acc + r * K, K);
             for (; r + 1 < rows; r += 2) {
                 if (missing[r] | missing[r + 1]) {
                     walk_any(ch, x + r * stride, acc + r * K, missing[r]);
