@@ -17,8 +17,8 @@ with ``--modes`` (default all three, in this order):
 Each mode also reports the CPU milliseconds one request costs each process (broker, core,
 inference component, load client), from psutil. Prints a table and writes JSON (``--json``,
 default ``bench/results/device_roundtrip.json``); ``--quick`` shortens every mode (a smoke run).
-``--device-flow-control none`` measures a device without IoT Core's limits (not as
-``mlops-edge run`` runs them).
+``--device-flow-control none`` measures a device without IoT Core's limits; ``--gc-probe`` (local)
+each process's collector pauses (:mod:`bench.roundtrip_modes.gc_probe`).
 
 Goals: MQTT p50 <= 1 ms and p99 <= 5 ms at 100 req/s, 0 lost; local pub/sub >= 2,000 req/s for
 60 s, 0 lost, p99 <= 10 ms; 256-row batches >= 20,000 rows/s (the public reference sample: about
@@ -133,9 +133,13 @@ class Setup:
 
 @contextlib.contextmanager
 def deployed_device(
-    workdir: Path, *, flow_control: str = RUN_FLOW_CONTROL, telemetry_s: float = 5.0
+    workdir: Path,
+    *,
+    flow_control: str = RUN_FLOW_CONTROL,
+    telemetry_s: float = 5.0,
+    python: str = sys.executable,
 ) -> Iterator[Setup]:
-    """Local cloud + one ``mlops-edge device run`` process, deployed through greengrassv2."""
+    """Local cloud + one ``mlops-edge device run`` process (inference on ``python``), via greengrassv2."""
     from components import build
     from edge_runtime.core.identity import Identity
     from edge_runtime.core.mqtt import IotConnection
@@ -188,7 +192,7 @@ def deployed_device(
         )
         client.start()
         try:
-            merge = json.dumps({"PythonPath": sys.executable, "TelemetryIntervalSeconds": telemetry_s})
+            merge = json.dumps({"PythonPath": python, "TelemetryIntervalSeconds": telemetry_s})
             components = {
                 MODEL: {"componentVersion": model_version},
                 INFERENCE: {"componentVersion": inference_version, "configurationUpdate": {"merge": merge}},
@@ -216,11 +220,13 @@ def deployed_device(
 
 def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Every mode asked for, on one deployed device."""
+    from bench.roundtrip_modes import gc_probe
     from bench.roundtrip_modes.batches import run_batches
     from bench.roundtrip_modes.local_ipc import run_local
 
     out: dict[str, Any] = {"modes": args.modes, "quick": args.quick, "loadavg_before": loadavg()}
-    with deployed_device(workdir, flow_control=args.device_flow_control) as setup:
+    python = str(gc_probe.prepare(workdir)) if args.gc_probe else sys.executable
+    with deployed_device(workdir, flow_control=args.device_flow_control, python=python) as setup:
         out["device"] = setup.describe()
         out["idle_cpu_ms_per_s"] = idle_cpu(Processes(setup.broker_pid, setup.device.pid), 3.0)
         gg = setup.cloud.client("greengrassv2")
@@ -246,6 +252,8 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                 warmup=args.warmup,
                 tick_ms=args.local_tick_ms,
             )
+            if args.gc_probe:  # what the collector paused, per process, while the consumer measured
+                out["local_ipc"]["gc"] = gc_probe.summary(workdir, *out["local_ipc"]["window"])
         if "batch" in args.modes:
             requester = _Requester(setup.client, setup.thing, setup.rows)
             requester.wait_until_serving()
@@ -344,9 +352,7 @@ def main() -> int:
         default=["mqtt", "local", "batch"],
         help="comma-separated, of mqtt, local, batch, hops (default: the first three; hops needs perf)",
     )
-    parser.add_argument(
-        "--rate", type=float, default=100.0, help="MQTT requests/s (the device publishes at most 100/s)"
-    )
+    parser.add_argument("--rate", type=float, default=100.0, help="MQTT requests/s (device limit: 100/s)")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of measured MQTT load")
     parser.add_argument("--local-rate", type=float, default=2000.0, help="local pub/sub requests/s")
     parser.add_argument("--local-duration", type=float, default=60.0, help="seconds of local pub/sub load")
@@ -369,6 +375,7 @@ def main() -> int:
     parser.add_argument(
         "--json", type=Path, default=RESULTS, help=f"write the results here (default {RESULTS})"
     )
+    parser.add_argument("--gc-probe", action="store_true", help="local: collector pauses per process")
     parser.add_argument("--workdir", type=Path, help="keep state and logs here (default: a temp dir)")
     args = parser.parse_args()
     unknown = set(args.modes) - {"mqtt", "local", "batch", "hops"}

@@ -123,6 +123,8 @@ def run_local(
     _wait_for(out / "result.json", duration + 120, setup)
     after = procs.cpu_seconds()
     result = json.loads((out / "result.json").read_text())
+    started = float((out / "started").read_text())
+    result["window"] = [started, started + duration]  # wall clock: --gc-probe counts pauses inside
     # the consumer has exited by now: its CPU is its own figure (getrusage), over the same window
     after.pop("consumer component", None)
     result["cpu_ms_per_request"] = per_request(
