@@ -133,13 +133,9 @@ class Setup:
 
 @contextlib.contextmanager
 def deployed_device(
-    workdir: Path,
-    *,
-    flow_control: str = RUN_FLOW_CONTROL,
-    telemetry_s: float = 5.0,
-    python: str = sys.executable,
+    workdir: Path, *, flow_control: str = RUN_FLOW_CONTROL, telemetry_s: float = 5.0, py: str = sys.executable
 ) -> Iterator[Setup]:
-    """Local cloud + one ``mlops-edge device run`` process (inference on ``python``), via greengrassv2."""
+    """Local cloud + one ``mlops-edge device run`` process (inference run by ``py``), via greengrassv2."""
     from components import build
     from edge_runtime.core.identity import Identity
     from edge_runtime.core.mqtt import IotConnection
@@ -192,7 +188,7 @@ def deployed_device(
         )
         client.start()
         try:
-            merge = json.dumps({"PythonPath": python, "TelemetryIntervalSeconds": telemetry_s})
+            merge = json.dumps({"PythonPath": py, "TelemetryIntervalSeconds": telemetry_s})
             components = {
                 MODEL: {"componentVersion": model_version},
                 INFERENCE: {"componentVersion": inference_version, "configurationUpdate": {"merge": merge}},
@@ -226,7 +222,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
 
     out: dict[str, Any] = {"modes": args.modes, "quick": args.quick, "loadavg_before": loadavg()}
     python = str(gc_probe.prepare(workdir)) if args.gc_probe else sys.executable
-    with deployed_device(workdir, flow_control=args.device_flow_control, python=python) as setup:
+    with deployed_device(workdir, flow_control=args.device_flow_control, py=python) as setup:
         out["device"] = setup.describe()
         out["idle_cpu_ms_per_s"] = idle_cpu(Processes(setup.broker_pid, setup.device.pid), 3.0)
         gg = setup.cloud.client("greengrassv2")
