@@ -82,6 +82,27 @@ class Deployed:
     def physical_ids(self, resource_type: str) -> list[str]:
         return [physical for kind, physical in self.resources.values() if kind == resource_type]
 
+    @classmethod
+    def read(
+        cls, cfn: Any, described: dict[str, Any], *, changed: bool, published: list[str] | None = None
+    ) -> Deployed:
+        """The stack as DescribeStacks gave it, with its resources (every ListStackResources page)."""
+        name = described["StackName"]
+        resources = {
+            r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
+            for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
+            for r in page["StackResourceSummaries"]
+        }
+        return cls(
+            stack_name=name,
+            stack_id=described["StackId"],
+            status=described["StackStatus"],
+            outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []},
+            resources=resources,
+            changed=changed,
+            published=published or [],
+        )
+
 
 def _ignore(codes: set[str], call: Callable[[], Any]) -> Any:
     try:
@@ -300,17 +321,4 @@ def deploy_stack(
     if final["StackStatus"] not in _TERMINAL_OK:
         failures = "\n  ".join(_failures(cfn, name)) or final.get("StackStatusReason", "")
         raise DeployFailed(f"stack {name} ended {final['StackStatus']}:\n  {failures}")
-    resources = {
-        r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
-        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
-        for r in page["StackResourceSummaries"]
-    }
-    return Deployed(
-        stack_name=name,
-        stack_id=final["StackId"],
-        status=final["StackStatus"],
-        outputs={o["OutputKey"]: o["OutputValue"] for o in final.get("Outputs") or []},
-        resources=resources,
-        changed=changed,
-        published=published,
-    )
+    return Deployed.read(cfn, final, changed=changed, published=published)

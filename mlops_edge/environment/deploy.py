@@ -110,19 +110,7 @@ def unchanged_stack(cfn: Any, stack: StackArtifact) -> Deployed | None:
     deployed = json.loads(body) if isinstance(body, str) else json.loads(json.dumps(body))
     if deployed != stack.template():
         return None
-    resources = {
-        r["LogicalResourceId"]: (r["ResourceType"], r["PhysicalResourceId"])
-        for page in cfn.get_paginator("list_stack_resources").paginate(StackName=name)
-        for r in page["StackResourceSummaries"]
-    }
-    return Deployed(
-        stack_name=name,
-        stack_id=described["StackId"],
-        status=described["StackStatus"],
-        outputs={o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs") or []},
-        resources=resources,
-        changed=False,
-    )
+    return Deployed.read(cfn, described, changed=False)
 
 
 def deploy_if_changed(
