@@ -251,14 +251,17 @@ class CloudFormationProvider:
         text = stack.template if form.get("UsePreviousTemplate") == "true" else None
         text, _, given = self._checked_template(form, capabilities=_scalars(form, "Capabilities"), text=text)
         previous_parameters = dict(stack.parameters or {})
+        # Tags not given keep the stack's; given tags that differ are an update (UpdateStack: "If
+        # you don't specify this parameter, CloudFormation doesn't modify the stack's tags").
+        tags = {t["Key"]: t["Value"] for t in _members(form, "Tags")} or None
         if (
             checks.parse(text) == stack.template_dict
             and given == {k: v for k, v in previous_parameters.items() if k in given}
             and set(given) == set(previous_parameters)
+            and (tags is None or tags == dict(stack.tags or {}))
         ):
             raise ValidationError("No updates are to be performed.")
         previous_text = stack.template
-        tags = {t["Key"]: t["Value"] for t in _members(form, "Tags")} or None
         try:
             self.backend.update_stack(
                 name=name,

@@ -337,6 +337,12 @@ def test_update_changes_in_place_refuses_no_op_and_rolls_back_a_failure(local_cl
     assert retention() == 14
     with pytest.raises(ClientError, match="No updates are to be performed"):
         cfn.update_stack(StackName=name, TemplateBody=template(14))
+    # the same template with other tags is an update, as on AWS; the same tags again are not
+    cfn.update_stack(StackName=name, TemplateBody=template(14), Tags=[{"Key": "team", "Value": "edge"}])
+    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    assert stack["StackStatus"] == "UPDATE_COMPLETE" and stack["Tags"] == [{"Key": "team", "Value": "edge"}]
+    with pytest.raises(ClientError, match="No updates are to be performed"):
+        cfn.update_stack(StackName=name, TemplateBody=template(14), Tags=[{"Key": "team", "Value": "edge"}])
     broken = {
         "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"WebsiteConfiguration": {"IndexDocument": "i"}}}
     }
