@@ -42,6 +42,14 @@ def _local(result: dict[str, Any]) -> None:
     _line("latency p99 (ms)", result["p99_ms"], "target <= 10")
     _line("latency max (ms)", result["max_ms"])
     _line("result", "PASS" if result["pass"] else "FAIL")
+    for role, gc in result.get("gc", {}).items():  # --gc-probe
+        gens = ", ".join(
+            f"gen{g} {s['count']} ({s['total_ms']} ms, max {s['max_ms']})"
+            for g, s in gc["generations"].items()
+        )
+        print(
+            f"  gc {role}: {gens}; in the window {gc['window_pauses_over_5ms']} pauses >= 5 ms, longest {gc['window_longest_ms']} ms"
+        )
 
 
 def _batches(result: dict[str, Any]) -> None:
