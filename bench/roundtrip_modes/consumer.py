@@ -56,6 +56,9 @@ class Consumer:
         self.sent: dict[str, float] = {}
         self.latencies: dict[str, float] = {}
         self.errors: dict[str, str] = {}
+        #: per answered id, the ms its request waited in the inference component's queue (its
+        #: ``queued_ms``): tells the component's share of a slow answer from the sockets' and ours
+        self.queued: dict[str, float] = {}
         self.publish_failures = 0
         self.lock = threading.Lock()
         self.answered = threading.Event()
@@ -76,6 +79,7 @@ class Consumer:
                 start = self.sent.get(rid)
                 if start is not None and rid not in self.latencies:
                     self.latencies[rid] = (now - start) * 1000.0
+                    self.queued[rid] = result.get("queued_ms", 0.0)
                     if not result.get("ok"):
                         self.errors[rid] = str(result.get("error", {}).get("code"))
         self.answered.set()
@@ -129,6 +133,7 @@ class Consumer:
     def summary(self, ids: list[str], elapsed: float) -> dict[str, Any]:
         with self.lock:
             got = [self.latencies[i] for i in ids if i in self.latencies]
+            queued = [self.queued[i] for i in ids if i in self.queued]
             codes: dict[str, int] = {}
             for i in ids:
                 if i in self.errors:
@@ -145,6 +150,8 @@ class Consumer:
             "p90_ms": _percentile(got, 90),
             "p99_ms": _percentile(got, 99),
             "max_ms": round(max(got), 3) if got else None,
+            "component_queued_p50_ms": _percentile(queued, 50),
+            "component_queued_p99_ms": _percentile(queued, 99),
         }
 
 

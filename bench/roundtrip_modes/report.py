@@ -41,6 +41,9 @@ def _local(result: dict[str, Any]) -> None:
     _line("latency p90 (ms)", result["p90_ms"])
     _line("latency p99 (ms)", result["p99_ms"], "target <= 10")
     _line("latency max (ms)", result["max_ms"])
+    if "component_queued_p99_ms" in result:
+        q50, q99 = result["component_queued_p50_ms"], result["component_queued_p99_ms"]
+        _line("in the component's queue", f"p50 {q50} ms", f"p99 {q99} ms (its share of the latency)")
     _line("result", "PASS" if result["pass"] else "FAIL")
     for role, gc in result.get("gc", {}).items():  # --gc-probe
         gens = ", ".join(
