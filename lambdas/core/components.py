@@ -112,12 +112,19 @@ def optional_files(s3: Any, model: dict[str, Any]) -> dict[str, bytes]:
     }
 
 
-def _model_artifact(s3: Any, registry: dict[str, Any], version: str, extra: dict[str, bytes]) -> bytes:
+def model_artifact(
+    s3: Any, registry: dict[str, Any], version: str, extra: dict[str, bytes] | None = None
+) -> bytes:
     """The model zip: model.onnx (digest checked) + model.json stamped with registry version/ARN,
-    and the optional files ``extra`` (already checked) at their relative paths."""
+    and the registered optional files (the baseline, ...) at their relative paths, each checked
+    (``extra``: already read with :func:`optional_files`).
+
+    ``registry`` is RegisterModel's (or ``registry.resolve``'s) result. One builder for the pipeline
+    and ``mlops-edge component deploy --model-package``, so both publish the same bytes."""
     from components import build
 
     model = registry["model"]
+    extra = optional_files(s3, model) if extra is None else extra
     onnx = _checked(s3, model["onnx_uri"], model["sha256"])
     manifest = json.loads(read_object(s3, model["manifest_uri"]))
     manifest.update(model_version=version, model_package_arn=registry["model_package_arn"])
@@ -145,7 +152,7 @@ def publish_components(event: dict[str, Any], *, s3: Any, greengrass: Any, sts: 
         config,
         name=names["model_name"],
         version=model_version,
-        artifact=_model_artifact(s3, registry, model_version, extra),
+        artifact=model_artifact(s3, registry, model_version, extra),
         file_name="model.zip",
         recipe_for=lambda uri: build.render_recipe(
             "model", component_name=names["model_name"], component_version=model_version, artifact_uri=uri

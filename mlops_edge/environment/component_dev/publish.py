@@ -165,7 +165,7 @@ def model_package_build(
         raise ComponentDevError(str(exc)) from exc
     version = build.model_version(int(found["model_package_version"]))
     try:
-        data = pipeline_components._model_artifact(s3, {}, found, version)
+        data = pipeline_components.model_artifact(s3, found, version)
     except (PipelineError, ClientError) as exc:
         raise ComponentDevError(f"cannot build the model component of {arn}: {exc}") from exc
     recipe = build.render_recipe(
