@@ -122,7 +122,9 @@ def test_install_uses_venv_python_and_rebuilds_only_on_change(tmp_path: Path) ->
     first = install()
     assert first[0] == f"{base} -m venv --clear {work / 'venv'}"
     assert first[1].startswith(f"{venv_python} -m pip install") and str(requirements) in first[1]
-    assert first[2].startswith(f"{venv_python} -m inference_component check")
+    # the accelerated engine's custom operator is built with the same interpreter, then checked
+    assert first[2].startswith(f"{venv_python} -m edge_runtime.inference.accel build --out ")
+    assert first[3].startswith(f"{venv_python} -m inference_component check")
     assert install() == first[2:]  # nothing changed: the venv is reused
     requirements.write_text("numpy==2.2.6\nonnxruntime==1.22.0\n")
     assert install()[0].startswith(f"{base} -m venv --clear")

@@ -193,10 +193,12 @@ def test_train_sagemaker_failure_names_the_reason(local_cloud, sagemaker_role, t
     s3.put_object(Bucket=data, Key="train/train.csv", Body=regression_csv(50))
     env = _env(local_cloud, tmp_path)
     env.pop("MLOPS_EDGE_BUCKET", None)
-    # No bucket: the SDK's default bucket (sts GetCallerIdentity, s3 CreateBucket) takes the output.
+    # No bucket and no deployed stack: the SDK's default bucket (sts GetCallerIdentity, s3
+    # CreateBucket) takes the output. The stack is named, because another module may have deployed
+    # the pipeline stack into this session's cloud, and its bucket would be the default then.
     proc = _train(
         env,
-        *("--role", ROLE, "--train", f"s3://{data}/train/"),
+        *("--role", ROLE, "--train", f"s3://{data}/train/", "--stack", f"none-{uuid.uuid4().hex[:8]}"),
         *("--target", "no_such_column", "--out", str(tmp_path / "m")),
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
