@@ -479,6 +479,42 @@ static void walk_pair(const Chunk *ca, const Chunk *cb, const float *restrict a,
     }
 }
 
+/* One row of a one-target model (regression, binary) on two full chunks of depth d: as
+ * walk_chunk2, but the sixteen leaves are summed in a register, in tree order, and returned. Added
+ * through acc[target] in memory (walk_pair with out_a == out_b), the row's 300 leaf additions were
+ * one chain of store-to-load forwards, as long as the walk itself (issue 15 §3). */
+static inline __attribute__((always_inline)) float walk_chunk2_one(const Chunk *ca, const Chunk *cb,
+                                                                   const float *restrict x, float total,
+                                                                   const int d) {
+    const size_t w = (size_t)1 << d;
+    const Node *nodes_a = ca->nodes, *nodes_b = cb->nodes;
+    uint32_t ga[MLOPS_TREES_BLOCK], gb[MLOPS_TREES_BLOCK];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) ga[j] = 1, gb[j] = 1;
+    for (int level = 0; level < d; level++) {
+        for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
+            const Node na = nodes_a[j * w + ga[j]], nb = nodes_b[j * w + gb[j]];
+            ga[j] = 2 * ga[j] + (uint32_t)(x[na.feature] < na.threshold);
+            gb[j] = 2 * gb[j] + (uint32_t)(x[nb.feature] < nb.threshold);
+        }
+    }
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) total += ca->leaves[j * w + ga[j] - w];
+    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) total += cb->leaves[j * w + gb[j] - w];
+    return total;
+}
+
+#define WALK1_DEPTH(D) \
+    case D:               \
+        return walk_chunk2_one(ca, cb, x, total, D);
+
+static float walk_pair_one(const Chunk *ca, const Chunk *cb, const float *restrict x, float total) {
+    switch (ca->depth) {
+        WALK1_DEPTH(0) WALK1_DEPTH(1) WALK1_DEPTH(2) WALK1_DEPTH(3) WALK1_DEPTH(4) WALK1_DEPTH(5)
+        WALK1_DEPTH(6) WALK1_DEPTH(7) WALK1_DEPTH(8) WALK1_DEPTH(9) WALK1_DEPTH(10)
+        default:
+            return total;
+    }
+}
+
 #define WALK_DEPTH(D) \
     case D:              \
         walk_chunk(ch, row, out, with_missing, D); \
@@ -516,7 +552,10 @@ static void block_margins(const Kernel *k, const float *restrict x, int64_t stri
         const Chunk *next = c + 1 < k->n_chunks ? ch + 1 : NULL;
         if (rows == 1 && !missing[0] && ch->count == MLOPS_TREES_BLOCK && next &&
             next->count == MLOPS_TREES_BLOCK && next->depth == ch->depth) {
-            walk_pair(ch, next, x, x, acc, acc);
+            if (K == 1)
+                acc[0] = walk_pair_one(ch, next, x, acc[0]);
+            else
+                walk_pair(ch, next, x, x, acc, acc);
             c++;
             continue;
         }
