@@ -33,22 +33,45 @@ from awsiot import mqtt5_client_builder
 
 from .crt_threads import keep_thread_state
 from .identity import Identity
-from .iot_limits import (  # re-exported: the throttle's callers and tests know them from here
-    IOT_CORE_BYTES_PER_S,
-    IOT_CORE_PUBLISH_PER_S,
-    SPOOL_BYTES,
-    IotCoreLimitExceeded,
-    SpoolFull,
-    check_iot_core_limits,
-)
 from .topics import matches
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[str, bytes], None]
 
-#: Topics whose subscribers are remembered (job topics vary; past this the memo starts again).
-ROUTES_CACHED = 1024
+#: AWS IoT Core's per-connection limits on what a client publishes.
+IOT_CORE_PUBLISH_PER_S = 100.0
+IOT_CORE_BYTES_PER_S = 512 * 1024
+#: The nucleus's default spooler size (``mqtt.spooler.maxSizeInBytes``).
+SPOOL_BYTES = 2_621_440
+#: AWS IoT Core's limits on one message (the validation half of awscrt's AWS_IOT_CORE_DEFAULTS).
+IOT_CORE_MAX_PAYLOAD_BYTES = 128 * 1024
+IOT_CORE_MAX_TOPIC_BYTES = 256
+IOT_CORE_MAX_TOPIC_SLASHES = 7  # not counting the 3 of a Basic Ingest prefix ($aws/rules/<rule>/)
+
+
+class SpoolFull(RuntimeError):
+    """The publish spool is full: the device is publishing faster than IoT Core accepts."""
+
+
+class IotCoreLimitExceeded(ValueError):
+    """A message IoT Core would refuse (payload over 128 KiB, topic too long or too deep)."""
+
+
+def check_iot_core_limits(topic: str, payload: bytes) -> None:
+    """Raise :class:`IotCoreLimitExceeded` for what AWS IoT Core would refuse to accept."""
+    if len(payload) > IOT_CORE_MAX_PAYLOAD_BYTES:
+        raise IotCoreLimitExceeded(
+            f"publish to {topic} refused: {len(payload)} bytes, over IoT Core's message limit of "
+            f"{IOT_CORE_MAX_PAYLOAD_BYTES} bytes"
+        )
+    if len(topic.encode()) > IOT_CORE_MAX_TOPIC_BYTES:
+        raise IotCoreLimitExceeded(f"publish refused: topic longer than {IOT_CORE_MAX_TOPIC_BYTES} bytes")
+    slashes = topic.count("/") - (3 if topic.lower().startswith("$aws/rules/") else 0)  # Basic Ingest
+    if slashes > IOT_CORE_MAX_TOPIC_SLASHES:
+        raise IotCoreLimitExceeded(
+            f"publish to {topic} refused: more than {IOT_CORE_MAX_TOPIC_SLASHES} '/' in the topic"
+        )
 
 
 class _TokenBucket:
@@ -205,7 +228,6 @@ class IotConnection:
         self._lock = threading.Lock()
         self._subs: dict[int, tuple[str, Callback]] = {}
         self._filters: dict[str, int] = {}
-        self._routes: dict[str, list[Callback]] = {}  # topic -> its subscribers, until subs change
         self._ids = count(1)
         self._connected = threading.Event()
         self._on_connect: list[Callable[[], None]] = []
@@ -273,12 +295,7 @@ class IotConnection:
         topic = packet.topic
         payload = bytes(packet.payload or b"")
         with self._lock:
-            targets = self._routes.get(topic)
-            if targets is None:  # matching costs ~20 us a filter: once per topic, not per message
-                targets = [cb for f, cb in self._subs.values() if matches(f, topic)]
-                if len(self._routes) >= ROUTES_CACHED:
-                    self._routes.clear()
-                self._routes[topic] = targets
+            targets = [cb for f, cb in self._subs.values() if matches(f, topic)]
         for callback in targets:
             try:
                 callback(topic, payload)
@@ -296,7 +313,6 @@ class IotConnection:
         handle = next(self._ids)
         with self._lock:
             self._subs[handle] = (topic_filter, callback)
-            self._routes.clear()
             first = self._filters.get(topic_filter, 0) == 0
             self._filters[topic_filter] = self._filters.get(topic_filter, 0) + 1
         if first:
@@ -312,7 +328,6 @@ class IotConnection:
             entry = self._subs.pop(handle, None)
             if entry is None:
                 return
-            self._routes.clear()
             topic_filter = entry[0]
             self._filters[topic_filter] -= 1
             last = self._filters[topic_filter] == 0

@@ -6,7 +6,6 @@ messages (the nucleus behaviour), ``RECEIVE_ALL_MESSAGES`` (default) keeps them.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -18,12 +17,6 @@ from .server import Handler, Stream
 
 SERVICE = "aws.greengrass.ipc.pubsub"
 RECEIVE_MODES = ("RECEIVE_ALL_MESSAGES", "RECEIVE_MESSAGES_FROM_OTHERS")
-#: Topics whose subscriptions are remembered; past this the memo starts again.
-ROUTES_CACHED = 1024
-
-
-def _dumps(body: dict[str, Any]) -> bytes:
-    return json.dumps(body, separators=(",", ":")).encode()
 
 
 @dataclass(eq=False)
@@ -39,40 +32,30 @@ class LocalPubSub:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._subs: list[_Subscription] = []
-        self._routes: dict[str, list[_Subscription]] = {}  # topic -> subscriptions, until they change
 
     def subscribe(self, topic_filter: str, stream: Stream, receive_mode: str) -> None:
         sub = _Subscription(topic_filter, stream, receive_mode)
         with self._lock:
             self._subs.append(sub)
-            self._routes.clear()
 
         def _remove() -> None:
             with self._lock:
                 if sub in self._subs:
                     self._subs.remove(sub)
-                    self._routes.clear()
 
         stream.on_close(_remove)
 
     def publish(self, topic: str, source: str, message: dict[str, Any]) -> int:
         """Deliver ``message`` (``{"jsonMessage": ...}`` or ``{"binaryMessage": ...}``); returns receivers."""
         with self._lock:
-            targets = self._routes.get(topic)
-            if targets is None:  # matching costs ~20 us a filter: once per topic, not per message
-                targets = [s for s in self._subs if matches(s.topic_filter, topic)]
-                if len(self._routes) >= ROUTES_CACHED:
-                    self._routes.clear()
-                self._routes[topic] = targets
+            targets = [s for s in self._subs if matches(s.topic_filter, topic)]
         sent = 0
-        encoded: bytes | None = None
         for sub in targets:
             if sub.receive_mode == "RECEIVE_MESSAGES_FROM_OTHERS" and sub.stream.component == source:
                 continue
-            if encoded is None:  # the same event for every subscriber: encoded once
-                kind, inner = next(iter(message.items()))
-                encoded = _dumps({kind: {**inner, "context": {"topic": topic}}})
-            sub.stream.event_json("SubscriptionResponseMessage", encoded)
+            kind, inner = next(iter(message.items()))
+            event = {kind: {**inner, "context": {"topic": topic}}}
+            sub.stream.event("SubscriptionResponseMessage", event)
             sent += 1
         return sent
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import binascii
 import struct
 import uuid
-from typing import Any
 
 import pytest
 
@@ -153,38 +152,3 @@ def test_authorizer_remembers_decisions_until_the_policies_change() -> None:
     with pytest.raises(UnauthorizedError):
         auth.check("comp", "svc", "op", "a/dev")  # and the old grant is gone
     assert len(watchers["comp"]) == 1  # watched once per component
-
-
-class _Stream:
-    """What LocalPubSub needs of a stream: its component, events, close callbacks."""
-
-    def __init__(self, component: str) -> None:
-        self.component = component
-        self.events: list[bytes] = []
-        self.closers: list = []
-
-    def event_json(self, _shape: str, payload: bytes) -> None:
-        self.events.append(payload)
-
-    def on_close(self, callback: Any) -> None:
-        self.closers.append(callback)
-
-
-def test_local_pubsub_routes_follow_subscriptions() -> None:
-    """Routes are remembered per topic, and forgotten whenever a subscription comes or goes."""
-    from edge_runtime.core.ipc import LocalPubSub
-
-    pubsub = LocalPubSub()
-    message = {"binaryMessage": {"message": "eA=="}}
-    assert pubsub.publish("a/b", "src", message) == 0  # remembered: nobody
-    first = _Stream("c1")
-    pubsub.subscribe("a/+", first, "RECEIVE_ALL_MESSAGES")  # type: ignore[arg-type]
-    assert pubsub.publish("a/b", "src", message) == 1
-    assert first.events == [b'{"binaryMessage":{"message":"eA==","context":{"topic":"a/b"}}}']
-    second = _Stream("c2")
-    pubsub.subscribe("a/b", second, "RECEIVE_MESSAGES_FROM_OTHERS")  # type: ignore[arg-type]
-    assert pubsub.publish("a/b", "c2", message) == 1  # its own message skipped
-    assert pubsub.publish("a/b", "src", message) == 2
-    for close in first.closers:
-        close()
-    assert pubsub.publish("a/b", "src", message) == 1 and len(first.events) == 3
