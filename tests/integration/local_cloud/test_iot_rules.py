@@ -18,6 +18,7 @@ import base64
 import contextlib
 import json
 import os
+import time
 import uuid
 
 import pytest
@@ -154,6 +155,9 @@ def _run(local_cloud, dev, rule: str, denied: str, arn: str, group: str, role_ar
             assert "iot.amazonaws.com is not allowed" in report["failures"][0]["errorMessage"]
         iot.disable_topic_rule(ruleName=rule)
         assert client.publish(topic, {"window": {"rows": 7}, "n": 3}) in OK
+        # The PUBACK comes from the broker; the rules engine sees the message a moment later and
+        # decides then whether the rule is enabled. Enabling it at once raced that (seen in CI).
+        time.sleep(1.0)
         iot.enable_topic_rule(ruleName=rule)
         assert client.publish(topic, {"window": {"rows": 9}, "n": 4}) in OK
         wait_until(lambda: len(_events(logs, group)) >= 2, timeout=60)
