@@ -1,4 +1,5 @@
-"""``python -m local_cloud serve --state-dir DIR [--ready-file F] [--port N]``: run the endpoint."""
+"""``python -m local_cloud serve --state-dir DIR [--ready-file F] [--port N] [--mqtt-port N]``: run
+the endpoint (and its broker); a port 0 is any free one."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--state-dir", type=Path, default=Path(".local"))
     serve.add_argument("--ready-file", type=Path, default=None)
     serve.add_argument("--port", type=int, default=0)
+    serve.add_argument("--mqtt-port", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -23,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
         logging.getLogger("local_cloud").setLevel(logging.DEBUG)
     from local_cloud.server import serve as run
 
-    run(args.state_dir.resolve(), args.ready_file, args.port)
+    run(args.state_dir.resolve(), args.ready_file, args.port, args.mqtt_port)
 
 
 if __name__ == "__main__":

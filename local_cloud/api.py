@@ -20,6 +20,7 @@ from types import TracebackType
 from typing import Any
 
 from local_cloud.context import ACCESS_KEY, REGION, SECRET_KEY, mqtt_endpoint_env
+from local_cloud.ports import port_free
 
 
 @dataclass(frozen=True)
@@ -58,25 +59,15 @@ class LocalCloudError(RuntimeError):
 
 
 class PortInUse(LocalCloudError):
-    """The fixed port asked for is taken by another process (another local cloud, LocalStack...)."""
+    """A fixed port asked for is taken by another process (another local cloud, LocalStack, a
+    mosquitto...). ``mqtt`` says whose: the broker's port (True) or the endpoint's."""
 
-    def __init__(self, port: int) -> None:
-        super().__init__(f"port {port} on 127.0.0.1 is already in use by another process")
+    def __init__(self, port: int, *, mqtt: bool = False) -> None:
+        super().__init__(
+            f"{'MQTT ' if mqtt else ''}port {port} on 127.0.0.1 is already in use by another process"
+        )
         self.port = port
-
-
-def port_free(port: int) -> bool:
-    """Whether the endpoint could listen on 127.0.0.1:``port`` now (bound as the server binds:
-    with SO_REUSEADDR, so a closed connection's TIME_WAIT does not count as taken)."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+        self.mqtt = mqtt
 
 
 def _pid_alive(pid: int) -> bool:
@@ -92,26 +83,35 @@ def _pid_alive(pid: int) -> bool:
 class LocalCloud:
     """Context manager over one endpoint process + its mosquitto; state under ``state_dir``.
 
-    ``port`` 0 (the default, what runs and tests use, side by side) lets the kernel choose; a fixed
-    port that is taken raises :class:`PortInUse`. The endpoint listens on 127.0.0.1 only: its admin
-    and health routes are unauthenticated, and moto's interpreter calls it back on localhost."""
+    ``port`` (the endpoint's) and ``mqtt_port`` (the broker's) 0, the default, what runs and tests
+    use side by side, let the kernel choose; a fixed port that is taken raises :class:`PortInUse`
+    before anything starts. The endpoint listens on 127.0.0.1 only: its admin and health routes are
+    unauthenticated, and moto's interpreter calls it back on localhost."""
 
     def __init__(
-        self, state_dir: Path | str = ".local", *, startup_timeout: float = 30.0, port: int = 0
+        self,
+        state_dir: Path | str = ".local",
+        *,
+        startup_timeout: float = 30.0,
+        port: int = 0,
+        mqtt_port: int = 0,
     ) -> None:
-        if not 0 <= port <= 65535:
-            raise LocalCloudError(f"port must be 0 (any free port) or 1-65535, not {port}")
+        for name, value in (("port", port), ("mqtt_port", mqtt_port)):
+            if not 0 <= value <= 65535:
+                raise LocalCloudError(f"{name} must be 0 (any free port) or 1-65535, not {value}")
+        if port and port == mqtt_port:
+            raise LocalCloudError(f"the endpoint and the MQTT broker cannot share port {port}")
         self.state_dir = Path(state_dir).resolve()
         self.startup_timeout = startup_timeout
         self.port = port
+        self.mqtt_port = mqtt_port
         self.process: subprocess.Popen[bytes] | None = None
         self.info: dict[str, Any] = {}
         self.startup_seconds = 0.0
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> LocalCloud:
-        if self.port and not port_free(self.port):
-            raise PortInUse(self.port)
+        self._check_ports()
         self.state_dir.mkdir(parents=True, exist_ok=True)
         ready = self.state_dir / "endpoint.json"
         ready.unlink(missing_ok=True)
@@ -129,6 +129,8 @@ class LocalCloud:
                 str(ready),
                 "--port",
                 str(self.port),
+                "--mqtt-port",
+                str(self.mqtt_port),
             ],
             stdout=log,
             stderr=log,
@@ -139,8 +141,7 @@ class LocalCloud:
         deadline = started + self.startup_timeout
         while not ready.exists():
             if self.process.poll() is not None:
-                if self.port and not port_free(self.port):
-                    raise PortInUse(self.port)  # taken between our check and the endpoint's bind
+                self._check_ports()  # one taken between our check and the endpoint's or broker's bind
                 raise LocalCloudError(
                     f"endpoint exited with {self.process.returncode}; see {self.state_dir}/endpoint.log"
                 )
@@ -154,6 +155,13 @@ class LocalCloud:
         self.info = json.loads(ready.read_text())
         self.startup_seconds = time.monotonic() - started
         return self
+
+    def _check_ports(self) -> None:
+        """Raise :class:`PortInUse` for a fixed port another process holds (the endpoint's first)."""
+        if self.port and not port_free(self.port):
+            raise PortInUse(self.port)
+        if self.mqtt_port and not port_free(self.mqtt_port):
+            raise PortInUse(self.mqtt_port, mqtt=True)
 
     def stop(self) -> None:
         """SIGTERM the endpoint (it stops mosquitto and its workers); KILL what is left, by PID."""

@@ -336,11 +336,11 @@ def _open(
     app.open()
 
 
-def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> None:
+def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0, mqtt_port: int = 0) -> None:
     """Run the endpoint in the foreground until SIGTERM/SIGINT; write ``ready_file`` when usable.
 
-    Loopback only (the admin and health routes are unauthenticated). ``port`` 0 takes an
-    ephemeral port; a fixed port that is taken ends the process with a message naming it."""
+    Loopback only (admin and health routes are unauthenticated). ``port`` and ``mqtt_port`` (the
+    broker's) 0 take ephemeral ports; a fixed port that is taken ends it with a message naming it."""
     started = time.monotonic()
     state_dir.mkdir(parents=True, exist_ok=True)
     ctx = ServerContext(state_dir=state_dir)
@@ -352,7 +352,7 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
     ctx.port = httpd.server_port
     os.environ["MOTO_PORT"] = str(ctx.port)
     os.environ.update({k: v for k, v in ctx.aws_env().items() if k != "AWS_ENDPOINT_URL"})
-    from local_cloud.mqtt.broker import Broker
+    from local_cloud.mqtt.broker import Broker, BrokerPortInUse
 
     def _stop(signum: int, frame: Any) -> None:
         ctx.stopping.set()
@@ -361,16 +361,20 @@ def serve(state_dir: Path, ready_file: Path | None = None, port: int = 0) -> Non
     # installed before mosquitto starts, so a SIGTERM during start-up still stops it
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    broker = Broker(state_dir / "mqtt")
-    broker.launch()  # mosquitto starts while we import moto
-    ctx.extras["broker"] = broker
+    broker = Broker(state_dir / "mqtt", port=mqtt_port)
     providers: list[Any] = []
     try:
+        broker.launch()  # mosquitto starts while we import moto
+        ctx.extras["broker"] = broker
         app, providers = build(ctx)
         httpd.app = app
         LOG.info("providers built at +%.3fs", time.monotonic() - started)
         broker.wait_ready()
         LOG.info("broker up at +%.3fs", time.monotonic() - started)
+    except BrokerPortInUse as exc:
+        broker.stop()
+        httpd.server_close()
+        raise SystemExit(f"local cloud: {exc}") from None
     except BaseException:
         broker.stop()
         raise

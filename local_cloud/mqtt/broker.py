@@ -29,7 +29,7 @@ from pathlib import Path
 
 from local_cloud.mqtt.ca import CertificateAuthority, IssuedCertificate
 from local_cloud.mqtt.plugin import plugin_path
-from local_cloud.ports import free_port, wait_for_port
+from local_cloud.ports import free_port, port_free, wait_for_port
 
 PIPELINE_IDENTITY = "mlops-edge-pipeline"
 CONTROL_PLANE_IDENTITY = "mlops-edge-control-plane"
@@ -70,14 +70,29 @@ def find_mosquitto() -> str:
     return found
 
 
-class Broker:
-    """Owns the CA, the identities on disk, the ACL and the mosquitto process under ``root``."""
+class BrokerPortInUse(RuntimeError):
+    """The fixed port asked for is held by another process: a fixed port is never swapped for
+    another, since clients were told that one (``mlops-edge local up --mqtt-port``)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, port: int) -> None:
+        super().__init__(f"MQTT port {port} on 127.0.0.1 is already in use by another process")
+        self.port = port
+
+
+class Broker:
+    """Owns the CA, the identities on disk, the ACL and the mosquitto process under ``root``.
+
+    ``port`` 0 (runs, tests) takes a fresh ephemeral port at each launch; a fixed one (`local up`)
+    is used as given, and :class:`BrokerPortInUse` is raised if it is taken."""
+
+    def __init__(self, root: Path, port: int = 0) -> None:
+        if not 0 <= port <= 65535:
+            raise ValueError(f"MQTT port must be 0 (any free port) or 1-65535, not {port}")
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.ca = CertificateAuthority(root / "ca")
-        self.port = 0
+        self.fixed_port = port
+        self.port = port
         self.process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         self._devices_file = root / "devices.json"
@@ -161,9 +176,13 @@ class Broker:
 
     # -- process -------------------------------------------------------------------------------
     def launch(self) -> None:
-        """Start mosquitto on a fresh ephemeral port without waiting (start-up overlaps imports)."""
+        """Start mosquitto on its fixed port or a fresh ephemeral one, without waiting (start-up
+        overlaps imports). A taken fixed port is found here, before mosquitto starts: once it runs,
+        the other process's listener would answer :meth:`wait_ready` in its place."""
         binary = find_mosquitto()
-        self.port = free_port()
+        if self.fixed_port and not port_free(self.fixed_port):
+            raise BrokerPortInUse(self.fixed_port)
+        self.port = self.fixed_port or free_port()
         conf = self._write_config()
         log = open(self.root / "mosquitto.log", "ab")  # noqa: SIM115 - handed to the child
         self.process = subprocess.Popen(
@@ -178,7 +197,8 @@ class Broker:
         (self.root / "mosquitto.pid").write_text(str(self.process.pid))
 
     def wait_ready(self, timeout: float = 5.0, attempts: int = 3) -> None:
-        """Wait until mosquitto accepts connections; relaunch if the port was taken meanwhile."""
+        """Wait until mosquitto accepts connections; relaunch if the port was taken meanwhile (an
+        ephemeral one is chosen afresh; a fixed one taken meanwhile raises :class:`BrokerPortInUse`)."""
         for attempt in range(attempts):
             if self.process is None:
                 self.launch()
@@ -187,6 +207,8 @@ class Broker:
             if wait_for_port(self.port, timeout, alive=lambda p=process: p.poll() is None):  # type: ignore[misc]
                 return
             self.stop()
+            if self.fixed_port and not port_free(self.fixed_port):
+                raise BrokerPortInUse(self.fixed_port)
             if attempt < attempts - 1:
                 self.launch()
         raise RuntimeError(f"mosquitto did not start; see {self.root / 'mosquitto.log'}")
