@@ -3,6 +3,9 @@
 Served operations (JSON protocol, ``X-Amz-Target: SageMaker.<Op>``): CreateTrainingJob,
 DescribeTrainingJob, StopTrainingJob, ListTrainingJobs. Job records persist under the state dir;
 a job that was running when the endpoint stopped is reported Failed after restart.
+
+moto's ``UpdateModelPackage`` is patched to update only what the request carries, as AWS does
+(``model_packages.py``); moto still answers it, so the events provider sees the update.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from local_cloud.context import ServerContext
+from local_cloud.services.sagemaker import model_packages
 from local_cloud.services.sagemaker.exceptions import (
     ResourceInUse,
     SageMakerError,
@@ -27,6 +31,7 @@ SERVED = {"CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob", "ListTr
 
 class SageMakerProvider:
     def __init__(self, ctx: ServerContext) -> None:
+        model_packages.patch_update_model_package()  # moto answers it, with AWS's semantics
         self.ctx = ctx
         self.root = ctx.state_dir / "sagemaker"
         self.root.mkdir(parents=True, exist_ok=True)
