@@ -18,9 +18,12 @@ from typing import Any
 
 import click
 
-#: Kept in step with local_daemon.DEFAULT_PORT / PORT_ENV (not imported: --help stays light).
+#: Kept in step with local_daemon's DEFAULT_PORT, PORT_ENV, DEFAULT_MQTT_PORT and MQTT_PORT_ENV
+#: (not imported: --help stays light; a unit test holds them equal). Why these numbers: there.
 DEFAULT_PORT = 4610
 PORT_ENV = "MLOPS_EDGE_LOCAL_PORT"
+DEFAULT_MQTT_PORT = 4611
+MQTT_PORT_ENV = "MLOPS_EDGE_LOCAL_MQTT_PORT"
 
 state_dir_option = click.option(
     "--state-dir",
@@ -38,13 +41,14 @@ def run_local_up(
     stop: threading.Event | None = None,
     console: bool = True,
     port: int = 0,
+    mqtt_port: int = 0,
     detached: bool = False,
 ) -> float:
     """Start the local cloud (and the web console beside it), print how to use them, block until
     ``stop`` is set or SIGINT/SIGTERM; stop everything by PID. Returns the cloud's start-up time.
 
-    ``port`` 0 (the default of this function, for tests and tools) takes an ephemeral port; the
-    `local up` command passes its fixed default."""
+    ``port`` and ``mqtt_port`` 0 (the defaults of this function, for tests and tools) take
+    ephemeral ports; the `local up` command passes its fixed defaults."""
     from mlops_edge.environment.local_daemon import LocalCloudProblem, serve
 
     stop = stop or threading.Event()
@@ -53,7 +57,15 @@ def run_local_up(
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, lambda *_: stop.set())
     try:
-        return serve(state_dir, port=port, echo=echo, stop=stop, console=console, detached=detached)
+        return serve(
+            state_dir,
+            port=port,
+            mqtt_port=mqtt_port,
+            echo=echo,
+            stop=stop,
+            console=console,
+            detached=detached,
+        )
     except LocalCloudProblem as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -76,27 +88,38 @@ def local() -> None:
     show_default=True,
     help=f"The AWS endpoint's port on 127.0.0.1 (also ${PORT_ENV}); 0 takes any free port.",
 )
+@click.option(
+    "--mqtt-port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_MQTT_PORT,
+    envvar=MQTT_PORT_ENV,
+    show_default=True,
+    help=f"The MQTT broker's port (mTLS) on 127.0.0.1 (also ${MQTT_PORT_ENV}); 0 takes any free port.",
+)
 @click.option("--console/--no-console", default=True, show_default=True, help="Serve the web console too.")
 @click.option(
     "--detach", "-d", is_flag=True, help="Run in the background; return once healthy (stop: local stop)."
 )
 @click.option("--in-background", is_flag=True, hidden=True)  # set by --detach for its child
-def up(state_dir: Path, port: int, console: bool, detach: bool, in_background: bool) -> None:
+def up(state_dir: Path, port: int, mqtt_port: int, console: bool, detach: bool, in_background: bool) -> None:
     """Run the local cloud: AWS endpoint + MQTT broker (+ web console), until Ctrl-C or `local stop`.
 
-    With --detach it runs in the background (logs: `local logs`), and the command returns once the
-    cloud answers its health check."""
+    Both listen on fixed ports (--port, --mqtt-port), so exported settings and MQTT clients'
+    configuration stay valid across restarts. With --detach it runs in the background (logs:
+    `local logs`), and the command returns once the cloud answers its health check."""
     if not detach:
-        run_local_up(state_dir, console=console, port=port, detached=in_background)
+        run_local_up(state_dir, console=console, port=port, mqtt_port=mqtt_port, detached=in_background)
         return
     from mlops_edge.environment.local_daemon import LocalCloudProblem, start_detached
 
     try:
-        cloud = start_detached(state_dir, port=port, console=console)
+        cloud = start_detached(state_dir, port=port, mqtt_port=mqtt_port, console=console)
     except LocalCloudProblem as exc:
         raise click.ClickException(str(exc)) from exc
     flag = _flag(state_dir)
-    click.echo(f"local cloud running in the background: PID {cloud.pid}, {cloud.endpoint_url}")
+    click.echo(
+        f"local cloud running in the background: PID {cloud.pid}, {cloud.endpoint_url}, MQTT {cloud.mqtt_url}"
+    )
     click.echo(f"  status  mlops-edge local status{flag}")
     click.echo(f"  logs    mlops-edge local logs -f{flag}")
     click.echo(f"  stop    mlops-edge local stop{flag}")
@@ -137,6 +160,7 @@ def status(ctx: click.Context, state_dir: Path, output: str) -> None:
     mode = "detached" if cloud.detached else "in a terminal"
     click.echo(f"local cloud {'healthy' if healthy else 'NOT healthy'}: PID {cloud.pid} ({cloud.by}, {mode})")
     click.echo(f"  since {cloud.started_at}; state {cloud.state_dir}")
+    click.echo(f"  AWS endpoint {cloud.endpoint_url}; MQTT {cloud.mqtt_url or '(none recorded)'} (mTLS)")
     if report is None:
         click.echo(f"  {cloud.endpoint_url} does not answer its health check; see mlops-edge local logs")
         ctx.exit(code)

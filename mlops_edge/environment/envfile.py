@@ -72,7 +72,24 @@ class Running:
     def port(self) -> int:
         return int(self.endpoint_url.rsplit(":", 1)[-1]) if self.endpoint_url else 0
 
+    @property
+    def mqtt_host(self) -> str:
+        return self.env.get("MLOPS_EDGE_MQTT_HOST", "")
+
+    @property
+    def mqtt_port(self) -> int:
+        """The broker's port as the record says (0 when a record has none: not a number to use)."""
+        value = self.env.get("MLOPS_EDGE_MQTT_PORT", "")
+        return int(value) if value.isdigit() else 0
+
+    @property
+    def mqtt_url(self) -> str:
+        """``mqtts://host:port`` (mTLS), or "" when the record names no broker."""
+        return f"mqtts://{self.mqtt_host}:{self.mqtt_port}" if self.mqtt_host and self.mqtt_port else ""
+
     def as_dict(self) -> dict[str, Any]:
+        """What `local status --output json` reports of the record (stable keys, documented in
+        docs/local-cloud.md): both ports, so a script finds the broker without the health check."""
         return {
             "pid": self.pid,
             "by": self.by,
@@ -81,6 +98,8 @@ class Running:
             "state_dir": str(self.state_dir),
             "endpoint_url": self.endpoint_url,
             "port": self.port,
+            "mqtt_host": self.mqtt_host,
+            "mqtt_port": self.mqtt_port,
             "log": self.log,
         }
 

@@ -8,9 +8,10 @@ One process holds a state directory's local cloud: `mlops-edge local up`, run in
 Lambda workers, and the web console) are stopped by the holder on SIGTERM; `stop` then checks by
 PID that none of the processes it found under the holder remains, and SIGKILLs any that does.
 
-The default port is fixed (:data:`DEFAULT_PORT`) so that a shell, a script or an AWS profile can
-name the endpoint across restarts; `mlops-edge run` and the tests keep ephemeral ports, so any
-number of them run beside it.
+The default ports are fixed (:data:`DEFAULT_PORT` for the AWS endpoint, :data:`DEFAULT_MQTT_PORT`
+for the broker) so that a shell, a script, an AWS profile or an MQTT client's configuration can
+name them across restarts; `mlops-edge run` and the tests keep ephemeral ports, so any number of
+them run beside it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,12 @@ from mlops_edge.environment.envfile import (
 #: ephemeral range (32768-60999), so no run or test that takes an ephemeral port lands on it.
 DEFAULT_PORT = 4610
 PORT_ENV = "MLOPS_EDGE_LOCAL_PORT"
+#: The broker's port (mTLS) unless --mqtt-port or $MLOPS_EDGE_LOCAL_MQTT_PORT says otherwise: next
+#: to the endpoint's, for the same reasons (below the ephemeral range, outside LocalStack's ports,
+#: no well-known service on it). Not MQTT's own 8883 (or 1883): that is where a system mosquitto
+#: or another broker usually listens, and a client left on the default would reach it, not us.
+DEFAULT_MQTT_PORT = 4611
+MQTT_PORT_ENV = "MLOPS_EDGE_LOCAL_MQTT_PORT"
 #: What the holder prints (and, detached, what `local logs --source up` shows).
 LOG_FILE = "local.log"
 #: How long `local up` lets the endpoint start; `--detach` waits a little longer for the whole.
@@ -72,12 +79,34 @@ class AlreadyRunning(LocalCloudProblem):
         self.cloud = cloud
 
 
-def port_taken_message(port: int) -> str:
+def port_taken_message(port: int, *, mqtt: bool = False) -> str:
+    """One line: which port, who may hold it, and the option (or variable) that picks another."""
+    if mqtt:
+        return (
+            f"MQTT port {port} on 127.0.0.1 is already in use by another process (another local "
+            f"cloud? a mosquitto?); stop it, or choose another port: mlops-edge local up --mqtt-port N "
+            f"(or set {MQTT_PORT_ENV})"
+        )
     return (
         f"port {port} on 127.0.0.1 is already in use by another process (another local cloud? "
         f"LocalStack?); stop it, or choose another port: mlops-edge local up --port N "
         f"(or set {PORT_ENV})"
     )
+
+
+def check_ports(port: int, mqtt_port: int) -> None:
+    """Refuse, before anything starts, two fixed ports that cannot both be ours (0 = any free)."""
+    from local_cloud import port_free
+
+    if port and port == mqtt_port:
+        raise LocalCloudProblem(
+            f"the AWS endpoint and the MQTT broker cannot share port {port}: "
+            f"give them two (mlops-edge local up --port N --mqtt-port M)"
+        )
+    if port and not port_free(port):
+        raise LocalCloudProblem(port_taken_message(port))
+    if mqtt_port and not port_free(mqtt_port):
+        raise LocalCloudProblem(port_taken_message(mqtt_port, mqtt=True))
 
 
 def health(endpoint_url: str, timeout: float = 15.0) -> dict[str, Any] | None:
@@ -93,6 +122,7 @@ def serve(
     state_dir: Path,
     *,
     port: int,
+    mqtt_port: int = 0,
     echo: Callable[[str], Any],
     stop: threading.Event,
     console: bool = True,
@@ -107,12 +137,15 @@ def serve(
     holder = running(state_dir)
     if holder is not None:
         raise AlreadyRunning(holder)
+    check_ports(port, mqtt_port)
     # a loaded 2-core machine was seen to take 50 s (runs use LocalCloud's 30 s: they are watched)
-    cloud = LocalCloud(state_dir=state_dir / CLOUD_SUBDIR, port=port, startup_timeout=STARTUP_TIMEOUT_S)
+    cloud = LocalCloud(
+        state_dir=state_dir / CLOUD_SUBDIR, port=port, mqtt_port=mqtt_port, startup_timeout=STARTUP_TIMEOUT_S
+    )
     try:
         cloud.start()
-    except PortInUse as exc:
-        raise LocalCloudProblem(port_taken_message(exc.port)) from exc
+    except PortInUse as exc:  # taken between check_ports and the bind
+        raise LocalCloudProblem(port_taken_message(exc.port, mqtt=exc.mqtt)) from exc
     except LocalCloudError as exc:
         raise LocalCloudProblem(str(exc)) from exc
     web = None
@@ -163,21 +196,25 @@ def _print_ready(cloud: Any, state_dir: Path, echo: Callable[[str], Any]) -> Non
 
 
 def start_detached(
-    state_dir: Path, *, port: int, console: bool, timeout: float = STARTUP_TIMEOUT_S + 30
+    state_dir: Path,
+    *,
+    port: int,
+    mqtt_port: int = 0,
+    console: bool,
+    timeout: float = STARTUP_TIMEOUT_S + 30,
 ) -> Running:
     """Start `mlops-edge local up` in the background (own session, output to local.log); return
-    once it has recorded itself and its endpoint answers the health check."""
+    once it has recorded itself and its endpoint answers the health check. Taken ports are named
+    before the child starts."""
     holder = running(state_dir)
     if holder is not None:
         raise AlreadyRunning(holder)
-    from local_cloud import port_free
-
-    if port and not port_free(port):
-        raise LocalCloudProblem(port_taken_message(port))
+    check_ports(port, mqtt_port)
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / LOG_FILE
     command = [sys.executable, "-m", "mlops_edge.main", "local", "up", "--state-dir", str(state_dir)]
-    command += ["--port", str(port), "--console" if console else "--no-console", "--in-background"]
+    command += ["--port", str(port), "--mqtt-port", str(mqtt_port)]
+    command += ["--console" if console else "--no-console", "--in-background"]
     with open(log_path, "ab") as log:
         log.write(
             f"\n==> {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {' '.join(command)}\n".encode()
