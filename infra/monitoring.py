@@ -18,7 +18,6 @@ which needs Promote: a name, not a reference, breaks that cycle).
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from aws_cdk import Aws, Duration, Stack
 from aws_cdk import aws_events as events
@@ -29,11 +28,9 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.common import Scope
 from infra.storage import PREFIXES
 from lambdas.core.retraining import EVENT_DETAIL_TYPE, EVENT_SOURCE, SNAPSHOT_PREFIX
-
-if TYPE_CHECKING:
-    from infra.permissions import Scope
 
 #: The handler (``lambdas/monitor_drift.py``): a pipeline function, but no state of the machine.
 MONITOR_FUNCTION = "monitor_drift"

@@ -16,14 +16,14 @@ and things.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 from aws_cdk import ArnFormat, Stack
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
+from infra.common import Scope
 from infra.monitoring import monitor_drift_grants, retraining_rule_switch
-from infra.storage import PREFIXES, ArtifactStore
+from infra.storage import PREFIXES
 
 #: Dependent actions of the AWS IoT Greengrass V2 actions, from the Service Authorization Reference
 #: ("Actions, resources, and condition keys for AWS IoT Greengrass V2", *Dependent actions*
@@ -108,30 +108,6 @@ def log_group_writer(stack: Stack, log_group_pattern: str, *, sid: str | None = 
             )
         ],
     )
-
-
-@dataclass(frozen=True, kw_only=True)
-class Scope:
-    """The resources grants are scoped to."""
-
-    store: ArtifactStore
-    component_prefix: str
-    thing_group_name: str
-    model_package_group_name: str
-    #: The canary thing group a share-of-fleet rollout stage moves devices into ("" = none).
-    canary_thing_group_name: str = ""
-    verifier_secret_arn: str = ""
-    #: The EventBridge rule that starts a retraining on drift (infra/monitoring.py; "" = none).
-    retraining_rule_name: str = ""
-
-    def arn(self, scope: Construct, service: str, resource: str, name: str, sep: str = "/") -> str:
-        """An ARN in this stack's account and region."""
-        from aws_cdk import ArnFormat
-
-        fmt = ArnFormat.SLASH_RESOURCE_NAME if sep == "/" else ArnFormat.COLON_RESOURCE_NAME
-        return Stack.of(scope).format_arn(
-            service=service, resource=resource, resource_name=name, arn_format=fmt
-        )
 
 
 def _s3_read(role: iam.IRole, scope: Scope, *prefixes: str) -> None:
