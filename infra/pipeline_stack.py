@@ -12,9 +12,10 @@ from constructs import Construct
 
 from infra import common
 from infra.approval import ApprovalTrigger
+from infra.common import Scope
 from infra.functions import PipelineFunctions
 from infra.monitoring import MONITOR_FUNCTION, DriftMonitoring, retraining_rule_name
-from infra.permissions import Scope, grant_all
+from infra.permissions import grant_all
 from infra.presence import DevicePresence
 from infra.storage import PREFIXES, ArtifactStore
 from infra.training import TrainingResources
