@@ -128,13 +128,9 @@ def test_approving_a_registered_package_starts_the_deploy_only_execution(
 ) -> None:
     sm = own.client("sagemaker")
     known = set(_executions(own))
-    # As a person approves it (no ApprovalDescription). The package's metadata goes back with the
-    # update, as the console sends it: AWS keeps what an update leaves out, the local cloud's moto
-    # replaces the whole map (see test_a_bare_approval_keeps_the_packages_metadata).
-    metadata = sm.describe_model_package(ModelPackageName=awaiting)["CustomerMetadataProperties"]
-    sm.update_model_package(
-        ModelPackageArn=awaiting, ModelApprovalStatus="Approved", CustomerMetadataProperties=metadata
-    )
+    # As a person approves it: the status alone, no ApprovalDescription, no metadata (the package
+    # keeps its ONNX links, as on AWS: see test_a_bare_approval_keeps_the_packages_metadata).
+    sm.update_model_package(ModelPackageArn=awaiting, ModelApprovalStatus="Approved")
     arn = _new_execution(own, known)
 
     sfn = own.client("stepfunctions")
@@ -195,21 +191,16 @@ def test_the_pipelines_own_approval_starts_nothing(own: Deployed, awaiting: str)
         events.delete_rule(Name="it-sentinel")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="local cloud gap: moto's UpdateModelPackage drops CustomerMetadataProperties an update "
-    "leaves out (AWS keeps them), so a bare `aws sagemaker update-model-package "
-    "--model-approval-status Approved` locally starts an execution that fails at RegisterModel "
-    "(lacks the ONNX metadata); the console carries the metadata back to avoid it",
-)
 def test_a_bare_approval_keeps_the_packages_metadata(own: Deployed) -> None:
+    """UpdateModelPackage through the real endpoint updates only what it carries, as AWS does
+    (local_cloud/services/sagemaker/model_packages.py; moto alone replaced the map)."""
     sm = own.client("sagemaker")
     group = "it-approval-bare"  # not the pipeline's group: the rule does not match it
     sm.create_model_package_group(ModelPackageGroupName=group)
     arn = sm.create_model_package(
         ModelPackageGroupName=group,
         ModelApprovalStatus="PendingManualApproval",
-        CustomerMetadataProperties={"onnx_uri": "s3://b/k"},
+        CustomerMetadataProperties={"onnx_uri": "s3://b/k", "execution": "run-1"},
         InferenceSpecification={
             "Containers": [{"Image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
             "SupportedContentTypes": ["text/csv"],
@@ -218,4 +209,15 @@ def test_a_bare_approval_keeps_the_packages_metadata(own: Deployed) -> None:
     )["ModelPackageArn"]
     sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved")
     described = sm.describe_model_package(ModelPackageName=arn)
-    assert described.get("CustomerMetadataProperties") == {"onnx_uri": "s3://b/k"}
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described.get("CustomerMetadataProperties") == {"onnx_uri": "s3://b/k", "execution": "run-1"}
+    sm.update_model_package(
+        ModelPackageArn=arn,
+        CustomerMetadataProperties={"verified_thing_group": "g"},
+        CustomerMetadataPropertiesToRemove=["execution"],
+    )
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["ModelApprovalStatus"] == "Approved"
+    assert described["CustomerMetadataProperties"] == {"onnx_uri": "s3://b/k", "verified_thing_group": "g"}
+    with pytest.raises(sm.exceptions.ClientError, match="Member must have length less than or equal to 256"):
+        sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"k": "v" * 257})
