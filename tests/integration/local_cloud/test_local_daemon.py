@@ -1,9 +1,10 @@
 """A local cloud that stays up (issue 14): `local up --detach`, `status`, `exec`, `env`, `logs`, `stop`.
 
-One detached cloud serves the whole module, started by the real CLI in a real child process on a
-port of its own (an ephemeral one, so the module runs beside other tests and a user's cloud on the
-default port). The last test stops it and checks, by PID, that nothing it started remains: the
-holder, the endpoint, mosquitto, the console and a Lambda worker.
+One detached cloud serves the whole module, started by the real CLI in a real child process on
+ports of its own, given explicitly as a user gives fixed ones (free ephemeral ones, so the module
+runs beside other tests and a user's cloud on the default ports). The last test stops it and
+checks, by PID, that nothing it started remains: the holder, the endpoint, mosquitto, the console
+and a Lambda worker.
 """
 
 from __future__ import annotations
@@ -39,14 +40,21 @@ def cli(
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """`local up --detach` on a port of its own; stopped at the end whatever happened."""
+    """`local up --detach` on ports of its own; stopped at the end whatever happened."""
     state = tmp_path_factory.mktemp("detached")
-    port = free_port()
-    started = cli("up", "--detach", "--state-dir", str(state), "--port", str(port), timeout=240)
+    port, mqtt_port = free_port(), free_port()
+    ports = ["--port", str(port), "--mqtt-port", str(mqtt_port)]
+    started = cli("up", "--detach", "--state-dir", str(state), *ports, timeout=240)
     assert started.returncode == 0, started.stderr + started.stdout
     record = json.loads((state / "local.json").read_text())
     try:
-        yield {"state": state, "port": port, "record": record, "up_output": started.stdout}
+        yield {
+            "state": state,
+            "port": port,
+            "mqtt_port": mqtt_port,
+            "record": record,
+            "up_output": started.stdout,
+        }
     finally:
         cli("stop", "--state-dir", str(state))
 
@@ -56,9 +64,11 @@ def test_up_detach_returns_once_healthy_and_says_how_to_use_it(cloud: dict[str, 
     assert (
         record["detached"] is True
         and record["env"]["AWS_ENDPOINT_URL"] == f"http://127.0.0.1:{cloud['port']}"
+        and record["env"]["MLOPS_EDGE_MQTT_PORT"] == str(cloud["mqtt_port"])
     )
     assert processes.alive(record["pid"], record["ticks"])
     assert f"PID {record['pid']}" in cloud["up_output"] and "local stop" in cloud["up_output"]
+    assert f"MQTT mqtts://127.0.0.1:{cloud['mqtt_port']}" in cloud["up_output"]
 
 
 def test_status_reports_each_service_healthy(cloud: dict[str, Any]) -> None:
@@ -66,16 +76,17 @@ def test_status_reports_each_service_healthy(cloud: dict[str, Any]) -> None:
     assert shown.returncode == 0, shown.stdout + shown.stderr
     report = json.loads(shown.stdout)
     assert report["running"] and report["healthy"] and report["pid"] == cloud["record"]["pid"]
+    assert (report["port"], report["mqtt_port"]) == (cloud["port"], cloud["mqtt_port"])
     services = report["health"]["services"]
     assert set(services) == {"endpoint", "broker", "lambda", "devices", "iam"}
     assert services["endpoint"]["port"] == cloud["port"] and services["endpoint"]["started_at"]
-    assert services["broker"]["up"] and services["broker"]["port"] == int(
-        cloud["record"]["env"]["MLOPS_EDGE_MQTT_PORT"]
-    )
+    assert services["broker"]["up"] and services["broker"]["port"] == cloud["mqtt_port"]
+    assert services["broker"]["host"] == "127.0.0.1"
     assert services["broker"]["connected_clients"] >= 1  # the Greengrass control plane's client
     assert services["iam"]["mode"] in {"enforce", "audit", "off"}
     table = cli("status", "--state-dir", str(cloud["state"]))
     assert table.returncode == 0 and "healthy" in table.stdout and "broker" in table.stdout
+    assert f"MQTT mqtts://127.0.0.1:{cloud['mqtt_port']}" in table.stdout
 
 
 def test_starting_twice_names_the_running_pid_and_a_taken_port_is_named(
@@ -88,6 +99,42 @@ def test_starting_twice_names_the_running_pid_and_a_taken_port_is_named(
     assert taken.returncode == 1 and "Traceback" not in taken.stderr
     assert f"port {cloud['port']} on 127.0.0.1 is already in use" in taken.stderr and "--port" in taken.stderr
     assert not (tmp_path / "local.json").exists()
+
+
+def test_an_mqtt_port_another_cloud_holds_is_named_and_leaves_no_process(
+    cloud: dict[str, Any], tmp_path: Path
+) -> None:
+    """Taken by the module cloud's mosquitto: refused by `local up` before it starts anything; and
+    the endpoint process itself, had the port been taken after that check, exits naming it."""
+    mine = ["--port", str(free_port()), "--mqtt-port", str(cloud["mqtt_port"])]
+    for detach in (["--detach"], []):
+        taken = cli("up", *detach, "--state-dir", str(tmp_path), *mine)
+        assert taken.returncode == 1 and "Traceback" not in taken.stderr
+        assert taken.stderr.strip() == (
+            f"Error: MQTT port {cloud['mqtt_port']} on 127.0.0.1 is already in use by another process "
+            f"(another local cloud? a mosquitto?); stop it, or choose another port: "
+            f"mlops-edge local up --mqtt-port N (or set MLOPS_EDGE_LOCAL_MQTT_PORT)"
+        )
+        assert not (tmp_path / "local.json").exists() and _processes_naming(tmp_path) == []
+    endpoint = subprocess.run(
+        [sys.executable, "-m", "local_cloud", "serve", "--state-dir", str(tmp_path / "cloud"), *mine],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert endpoint.returncode == 1 and "Traceback" not in endpoint.stderr
+    assert f"MQTT port {cloud['mqtt_port']} on 127.0.0.1 is already in use" in endpoint.stderr
+    assert not (tmp_path / "cloud" / "endpoint.json").exists() and _processes_naming(tmp_path) == []
+
+
+def _processes_naming(path: Path) -> list[int]:
+    """PIDs whose command line names ``path`` (a holder, endpoint or mosquitto started for it)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and str(path).encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
 
 
 def test_exec_runs_the_aws_cli_against_the_cloud_without_touching_the_callers_environment(
@@ -206,3 +253,18 @@ def test_stop_leaves_no_process_by_pid(cloud: dict[str, Any]) -> None:
     assert not (cloud["state"] / "local.json").exists()
     after = cli("status", "--state-dir", str(cloud["state"]))
     assert after.returncode == 1 and "no local cloud runs" in after.stderr
+
+
+def test_a_restart_keeps_both_ports(cloud: dict[str, Any]) -> None:
+    """After the stop above: the same fixed ports are usable at once (connections the old broker
+    and endpoint closed linger in TIME_WAIT, which must not count as taken), so an exported
+    environment stays valid. Stopped again by the fixture."""
+    ports = ["--port", str(cloud["port"]), "--mqtt-port", str(cloud["mqtt_port"])]
+    again = cli("up", "--detach", "--no-console", "--state-dir", str(cloud["state"]), *ports, timeout=240)
+    assert again.returncode == 0, again.stderr + again.stdout
+    record = json.loads((cloud["state"] / "local.json").read_text())
+    assert record["pid"] != cloud["record"]["pid"]
+    where = ("AWS_ENDPOINT_URL", "MLOPS_EDGE_MQTT_HOST", "MLOPS_EDGE_MQTT_PORT")
+    assert [record["env"][k] for k in where] == [cloud["record"]["env"][k] for k in where]
+    assert cli("stop", "--state-dir", str(cloud["state"])).returncode == 0
+    assert not processes.alive(record["pid"], record["ticks"])
