@@ -1,12 +1,16 @@
-"""Device presence: an AWS IoT topic rule that keeps each client's last lifecycle event in S3.
+"""Device presence: an AWS IoT topic rule that keeps each client's lifecycle events in S3.
 
 AWS IoT publishes ``$aws/events/presence/connected|disconnected/<clientId>`` when a client
-connects or goes away (developerguide/life-cycle-events.html). CheckDeployment needs the *last*
-event of each unfinished device to say it is offline, and when it went; a rule with an s3 action
-gives that with no code to run: one object per client, ``<state prefix>presence/<clientId>.json``,
-overwritten by each event (``${clientId}`` is a substitution template over the event's own
-field). IoT acts as a role only it may assume (``aws:SourceAccount``/``aws:SourceArn`` against
-the confused deputy) that may put objects under that prefix and nowhere else.
+connects or goes away (developerguide/life-cycle-events.html), and warns that these messages
+"might be sent out of order" and duplicated; IoT also runs a rule's actions for different messages
+concurrently. CheckDeployment needs each unfinished device's *newest* event to say it is offline,
+and when it went. So the rule's s3 action writes every event to its own object,
+``<state prefix>presence/<clientId>/<versionNumber>-<timestamp>-<eventType>.json``
+(``lambdas.core.presence.EVENT_KEY_TEMPLATE``; ``${...}`` are substitution templates over the
+event's own fields): a late older event cannot overwrite a newer one, a duplicate rewrites its own
+key, and the reader orders them by ``versionNumber``/``timestamp`` as AWS prescribes. IoT acts as a
+role only it may assume (``aws:SourceAccount``/``aws:SourceArn`` against the confused deputy) that
+may put objects under that prefix and nowhere else.
 """
 
 from __future__ import annotations
@@ -19,9 +23,10 @@ from aws_cdk import aws_iot as iot
 from constructs import Construct
 
 from infra.storage import PREFIXES, ArtifactStore
+from lambdas.core.presence import EVENT_KEY_TEMPLATE, PRESENCE_FOLDER
 
-#: where the rule writes, under the state prefix; CheckDeployment reads ``<this><thing>.json``
-PRESENCE_PREFIX = f"{PREFIXES['state']}presence/"
+#: where the rule writes, under the state prefix; CheckDeployment lists ``<this><thing>/``
+PRESENCE_PREFIX = f"{PREFIXES['state']}{PRESENCE_FOLDER}"
 PRESENCE_SQL = "SELECT * FROM '$aws/events/presence/+/+'"
 
 
@@ -47,7 +52,7 @@ class DevicePresence(Construct):
         self.role = iam.Role(
             self,
             "Role",
-            description="AWS IoT's presence rule: writes each client's last lifecycle event to S3",
+            description="AWS IoT's presence rule: writes each client's lifecycle events to S3",
             assumed_by=iam.ServicePrincipal(
                 "iot.amazonaws.com",
                 conditions={
@@ -68,13 +73,13 @@ class DevicePresence(Construct):
             topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
                 sql=PRESENCE_SQL,
                 aws_iot_sql_version="2016-03-23",
-                description="Each device's last connect/disconnect, for CheckDeployment's offline devices",
+                description="Each device's connect/disconnect events, one object each, for CheckDeployment's offline devices",
                 rule_disabled=False,
                 actions=[
                     iot.CfnTopicRule.ActionProperty(
                         s3=iot.CfnTopicRule.S3ActionProperty(
                             bucket_name=store.bucket.bucket_name,
-                            key=PRESENCE_PREFIX + "${clientId}.json",
+                            key=PRESENCE_PREFIX + EVENT_KEY_TEMPLATE,
                             role_arn=self.role.role_arn,
                         )
                     )

@@ -1,5 +1,6 @@
-"""The presence topic rule: lifecycle events to ``state/presence/${clientId}.json`` as a role only
-IoT (this account, this rule) may assume, allowed s3:PutObject under that prefix and nothing else."""
+"""The presence topic rule: each lifecycle event to its own object under ``state/presence/<clientId>/``
+(so a late or duplicated event cannot overwrite a newer one) as a role only IoT (this account, this
+rule) may assume, allowed s3:PutObject under that prefix and nothing else."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: r for k, r in template["Resources"].items() if r["Type"] == kind}
 
 
-def test_the_rule_writes_each_clients_last_event_under_the_state_prefix(synth) -> None:
+def test_the_rule_writes_each_clients_events_apart_under_the_state_prefix(synth) -> None:
     template = synth.templates["pipeline"]
     (rule,) = [
         r
@@ -25,7 +26,8 @@ def test_the_rule_writes_each_clients_last_event_under_the_state_prefix(synth) -
     assert payload["Sql"] == "SELECT * FROM '$aws/events/presence/+/+'"
     assert payload["RuleDisabled"] is False
     ((action,),) = [a.values() for a in payload["Actions"]]
-    assert action["Key"] == "state/presence/${clientId}.json"
+    # one object per event, named by what the reader orders on (lambdas.core.presence)
+    assert action["Key"] == "state/presence/${clientId}/${versionNumber}-${timestamp}-${eventType}.json"
     assert action["BucketName"]["Ref"].startswith("StorageArtifacts")
     role_id = action["RoleArn"]["Fn::GetAtt"][0]
     role = template["Resources"][role_id]["Properties"]
