@@ -10,15 +10,13 @@ them, under the backend's lock, so the rules of the records stay in ``models.py`
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local_cloud.services.greengrassv2.arns import TargetKind
-
-if TYPE_CHECKING:
-    from local_cloud.services.greengrassv2.models import GreengrassBackend
+from local_cloud.services.greengrassv2.jobstate import JobState
 
 
-def iam_facts(backend: GreengrassBackend, operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
+def iam_facts(backend: JobState, operation: str, params: Mapping[str, Any]) -> dict[str, Any] | None:
     """The facts of one operation: ``{}`` for operations without any; None when the deployment
     named does not exist (the call ends in ResourceNotFound before any dependent action)."""
     if operation in ("GetDeployment", "CancelDeployment"):

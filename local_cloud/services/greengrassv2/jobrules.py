@@ -12,14 +12,12 @@ changed, to be sent notify-next once the caller's own answer is out.
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local_cloud.services.greengrassv2.deployments import Deployment, DeploymentStatus
 from local_cloud.services.greengrassv2.executions import ExecutionBook, ExecutionStatus, JobExecution
+from local_cloud.services.greengrassv2.jobstate import JobState
 from local_cloud.services.greengrassv2.rollout import abort_comment, met_criterion
-
-if TYPE_CHECKING:
-    from local_cloud.services.greengrassv2.models import GreengrassBackend
 
 #: DescribeJob's reasonCode when an abortConfig criterion canceled the job (the local cloud's
 #: word: AWS documents the field, not the value it uses for an automatic abort)
@@ -76,7 +74,7 @@ def check_abort(deployment: Deployment, book: ExecutionBook, now: float) -> list
     )
 
 
-def advance(backend: GreengrassBackend) -> list[str]:
+def advance(backend: JobState) -> list[str]:
     """One tick of the clock: rollouts release their next things, in-progress executions past
     their timeout become TIMED_OUT, and timeouts count toward abort criteria."""
     with backend.lock:
@@ -90,7 +88,7 @@ def advance(backend: GreengrassBackend) -> list[str]:
     return sorted(set(touched))
 
 
-def expire(backend: GreengrassBackend, now: float, minute_s: float) -> list[str]:
+def expire(backend: JobState, now: float, minute_s: float) -> list[str]:
     """TIMED_OUT for executions past ``inProgressTimeoutInMinutes`` (minutes of ``minute_s``
     seconds); a job whose abortConfig the timeouts meet is canceled."""
 

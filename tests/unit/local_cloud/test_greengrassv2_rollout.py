@@ -13,6 +13,7 @@ from local_cloud.services.greengrassv2.arns import Target
 from local_cloud.services.greengrassv2.dataplane import JobsDataPlane
 from local_cloud.services.greengrassv2.deployments import Deployment
 from local_cloud.services.greengrassv2.exceptions import JobsError, ValidationException
+from local_cloud.services.greengrassv2.jobstate import JobState
 from local_cloud.services.greengrassv2.models import DeploymentStatus, ExecutionStatus, GreengrassBackend
 from local_cloud.services.greengrassv2.rollout import env_minute_s
 from tests.unit.local_cloud.conftest import ARNS, Clock, FakeDirectory, group_arn
@@ -276,3 +277,15 @@ def test_the_minute_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) 
     for bad in ("0", "-1", "soon", "nan"):
         monkeypatch.setenv("MLOPS_EDGE_LOCAL_MINUTE_S", bad)
         assert env_minute_s() == 60.0
+
+
+def test_the_backend_has_every_member_the_job_rules_name(gg: GreengrassBackend) -> None:
+    """jobrules and iamfacts name the backend by the ``JobState`` protocol, which nothing checks
+    at run time: a member renamed on one side only must fail here, not in the ticker."""
+    declared = set(JobState.__annotations__) | {
+        name for name, value in vars(JobState).items() if callable(value) and not name.startswith("_")
+    }
+    assert declared == {"lock", "deployments", "executions", "clock", "minute_s", "save", "reconcile"}
+    missing = sorted(name for name in declared if not hasattr(gg, name))
+    assert missing == []
+    assert all(callable(getattr(gg, name)) for name in ("clock", "minute_s", "save", "reconcile"))
