@@ -48,7 +48,7 @@ DEFAULT_PORT = 4610
 PORT_ENV = "MLOPS_EDGE_LOCAL_PORT"
 #: The broker's port (mTLS) unless --mqtt-port or $MLOPS_EDGE_LOCAL_MQTT_PORT says otherwise: next
 #: to the endpoint's, for the same reasons (below the ephemeral range, outside LocalStack's ports,
-#: no well-known service on it). Not MQTT's own 8883 (or 1883): that is where a system mosquitto
+#: no common service on it). Not MQTT's own 8883 (or 1883): that is where a system mosquitto
 #: or another broker usually listens, and a client left on the default would reach it, not us.
 DEFAULT_MQTT_PORT = 4611
 MQTT_PORT_ENV = "MLOPS_EDGE_LOCAL_MQTT_PORT"
@@ -229,12 +229,20 @@ def start_detached(
         if holder is not None and holder.pid == child.pid and health(holder.endpoint_url) is not None:
             return holder
         if child.poll() is not None:
-            raise LocalCloudProblem(
-                f"the local cloud did not start:\n{_tail(log_path, 15)}\n(log: {log_path})"
-            )
+            raise LocalCloudProblem(_why_not_started(log_path))
         time.sleep(0.1)
     _stop_tree(child.pid, processes.start_ticks(child.pid), timeout=10)
     raise LocalCloudProblem(f"the local cloud did not become healthy in {timeout:.0f} s; see {log_path}")
+
+
+def _why_not_started(log_path: Path) -> str:
+    """The child's own one-line error when it gave one (a port taken after our check, say), else
+    the end of its log."""
+    tail = _tail(log_path, 15)
+    errors = [line for line in tail.splitlines() if line.startswith("Error: ")]
+    if errors:
+        return f"{errors[-1].removeprefix('Error: ')} (log: {log_path})"
+    return f"the local cloud did not start:\n{tail}\n(log: {log_path})"
 
 
 def _tail(path: Path, lines: int) -> str:

@@ -110,3 +110,15 @@ def test_status_shows_both_ports_even_when_the_health_check_does_not_answer(tmp_
     shown = CliRunner().invoke(command.local, ["status", "--state-dir", str(tmp_path), "-o", "json"])
     report = json.loads(shown.stdout)
     assert (report["port"], report["mqtt_host"], report["mqtt_port"]) == (closed, "127.0.0.1", 4611)
+
+
+def test_a_detached_child_that_exits_is_reported_by_its_own_error_line(tmp_path: Path) -> None:
+    """A port taken after the parent's check: the child's one-line error, not 15 lines of log."""
+    log = tmp_path / "local.log"
+    log.write_text(
+        "==> 2026-11-27T19:00:00Z mlops-edge local up\nError: MQTT port 4611 on 127.0.0.1 is taken\n"
+    )
+    assert local_daemon._why_not_started(log) == f"MQTT port 4611 on 127.0.0.1 is taken (log: {log})"
+    log.write_text("Traceback (most recent call last):\nSomethingElse: broke\n")
+    said = local_daemon._why_not_started(log)
+    assert said.startswith("the local cloud did not start:\n") and "SomethingElse: broke" in said
