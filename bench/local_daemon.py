@@ -2,7 +2,7 @@
 the health endpoint, `local exec -- true`, and `local stop` until no process of it remains.
 
 Each round runs the real CLI (`python -m mlops_edge.main local ...`) in a fresh state directory on
-an ephemeral port, as a user would on the default one. Prints a table; ``--json PATH`` writes the
+ephemeral ports (endpoint and broker), as a user would on the default ones. Prints a table; ``--json PATH`` writes the
 figures (default bench/results/local_daemon.json). Targets: up --detach <= 10 s, status and the
 health check <= 1 s, stop <= 10 s, on the 2-core machine.
 """
@@ -38,7 +38,9 @@ def _timed(*args: str) -> tuple[float, subprocess.CompletedProcess[str]]:
 def one_round(state: Path, console: bool) -> dict[str, Any]:
     port = free_port()
     flags = ["--state-dir", str(state)]
-    up_s, up = _timed("up", "--detach", *flags, "--port", str(port), *([] if console else ["--no-console"]))
+    # not the default ports: a user's own cloud may hold them
+    ports = ["--port", str(port), "--mqtt-port", str(free_port())]
+    up_s, up = _timed("up", "--detach", *flags, *ports, *([] if console else ["--no-console"]))
     if up.returncode != 0:
         raise SystemExit(f"local up --detach failed: {up.stderr}")
     record = json.loads((state / "local.json").read_text())
