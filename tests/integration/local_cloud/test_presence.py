@@ -3,16 +3,20 @@
 A privileged subscriber sees ``$aws/events/presence/connected/<clientId>`` and
 ``.../disconnected/<clientId>`` with the payload AWS documents; a clean DISCONNECT, a dropped
 connection and a session takeover each carry their reason; a refused CONNECT announces nothing;
-a device may neither subscribe to the events nor forge one.
+a device may neither subscribe to the events nor forge one. Through the CDK app's presence rule
+(the local rules engine's s3 action) the pipeline's reader names a taken-over session online
+although its old connection's disconnect arrives last.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import queue
 import socket
 import ssl
+import time
 import uuid
 from typing import Any
 
@@ -20,6 +24,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from lambdas.core.presence import EVENT_KEY_TEMPLATE, last_event
 from local_cloud.mqtt.broker import TOOL_CLIENT_PREFIX
 
 pytestmark = pytest.mark.integration
@@ -214,3 +219,88 @@ def test_a_broker_reload_announces_nothing(local_cloud, provision_device, watche
         if topic.endswith(f"/{device.thing_name}"):
             seen.append((topic, payload["sessionIdentifier"]))
     assert seen == [(f"{PRESENCE}/disconnected/{device.thing_name}", up["sessionIdentifier"])]
+
+
+def _presence_rule(local_cloud: Any, suffix: str) -> tuple[str, str]:
+    """The CDK app's presence rule (infra/presence.py: its SQL and key) writing to a bucket of
+    this test, as a role IoT may assume that may put objects under the presence prefix only."""
+    from infra.presence import PRESENCE_PREFIX, PRESENCE_SQL
+
+    bucket, rule = f"presence-order-{suffix}", f"presence_order_{suffix}"
+    local_cloud.client("s3").create_bucket(Bucket=bucket)
+    iam = local_cloud.client("iam")
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "iot.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    role = iam.create_role(RoleName=f"presence-{suffix}", AssumeRolePolicyDocument=json.dumps(trust))["Role"]
+    put = {
+        "Effect": "Allow",
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{bucket}/{PRESENCE_PREFIX}*",
+    }
+    iam.put_role_policy(
+        RoleName=f"presence-{suffix}",
+        PolicyName="presence",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [put]}),
+    )
+    key = PRESENCE_PREFIX + EVENT_KEY_TEMPLATE
+    local_cloud.client("iot").create_topic_rule(
+        ruleName=rule,
+        topicRulePayload={
+            "sql": PRESENCE_SQL,
+            "awsIotSqlVersion": "2016-03-23",
+            "actions": [{"s3": {"bucketName": bucket, "key": key, "roleArn": role["Arn"]}}],
+        },
+    )
+    return bucket, rule
+
+
+def _stored(s3: Any, bucket: str, thing: str, count: int) -> list[str]:
+    """The names of ``thing``'s stored events once there are ``count`` (bounded wait)."""
+    deadline = time.monotonic() + 15
+    while True:
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"state/presence/{thing}/").get("Contents", [])
+        if len(listed) >= count or time.monotonic() > deadline:
+            return [o["Key"].rsplit("/", 1)[-1] for o in listed]
+        time.sleep(0.1)
+
+
+def test_a_takeover_whose_old_disconnect_arrives_last_is_still_online_through_the_rule(
+    local_cloud, provision_device, clients
+) -> None:  # type: ignore[no-untyped-def]
+    """The real path of issue 12's presence: broker events -> the CDK app's presence rule -> S3 ->
+    CheckDeployment's reader. A session takeover makes the broker publish the new connection's
+    ``connected`` before the old one's ``disconnected`` (DUPLICATE_CLIENTID), as AWS may: with one
+    object per client the stale disconnect was the record and an online device was named offline."""
+    suffix = uuid.uuid4().hex[:8]
+    bucket, rule = _presence_rule(local_cloud, suffix)
+    s3, iot = local_cloud.client("s3"), local_cloud.client("iot")
+    config = {"bucket": bucket, "state_prefix": "state/"}
+    try:
+        device = provision_device(thing_group="presence")
+        thing = device.thing_name
+        first = Client(local_cloud, device, thing)
+        clients.append(first)
+        assert first.ack("connack") == 0
+        assert len(_stored(s3, bucket, thing, 1)) == 1
+        second = Client(local_cloud, device, thing)  # takes the session over
+        clients.append(second)
+        assert second.ack("connack") == 0
+        names = _stored(s3, bucket, thing, 3)
+        assert len(names) == 3 and sum(n.endswith("-disconnected.json") for n in names) == 1, names
+        now = last_event(s3, config, thing)
+        assert now is not None and now["eventType"] == "connected", (names, now)
+        assert f"{now['versionNumber']}-{now['timestamp']}-connected.json" == max(names), names
+
+        second.drop()
+        assert len(_stored(s3, bucket, thing, 4)) == 4
+        gone = last_event(s3, config, thing)
+        assert gone is not None and gone["eventType"] == "disconnected", gone
+        assert gone["disconnectReason"] == "CONNECTION_LOST"
+        assert gone["versionNumber"] == now["versionNumber"]  # the second connection's own disconnect
+    finally:
+        with contextlib.suppress(iot.exceptions.ResourceNotFoundException):
+            iot.delete_topic_rule(ruleName=rule)
