@@ -244,11 +244,12 @@ def test_a_device_killed_mid_rollout_is_named_offline_within_the_stage_timeout(
     import signal
     import uuid
 
+    from lambdas.core.presence import last_event
     from mlops_edge.environment.fleet import Fleet
 
     s3, sfn = deployed.client("s3"), deployed.client("stepfunctions")
     victim, steady = "mlops-edge-offline-01", fleet.devices[0].thing_name
-    presence_key = f"state/presence/{victim}.json"
+    presence = {"bucket": deployed.bucket, "state_prefix": "state/"}  # the reader's config
     document = {"dataset": dict(deployed.dataset), **device_input(fast_input, deployed)}
     document["poll"]["deployment"] = {"interval_s": 1, "timeout_s": 60, "max_polls": 10_000}
     doomed = Fleet(
@@ -261,9 +262,7 @@ def test_a_device_killed_mid_rollout_is_named_offline_within_the_stage_timeout(
         (device,) = doomed.start(names=[victim])
         assert not doomed.wait_reported(deployed.client("greengrassv2"), timeout_s=60)
         # its connect went through the presence rule into the bucket
-        assert (
-            _eventually(lambda: _presence(s3, deployed.bucket, presence_key), 15)["eventType"] == "connected"
-        )
+        assert _eventually(lambda: last_event(s3, presence, victim), 15)["eventType"] == "connected"
         arn = sfn.start_execution(
             stateMachineArn=deployed.state_machine_arn,
             name=f"it-{uuid.uuid4().hex[:12]}",
@@ -277,7 +276,7 @@ def test_a_device_killed_mid_rollout_is_named_offline_within_the_stage_timeout(
             lambda: (e := sfn.describe_execution(executionArn=arn))["status"] != "RUNNING" and e, 90
         )
         decided = time.monotonic() - killed
-        record = _presence(s3, deployed.bucket, presence_key)
+        record = last_event(s3, presence, victim)  # the newest of its stored events
     finally:
         doomed.stop()
         deployed.client("iot").remove_thing_from_thing_group(
@@ -293,13 +292,6 @@ def test_a_device_killed_mid_rollout_is_named_offline_within_the_stage_timeout(
     assert steady not in cause, cause
     # named well within the stage's 60 s budget (15 s grace, 1 s polls, a busy machine)
     assert decided < 60, decided
-
-
-def _presence(s3: Any, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    except s3.exceptions.NoSuchKey:
-        return None
 
 
 def _entered(events: list[dict[str, Any]]) -> list[str]:
