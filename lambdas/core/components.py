@@ -17,9 +17,9 @@ from botocore.exceptions import ClientError
 
 from lambdas.core.aws import is_not_found, put_immutable, read_object, sha256_hex, transient_errors
 from lambdas.core.exceptions import ArtifactConflict, ComponentFailed
-from lambdas.core.model_files import OPTIONAL_MODEL_FILES
 from lambdas.core.monitoring_context import write_monitoring_files
 from pipeline.config.polling import poll_section
+from pipeline.ml.model_files import OPTIONAL_MODEL_FILES
 
 
 def _environment(sts: Any, greengrass: Any) -> tuple[str, str, str]:

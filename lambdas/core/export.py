@@ -15,14 +15,11 @@ from typing import Any
 from lambdas.core.aws import put_immutable, split_s3_uri, transient_errors
 from lambdas.core.exceptions import TrainingFailed
 
-# OPTIONAL_MODEL_FILES (the files uploaded beside model.onnx when present) is defined in
-# lambdas/core/model_files.py, light enough for the registry and PublishComponents to import.
-from lambdas.core.model_files import OPTIONAL_MODEL_FILES
-
 # At module level on purpose: Lambda's init phase (and the local cloud's pre-warmed worker) pays
 # for pandas and scikit-learn (~3-4 s), not the first invocation on the pipeline's critical path.
 from pipeline.ml.exceptions import InvalidDataset
 from pipeline.ml.export import export_model
+from pipeline.ml.model_files import OPTIONAL_MODEL_FILES
 
 ARTIFACT_FILES = {"model.onnx": "application/octet-stream", "model.json": "application/json"}
 

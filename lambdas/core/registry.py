@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from lambdas.core.aws import is_not_found, put_immutable, sha256_hex, split_s3_uri, transient_errors
 from lambdas.core.exceptions import ModelRejected, RegistryError
-from lambdas.core.model_files import OPTIONAL_MODEL_FILES
+from pipeline.ml.model_files import OPTIONAL_MODEL_FILES
 
 #: Customer metadata keys this pipeline writes; a package without them cannot be deployed by it.
 METADATA_KEYS = ("onnx_uri", "onnx_sha256", "manifest_uri", "golden_uri", "task")

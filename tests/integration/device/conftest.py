@@ -113,7 +113,7 @@ def deployed(bench: Bench) -> dict[str, str]:
     """Model 1.0.1 (with its optional files, the training baseline and the accelerated variant, as
     PublishComponents zips it) + the current inference code, deployed and SUCCEEDED."""
     from components import build
-    from lambdas.core.model_files import OPTIONAL_MODEL_FILES
+    from pipeline.ml.model_files import OPTIONAL_MODEL_FILES
 
     model = bench.publisher.model(
         bench.model_dir, 1, artifact=build.model_artifact(bench.model_dir, OPTIONAL_MODEL_FILES)

@@ -111,7 +111,7 @@ def test_export_uploads_the_training_baseline_beside_the_model(
 ) -> None:
     """Every file of OPTIONAL_MODEL_FILES the export wrote is uploaded beside model.onnx and listed in
     ``files``; with a separate validation set the baseline describes the training CSV."""
-    from lambdas.core.model_files import OPTIONAL_MODEL_FILES
+    from pipeline.ml.model_files import OPTIONAL_MODEL_FILES
 
     archive, csv, train_csv = trained_model
     s3.put_object(Bucket=BUCKET, Key="training/job/output/model.tar.gz", Body=archive)

@@ -1,9 +1,10 @@
-"""The optional files of an exported model, beside model.onnx: one list for export, registry and
-PublishComponents.
+"""The optional files of an exported model, beside model.onnx: one list for the export, the
+registry, PublishComponents and GDK's build of the model component (``components/build.py``).
 
 Why a module of its own: the registry's and PublishComponents' functions need the list, and
 importing it from ``lambdas.core.export`` would load pandas and scikit-learn (3-4 s) into their
-cold starts.
+cold starts. Why in ``pipeline``: ``components/build.py`` stands below ``lambdas`` on the import
+map, and GDK's build must ship the same files as PublishComponents.
 """
 
 from __future__ import annotations
