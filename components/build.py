@@ -12,7 +12,9 @@ Also GDK's custom build command (``gdk-config.json``: ``python ../build.py gdk i
 writes ``greengrass-build/recipes/recipe.yaml`` and ``greengrass-build/artifacts/<name>/<version>/``
 from the same functions the pipeline publishes with, so ``gdk component publish`` creates the same
 component version with the same artifact bytes; only the bucket differs (GDK's
-``{bucket}-{region}-{account}``).
+``{bucket}-{region}-{account}``). The model's zip carries the same optional files as
+PublishComponents' (``OPTIONAL_MODEL_FILES``: the drift baseline, the accelerated variant) when
+the exported model in ``components/model/model/`` has them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import yaml
 if __name__ == "__main__":  # GDK runs this file as a script from the component folder
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pipeline.archive import deterministic_zip
+from pipeline.ml.model_files import OPTIONAL_MODEL_FILES
 
 __all__ = [
     "DEFAULT_MODEL_VERSION_REQUIREMENT",
@@ -202,7 +205,7 @@ def gdk_build(kind: Kind, component_dir: Path) -> Path:
                 f"{component_dir / 'gdk-config.json'}: version {version!r} is not a model version "
                 "1.0.<registry version>, the form the pipeline publishes"
             )
-        data = model_artifact(component_dir / "model")
+        data = model_artifact(component_dir / "model", OPTIONAL_MODEL_FILES)
         model_name = None
     else:
         data = inference_artifact()

@@ -296,6 +296,23 @@ def test_gdk_build_writes_gdks_layout(tmp_path: Path, kind: str) -> None:
     assert uri == f"s3://BUCKET_NAME/COMPONENT_NAME/COMPONENT_VERSION/{kind}.zip"  # as GDK's builds write it
 
 
+def test_gdk_build_of_the_model_ships_the_pipelines_optional_files(tmp_path: Path) -> None:
+    """The drift baseline and the accelerated variant, as PublishComponents zips them; files the
+    export writes but nobody ships (golden.json) stay out."""
+    from lambdas.core import components as publish
+
+    assert publish.OPTIONAL_MODEL_FILES is build.OPTIONAL_MODEL_FILES  # one list, not a copy
+    folder = _component_folder(tmp_path, "model")
+    written = {name: f"bytes of {name}".encode() for name in (*build.OPTIONAL_MODEL_FILES, "golden.json")}
+    for name, data in written.items():
+        (folder / "model" / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / "model" / name).write_bytes(data)
+    with zipfile.ZipFile(io.BytesIO(build.gdk_build("model", folder).read_bytes())) as zipped:
+        shipped = {name: zipped.read(name) for name in zipped.namelist()}
+    assert set(shipped) == {"model.onnx", "model.json", *build.OPTIONAL_MODEL_FILES}
+    assert all(shipped[name] == written[name] for name in build.OPTIONAL_MODEL_FILES)
+
+
 def test_gdk_publish_creates_what_the_pipeline_publishes(tmp_path: Path) -> None:
     folder = _component_folder(tmp_path, "inference")
     build.gdk_build("inference", folder)
