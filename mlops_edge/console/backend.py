@@ -279,16 +279,11 @@ class Backend:
         request: dict[str, Any] = {"ModelPackageArn": arn, "ModelApprovalStatus": status}
         if description:
             request["ApprovalDescription"] = description[:1024]
-        sagemaker = self.client("sagemaker")
+        # The status alone, as a person approves in Studio or the CLI: UpdateModelPackage keeps the
+        # package's metadata (its ONNX links, which the deploy-only execution reads) on AWS and on
+        # the local cloud alike (local_cloud/services/sagemaker/model_packages.py).
         with aws_errors():
-            # The package's metadata goes back with the update, as Promote sends it: AWS merges it,
-            # moto replaces the whole map with what the request carries (none: the ONNX links gone).
-            metadata = sagemaker.describe_model_package(ModelPackageName=arn).get(
-                "CustomerMetadataProperties"
-            )
-            if metadata:
-                request["CustomerMetadataProperties"] = metadata
-            sagemaker.update_model_package(**request)
+            self.client("sagemaker").update_model_package(**request)
         return {"arn": arn, "approval": status}
 
     # -- fleet -------------------------------------------------------------------------------------
