@@ -69,9 +69,8 @@ class _Binding:
             self.label = None
             self.out = np.zeros((1, 1), dtype=np.float32)
             self.binding.bind_output(outputs[0], "cpu", 0, np.float32, [1, 1], self.out.ctypes.data)
-        # Reading the answer back through memoryviews (Python floats of the float32 values, as
-        # tolist() gives) halves the cost of a classifier's answer against numpy calls; indexing
-        # the float view directly, not a struct unpack into a tuple first, saves ~0.05 us more.
+        # The answer is read through memoryviews (Python floats of the float32 values, as tolist()
+        # gives): half numpy's cost; indexing the float view, not a struct unpack, ~0.05 us less.
         self.labels = memoryview(self.label).cast("B").cast("q") if k else None
         self.outputs = memoryview(self.out).cast("B").cast("f")
 
@@ -114,6 +113,7 @@ class Engine:
         self._version = self.version
         self._local = threading.local()
         self._pack = struct.Struct(f"={self._n}f").pack_into
+        self._float_types = [float] * self._n  # the fast path's exact-type check, for all-float rows
         self._check_graph()
 
     # -- loading ---------------------------------------------------------------------------------
@@ -190,16 +190,59 @@ class Engine:
 
         Raises ``InvalidInput`` for any input it cannot answer, ``InferenceFailed`` only if ONNX
         Runtime itself fails on validated input.
+
+        A single finite row (or complete record) of exact ``float``/``int`` takes the fast path,
+        inline (a Python call is ~0.05 us of a ~5 us answer), checked in C: exact types (bool and
+        str are no numbers), ``sum`` for NaN/Infinity (missing values go the general way), and
+        ``struct`` refuses values beyond float32's range as it fills the bound buffer. Anything
+        else takes the general path, which validates everything and raises the precise error.
         """
-        if isinstance(payload, _TEXT):  # a tuple: measurably cheaper than a union on this path
-            payload = decode(payload, self.max_payload_bytes)
-        bound = self._fill_fast(payload)
-        if bound is not None:
-            return {
-                "predictions": [self._run_bound(bound)],
-                "model": {"name": self._name, "version": self._version},
-                "engine": self.engine,
-            }
+        row = payload
+        if type(row) is not list:  # a row first: isinstance below costs a list ~0.05 us
+            if isinstance(payload, _TEXT):  # a tuple: measurably cheaper than a union here
+                row = payload = decode(payload, self.max_payload_bytes)
+            if type(row) is dict:
+                row = self._record_row(row)
+        # All-float rows (JSON's usual) match the list of types at once; mixed ones check the set.
+        if (
+            type(row) is list
+            and len(row) == self._n
+            and (list(map(type, row)) == self._float_types or _NUMBERS.issuperset(map(type, row)))
+        ):
+            try:
+                b = self._local.binding
+            except AttributeError:
+                b = self._local.binding = _Binding(
+                    self._session, self._input, self._outputs, self._n, self._k
+                )
+            try:
+                # sum, not fsum: twice as fast, and it cannot overflow on values struct accepts (at
+                # most float32's max each); a sum that does only sends the row to the general path.
+                finite = isfinite(sum(row))
+                if finite:
+                    self._pack(b.raw, 0, *row)
+            except (OverflowError, ValueError):
+                finite = False
+            if finite:
+                try:
+                    self._run_binding(b.binding)  # never with RunOptions(): that is the slow path
+                except Exception as exc:
+                    raise InferenceFailed(f"ONNX Runtime failed: {exc}") from exc
+                if self._k:
+                    label = b.labels[0]
+                    probabilities = self._probabilities(b.outputs)
+                    answer = {"label": label, "class": self._classes[label], "probabilities": probabilities}
+                else:
+                    answer = {"value": b.outputs[0]}
+                return {
+                    "predictions": [answer],
+                    "model": {"name": self._name, "version": self._version},
+                    "engine": self.engine,
+                }
+        return self._predict_general(payload)
+
+    def _predict_general(self, payload: object) -> dict:
+        """Every payload the fast path does not take: validated in full, one session run."""
         try:
             x = to_matrix(
                 payload,
@@ -243,52 +286,12 @@ class Engine:
             for label, probs in zip(outputs[0].tolist(), probabilities, strict=False)  # n each
         ]
 
-    def _fill_fast(self, payload: object) -> _Binding | None:
-        """Write a single finite row (or complete record) into this thread's bound buffer.
-
-        Returns the binding, or None to send the payload down the general path, which validates
-        everything and raises the precise ``InvalidInput``. The checks run in C: value types
-        (bool and str are not numbers), ``sum`` for NaN/Infinity (missing values take the general
-        path), and ``struct`` refuses values beyond float32's range while it fills the buffer.
-        """
-        if type(payload) is dict:
-            if len(payload) != self._n:
-                return None
-            try:
-                payload = [payload[name] for name in self.features]
-            except KeyError:
-                return None
-        elif type(payload) is not list or len(payload) != self._n:
-            return None
-        if not _NUMBERS.issuperset(map(type, payload)):
-            return None
+    def _record_row(self, record: dict) -> list | None:
+        """A complete record's values in feature order, or None (the general path then says why)."""
         try:
-            b = self._local.binding
-        except AttributeError:
-            b = self._local.binding = _Binding(self._session, self._input, self._outputs, self._n, self._k)
-        try:
-            # sum, not fsum: twice as fast, and it cannot overflow on values struct accepts (at most
-            # float32's max each); a sum that does only sends invalid input down the general path.
-            if not isfinite(sum(payload)):
-                return None
-            self._pack(b.raw, 0, *payload)
-        except (OverflowError, ValueError):
+            return [record[name] for name in self.features] if len(record) == self._n else None
+        except KeyError:
             return None
-        return b
-
-    def _run_bound(self, b: _Binding) -> dict:
-        try:
-            self._run_binding(b.binding)  # never with RunOptions(): that is the slow path
-        except Exception as exc:
-            raise InferenceFailed(f"ONNX Runtime failed: {exc}") from exc
-        if not self._k:
-            return {"value": b.outputs[0]}
-        label = b.labels[0]
-        return {
-            "label": label,
-            "class": self._classes[label],
-            "probabilities": self._probabilities(b.outputs),
-        }
 
 
 def _dict_builder(keys: list[str]) -> Callable[[Sequence[float]], dict]:

@@ -117,3 +117,32 @@ def test_nothing_but_invalid_input_escapes(engine: Engine, row: list, record: di
             assert exc.code in CODES and str(exc)
             refused += 1
     assert answered > 50 and refused > 500
+
+
+class _Int(int):
+    """An int subclass: the general path takes it as its float value, the fast path hands it over."""
+
+
+def test_the_single_row_fast_path_takes_what_the_general_path_takes(engine: Engine, row: list) -> None:
+    """Values of every type in a single row (and record): the fast path's answer or error is the
+    general path's, so its cheaper type check lets no bool, numpy float32 or Decimal through."""
+    from decimal import Decimal
+
+    import numpy as np
+
+    values = [0.5, 3, -2.0, _Int(2), np.float64(0.25), True, False, np.float32(0.5), Decimal("0.5"), "1"]
+    values += [None, float("nan"), float("inf"), 1e39, 10**400]
+    fast_taken = 0
+    for value in values:
+        for payload in (_with(row, 3, value), [value] * len(row)):
+            for shape in (payload, dict(zip(engine.features, payload, strict=True))):
+                try:
+                    want = engine._predict_general(shape)
+                except InvalidInput as exc:
+                    with pytest.raises(InvalidInput) as got:
+                        engine.predict(shape)
+                    assert (got.value.code, str(got.value)) == (exc.code, str(exc)), shape
+                    continue
+                assert engine.predict(shape) == want, shape
+                fast_taken += type(value) in (float, int)
+    assert fast_taken >= 8  # the plain floats and ints did run (and agree) on the fast path
