@@ -31,6 +31,7 @@ from typing import Any, Literal
 import yaml
 
 from components import build
+from pipeline.ml.model_files import OPTIONAL_MODEL_FILES
 
 Kind = Literal["inference", "model"]
 KINDS: tuple[Kind, ...] = ("inference", "model")
@@ -155,7 +156,7 @@ def build_component(
         if model_dir is None:
             raise ComponentDevError("component build model needs --model-dir (an exported model directory)")
         try:
-            data = build.model_artifact(Path(model_dir))
+            data = build.model_artifact(Path(model_dir), OPTIONAL_MODEL_FILES)
         except FileNotFoundError as exc:
             raise ComponentDevError(str(exc)) from exc
         release = _model_version(Path(model_dir), model_version)

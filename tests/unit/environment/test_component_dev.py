@@ -80,8 +80,14 @@ def test_model_builds_keep_their_release_version(tmp_path: Path) -> None:
     model.mkdir()
     (model / "model.onnx").write_bytes(b"onnx")
     (model / "model.json").write_text(json.dumps({"model_version": "1.0.3"}))
+    (model / "baseline").mkdir()
+    (model / "baseline" / "statistics.json").write_text("{}")
     built = build_component("model", out_dir=tmp_path / "out", model_dir=model)
     assert built.version == "1.0.3" and built.name == component_names()["model"]
+    # the same files PublishComponents ships: the drift baseline rides along when it was exported
+    (artifact,) = (tmp_path / "out" / "artifacts").rglob("model.zip")
+    with zipfile.ZipFile(artifact) as z:
+        assert sorted(z.namelist()) == ["baseline/statistics.json", "model.json", "model.onnx"]
     with pytest.raises(ComponentDevError, match=r"1\.0\.<registry version>"):
         build_component("model", out_dir=tmp_path / "o2", model_dir=model, model_version="1.0.0-dev.x")
     (model / "model.json").write_text("{}")
