@@ -335,6 +335,7 @@ def _open_session(data: bytes, threads: int, path: Path, library: Path | None = 
     # A device shares its cores and memory with others (100 of them on one machine in issue 12):
     # no arena keeping a large batch's buffers after it, and no pool thread spinning for work.
     opts.enable_cpu_mem_arena = False
+    opts.enable_mem_pattern = False  # nothing to plan in a one-node graph; ~0.04 us off each run
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
     try:
