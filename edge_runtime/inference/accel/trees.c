@@ -445,13 +445,14 @@ static inline __attribute__((always_inline)) void walk_chunk(const Chunk *ch, co
 
 /* Two full chunks of depth d, each for a row without NaN, walked at once: sixteen independent
  * walks keep twice as many loads in flight as eight. A batch pairs two rows on one chunk; a single
- * row pairs two consecutive chunks (out_a == out_b then: a's leaves are added first, in order). */
-static inline __attribute__((always_inline)) void walk_chunk2(const Chunk *ca, const Chunk *cb,
-                                                              const float *restrict a, const float *restrict b,
-                                                              float *out_a, float *out_b, const int d) {
+ * row pairs two consecutive chunks (a == b). Leaves each tree's node index after d levels in
+ * ga / gb (its leaf is g - 2^d); the callers add the leaves, chunk a's first, in tree order. */
+static inline __attribute__((always_inline)) void walk2_levels(const Chunk *ca, const Chunk *cb,
+                                                               const float *restrict a, const float *restrict b,
+                                                               uint32_t *restrict ga, uint32_t *restrict gb,
+                                                               const int d) {
     const size_t w = (size_t)1 << d;
     const Node *nodes_a = ca->nodes, *nodes_b = cb->nodes;
-    uint32_t ga[MLOPS_TREES_BLOCK], gb[MLOPS_TREES_BLOCK];
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) ga[j] = 1, gb[j] = 1;
     for (int level = 0; level < d; level++) {
         for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
@@ -460,6 +461,16 @@ static inline __attribute__((always_inline)) void walk_chunk2(const Chunk *ca, c
             gb[j] = 2 * gb[j] + (uint32_t)(b[nb.feature] < nb.threshold);
         }
     }
+}
+
+/* walk2_levels, the leaves added through out_a / out_b (the same for one row of a multi-target
+ * model: a's leaves are added first, in order). */
+static inline __attribute__((always_inline)) void walk_chunk2(const Chunk *ca, const Chunk *cb,
+                                                              const float *restrict a, const float *restrict b,
+                                                              float *out_a, float *out_b, const int d) {
+    const size_t w = (size_t)1 << d;
+    uint32_t ga[MLOPS_TREES_BLOCK], gb[MLOPS_TREES_BLOCK];
+    walk2_levels(ca, cb, a, b, ga, gb, d);
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_a[ca->targets[j]] += ca->leaves[j * w + ga[j] - w];
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) out_b[cb->targets[j]] += cb->leaves[j * w + gb[j] - w];
 }
@@ -479,24 +490,16 @@ static void walk_pair(const Chunk *ca, const Chunk *cb, const float *restrict a,
     }
 }
 
-/* One row of a one-target model (regression, binary) on two full chunks of depth d: as
- * walk_chunk2, but the sixteen leaves are summed in a register, in tree order, and returned. Added
+/* One row of a one-target model (regression, binary) on two full chunks of depth d: walk2_levels,
+ * then the sixteen leaves are summed in a register, in tree order, and returned. Added
  * through acc[target] in memory (walk_pair with out_a == out_b), the row's 300 leaf additions were
  * one chain of store-to-load forwards, as long as the walk itself (issue 15 §3). */
 static inline __attribute__((always_inline)) float walk_chunk2_one(const Chunk *ca, const Chunk *cb,
                                                                    const float *restrict x, float total,
                                                                    const int d) {
     const size_t w = (size_t)1 << d;
-    const Node *nodes_a = ca->nodes, *nodes_b = cb->nodes;
     uint32_t ga[MLOPS_TREES_BLOCK], gb[MLOPS_TREES_BLOCK];
-    for (int j = 0; j < MLOPS_TREES_BLOCK; j++) ga[j] = 1, gb[j] = 1;
-    for (int level = 0; level < d; level++) {
-        for (int j = 0; j < MLOPS_TREES_BLOCK; j++) {
-            const Node na = nodes_a[j * w + ga[j]], nb = nodes_b[j * w + gb[j]];
-            ga[j] = 2 * ga[j] + (uint32_t)(x[na.feature] < na.threshold);
-            gb[j] = 2 * gb[j] + (uint32_t)(x[nb.feature] < nb.threshold);
-        }
-    }
+    walk2_levels(ca, cb, x, x, ga, gb, d);
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) total += ca->leaves[j * w + ga[j] - w];
     for (int j = 0; j < MLOPS_TREES_BLOCK; j++) total += cb->leaves[j * w + gb[j] - w];
     return total;
