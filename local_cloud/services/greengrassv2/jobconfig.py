@@ -115,6 +115,7 @@ def _rollout(errors: _Errors, rollout: dict[str, Any]) -> None:
         return
     path = f"{path}.exponentialRate"
     errors.number(exponential, "baseRatePerMinute", path, 1, 1000, integer=True)
+    # greengrassv2's model says 1 to 5, but the IoT job a deployment becomes takes 1.1 to 5 (IoT CreateJob)
     errors.number(exponential, "incrementFactor", path, 1.1, 5, integer=False, decimals=1)
     criteria = errors.structure(exponential, "rateIncreaseCriteria", path, required=True)
     path = f"{path}.rateIncreaseCriteria"

@@ -139,6 +139,20 @@ def test_exponential_rate_and_abort_criteria_pass_through(settings: Settings) ->
             ),
             "incrementFactor",
         ),
+        (  # the local CreateDeployment (and the IoT job behind it on AWS) refuses 1.0: caught at Configure
+            stage(
+                iot_job={
+                    "jobExecutionsRolloutConfig": {
+                        "exponentialRate": {
+                            "baseRatePerMinute": 5,
+                            "incrementFactor": 1.0,
+                            "rateIncreaseCriteria": {"numberOfNotifiedThings": 1},
+                        }
+                    }
+                }
+            ),
+            "incrementFactor",
+        ),
         (
             stage(
                 iot_job={
