@@ -173,3 +173,46 @@ def test_jsonl_record_parses_json_else_text_else_base64(payload: bytes, expected
         "payload_encoding": encoding,
         "received_at": "2026-03-01T12:00:00.250Z",
     }
+
+
+class FakeLogs:
+    """``filter_log_events`` pages as CloudWatch Logs returns them (messages end with a newline)."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events = events
+        self.asked: dict[str, Any] = {}
+
+    def get_paginator(self, name: str) -> Any:
+        assert name == "filter_log_events"
+
+        def paginate(**kwargs: Any) -> list[dict[str, Any]]:
+            self.asked = kwargs
+            return [{"events": self.events[:1]}, {"events": self.events[1:]}]
+
+        return SimpleNamespace(paginate=paginate)
+
+
+def test_logs_json_has_the_tables_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    t0 = int(T0.timestamp() * 1000)
+    cw = FakeLogs(
+        [
+            {"timestamp": t0, "message": "START RequestId: 1\n"},
+            {"timestamp": t0 + 1500, "message": "ERROR export failed: parity 2e-3 > 1e-4\n"},
+        ]
+    )
+    monkeypatch.setattr("pipeline.aws.client", lambda service, **_: cw)
+    monkeypatch.setattr("mlops_edge.commands.common.use_aws", lambda profile, region: None)
+    table, document = _both(["logs", "export_onnx", "--filter", "ERROR"])
+    assert document["log_group"] == "/aws/lambda/mlops-edge-pipeline-export-onnx"
+    assert cw.asked["logGroupName"] == document["log_group"] and cw.asked["filterPattern"] == "ERROR"
+    assert [e["message"] for e in document["events"]] == [
+        "START RequestId: 1",
+        "ERROR export failed: parity 2e-3 > 1e-4",
+    ]
+    assert [e["timestamp"] for e in document["events"]] == [
+        "2026-03-01T12:00:00.250Z",
+        "2026-03-01T12:00:01.750Z",
+    ]
+    for event in document["events"]:  # the same events, one line each, in the table's form
+        clock = datetime.fromisoformat(event["timestamp"]).astimezone().strftime("%H:%M:%S")
+        assert f"{clock} {event['message']}" in table.splitlines()
