@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.local_cloud",
     "tests.fixtures.devices",
     "tests.fixtures.assembly",
+    "tests.fixtures.ports",
 ]

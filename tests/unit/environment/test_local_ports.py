@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,15 +23,6 @@ ENV = {
     "MLOPS_EDGE_MQTT_HOST": "127.0.0.1",
     "MLOPS_EDGE_MQTT_PORT": "4611",
 }
-
-
-@pytest.fixture
-def taken() -> Iterator[int]:
-    """A port another process's listener holds (this test's socket stands for it)."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield int(holder.getsockname()[1])
 
 
 def _option(name: str) -> object:

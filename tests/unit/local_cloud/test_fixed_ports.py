@@ -3,8 +3,6 @@ fresh ephemeral one, and a taken port is refused before any process starts, nami
 
 from __future__ import annotations
 
-import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,15 +10,6 @@ import pytest
 from local_cloud import LocalCloud, LocalCloudError, PortInUse
 from local_cloud.mqtt.broker import Broker, BrokerPortInUse
 from local_cloud.ports import free_port, port_free, wait_for_port
-
-
-@pytest.fixture
-def taken() -> Iterator[int]:
-    """A port another process's listener holds (this test's socket stands for it)."""
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", 0))
-        holder.listen()
-        yield int(holder.getsockname()[1])
 
 
 def test_port_free_sees_a_listener_but_not_a_closed_socket(taken: int) -> None:
