@@ -13,6 +13,7 @@ import base64
 import hashlib
 import io
 import json
+import math
 import threading
 import time
 import uuid
@@ -231,30 +232,44 @@ class Operator:
 
         ``resend_s``: publish again at that period until answered, for the first request after a
         deployment (the component may still be subscribing when the deployment reports success).
+
+        Every publish happens *outside* ``_cond``: it waits for its PUBACK, which paho reads on
+        its network thread, the thread that runs ``on_message`` and needs ``_cond`` for every
+        watched message (telemetry, monitoring, health: several a second once watched). Holding
+        ``_cond`` across a resend made each one wait out the 10 s PUBACK timeout while that
+        thread drained one message per resend, so a result queued behind telemetry never
+        arrived (test_core_restart_restores_components, 2 runs in 5 of its module).
         """
         self.watch(f"edge/{thing}/inference/result")
         payload = request if isinstance(request, bytes) else json.dumps(request).encode()
         request_id = None if isinstance(request, bytes) else request.get("id")
         marker = len(self.messages)
-        self.client.publish(f"edge/{thing}/inference/request", payload)
-
-        def match(t: str, p: bytes) -> bool:
-            if t != f"edge/{thing}/inference/result":
-                return False
-            body = json.loads(p)
-            return body.get("id") == request_id if request_id is not None else True
-
+        topic = f"edge/{thing}/inference/request"
+        self.client.publish(topic, payload)
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for t, p in self.messages[marker:]:
-                    if match(t, p):
-                        return json.loads(p)
-                remaining = deadline - time.monotonic()
-                assert remaining > 0, f"no result for {request!r} within {timeout}s"
-                self._cond.wait(min(remaining, resend_s or remaining))
-                if resend_s and deadline - time.monotonic() > 0:
-                    self.client.publish(f"edge/{thing}/inference/request", payload)
+        next_send = time.monotonic() + resend_s if resend_s else math.inf
+        while True:
+            with self._cond:
+                while True:
+                    for t, p in self.messages[marker:]:
+                        if _is_result(t, p, thing, request_id):
+                            return json.loads(p)
+                    marker = len(self.messages)  # what was looked at does not need a second look
+                    now = time.monotonic()
+                    assert now < deadline, f"no result for {request!r} within {timeout}s"
+                    if now >= next_send:
+                        break  # resend, after letting go of _cond
+                    self._cond.wait(min(deadline, next_send) - now)
+            self.client.publish(topic, payload)
+            next_send = time.monotonic() + (resend_s or math.inf)
+
+
+def _is_result(topic: str, payload: bytes, thing: str, request_id: str | None) -> bool:
+    """A result on ``thing``'s result topic, for ``request_id`` when the request had one."""
+    if topic != f"edge/{thing}/inference/result":
+        return False
+    body = json.loads(payload)
+    return body.get("id") == request_id if request_id is not None else True
 
 
 def model_zip_with_bad_manifest(model_dir: Path) -> bytes:
