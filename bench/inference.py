@@ -1,7 +1,6 @@
 """Benchmark: the edge engine's two paths (accelerated custom op, standard ONNX) against XGBoost native.
 
-Usage: ``.venv/bin/python bench/inference.py [--json PATH] [--cpu N] [--models binary,...] [--repeat N]
-[--retrain] [--no-monitoring]`` (JSON by default to bench/results/inference.json)
+Usage: ``.venv/bin/python bench/inference.py [--json PATH (default bench/results/inference.json)] [--cpu N] [--models binary,...] [--repeat N] [--retrain] [--no-monitoring]``
 
 Trains (or loads, cached under bench/results/models) a 300-tree depth-6 regressor, a 300-tree
 binary classifier and a 4-class model (100 rounds, 400 trees) with the project's own train.py and
@@ -181,8 +180,8 @@ def measure(name: str, folder: Path, single_n: int, repeat: int = 1) -> dict:
     onnx = folder / "onnx"
     manifest = json.loads((onnx / "model.json").read_text())
     fast, standard = Engine.load(onnx), Engine.load(onnx, accelerated=False)
-    booster = xgb.Booster()
-    booster.load_model(str(folder / "xgb" / "xgboost-model.json"))
+    booster, model_json = xgb.Booster(), str(folder / "xgb" / "xgboost-model.json")
+    booster.load_model(model_json)
     booster.set_param({"nthread": 1})
     booster.feature_names = None  # inplace_predict on a bare array, as a device would call it
     data = load_dataset(
@@ -202,9 +201,7 @@ def measure(name: str, folder: Path, single_n: int, repeat: int = 1) -> dict:
         "standard": (standard.predict, rows, single_n // 2),
         "xgboost": (booster.inplace_predict, xrows, max(1000, single_n // 20)),  # ~200 us a call
     }
-    runs = [{k: _percentiles(v) for k, v in _interleaved(calls).items()} for _ in range(max(1, repeat))]
-    ratios = [r["xgboost"]["p50_us"] / r["accelerated"]["p50_us"] for r in runs]
-    single = runs[sorted(range(len(runs)), key=ratios.__getitem__)[len(runs) // 2]]
+    single, repeats = _single_rows(calls, repeat)
     kernels = _raw_sessions(onnx)  # the kernels alone: arrays out, as inplace_predict gives
     batches = {
         str(size): _batch_rates(
@@ -229,9 +226,7 @@ def measure(name: str, folder: Path, single_n: int, repeat: int = 1) -> dict:
         "engine": fast.engine,
         "fallback_reason": fast.fallback_reason,
         "single_row": single,
-        "single_row_repeats": [
-            {k: v["p50_us"] for k, v in r.items()} | {"ratio": q} for r, q in zip(runs, ratios, strict=True)
-        ],
+        "single_row_repeats": repeats,
         "ratio": single["xgboost"]["p50_us"] / single["accelerated"]["p50_us"],
         "standard_ratio": single["xgboost"]["p50_us"] / single["standard"]["p50_us"],
         "batch": batches,
@@ -242,9 +237,7 @@ def measure(name: str, folder: Path, single_n: int, repeat: int = 1) -> dict:
         "load_ms": {
             "accelerated": _median_ms(lambda: Engine.load(onnx), 5),
             "standard": _median_ms(lambda: Engine.load(onnx, accelerated=False), 5),
-            "xgboost": _median_ms(
-                lambda: xgb.Booster().load_model(str(folder / "xgb" / "xgboost-model.json")), 5
-            ),
+            "xgboost": _median_ms(lambda: xgb.Booster().load_model(model_json), 5),
         },
         "size_bytes": {
             p: (folder / p).stat().st_size
@@ -254,6 +247,14 @@ def measure(name: str, folder: Path, single_n: int, repeat: int = 1) -> dict:
         "parity": manifest["parity"],
         "accelerated_export": manifest.get("accelerated"),
     }
+
+
+def _single_rows(calls: dict[str, tuple], repeat: int) -> tuple[dict, list[dict]]:
+    """The interleaved single-row figures ``repeat`` times: the median-ratio run, and each run's p50s."""
+    runs = [{k: _percentiles(v) for k, v in _interleaved(calls).items()} for _ in range(max(1, repeat))]
+    ratios = [r["xgboost"]["p50_us"] / r["accelerated"]["p50_us"] for r in runs]
+    each = [{k: v["p50_us"] for k, v in r.items()} | {"ratio": q} for r, q in zip(runs, ratios, strict=True)]
+    return runs[sorted(range(len(runs)), key=ratios.__getitem__)[len(runs) // 2]], each
 
 
 def _raw_sessions(onnx: Path) -> dict[str, Any]:
@@ -321,15 +322,20 @@ def _goals(results: dict) -> dict[str, dict]:
     }
 
 
+def _print_repeats(results: dict) -> None:
+    """Every single-row run of a model, when --repeat asked for several (same process, interleaved)."""
+    for name, runs in ((n, r["single_row_repeats"]) for n, r in results.items()):
+        if len(runs) > 1:
+            print(f"{name} runs: " + "; ".join(f"{x['accelerated']:.2f} us, {x['ratio']:.1f}x" for x in runs))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, default=RESULTS / "inference.json", help="Where the figures go.")
     parser.add_argument("--cpu", type=int, default=None, help="Core to pin to (default: the last allowed).")
     parser.add_argument("--single", type=int, default=30000, help="Single-row accelerated calls per model.")
     parser.add_argument("--models", default=",".join(SPECS), help="Comma-separated subset of: %(default)s.")
-    parser.add_argument(
-        "--repeat", type=int, default=1, help="Single-row runs per model (median-ratio run shown)."
-    )
+    parser.add_argument("--repeat", type=int, default=1, help="Single-row runs per model (median shown).")
     parser.add_argument("--retrain", action="store_true", help="Ignore the cached models.")
     parser.add_argument("--no-monitoring", action="store_true", help="Skip bench/monitoring_cost.py.")
     args = parser.parse_args(argv)
@@ -378,14 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     import inference_report
 
     inference_report.report(results, cpu, doc)
-    for name, r in results.items():  # every single-row run, when repeated (same sitting, interleaved)
-        if len(r["single_row_repeats"]) > 1:
-            print(
-                f"{name} runs: "
-                + "; ".join(f"{x['accelerated']:.2f} us, {x['ratio']:.1f}x" for x in r["single_row_repeats"])
-            )
-    if not args.no_monitoring:  # issue 16: monitoring's cost per served row (its own module)
-        sys.path.insert(0, str(ROOT / "bench"))
+    _print_repeats(results)
+    if not args.no_monitoring:  # issue 16: monitoring's cost per served row (bench/ is on the path)
         import monitoring_cost
 
         doc["monitoring"] = monitoring_cost.run()
