@@ -109,6 +109,7 @@ class Engine:
         self._class_keys = [str(c) for c in self._classes]
         self._probabilities = _dict_builder(self._class_keys)
         self._k = len(self._classes)
+        self._p0, self._p1 = self._class_keys if self._k == 2 else ("", "")  # a binary answer's keys
         self._name = manifest.get("name")
         self._version = self.version
         self._local = threading.local()
@@ -228,10 +229,10 @@ class Engine:
                     self._run_binding(b.binding)  # never with RunOptions(): that is the slow path
                 except Exception as exc:
                     raise InferenceFailed(f"ONNX Runtime failed: {exc}") from exc
-                if self._k:
-                    label = b.labels[0]
-                    probabilities = self._probabilities(b.outputs)
-                    answer = {"label": label, "class": self._classes[label], "probabilities": probabilities}
+                if self._k:  # a binary answer reads its two probabilities inline (no call: ~0.04 us)
+                    label, o = b.labels[0], b.outputs
+                    p = {self._p0: o[0], self._p1: o[1]} if self._k == 2 else self._probabilities(o)
+                    answer = {"label": label, "class": self._classes[label], "probabilities": p}
                 else:
                     answer = {"value": b.outputs[0]}
                 return {
