@@ -154,6 +154,7 @@ def test_a_failing_canary_stops_the_rollout_and_the_fleet_keeps_its_version(
     from mlops_edge.environment.fleet import Fleet
     from pipeline.mqtt import MqttClient, MqttSettings, request_response
 
+    _ensure_promoted(deployed, fast_input)  # the fleet's device must already serve a model
     iot, gg = deployed.client("iot"), deployed.client("greengrassv2")
     canary_group = f"{deployed.thing_group}-canary"
     steady = fleet.devices[0].thing_name
@@ -224,6 +225,20 @@ def test_a_failing_canary_stops_the_rollout_and_the_fleet_keeps_its_version(
         )
     answer, _ = answers["after-canary"]
     assert answer["ok"] and answer["model"]["version"] == "1.0.1", answer
+
+
+def _ensure_promoted(deployed: Deployed, fast_input: dict[str, Any]) -> None:
+    """Deploy and promote once, unless an earlier test of this module did (run alone, the canary
+    test would otherwise find no model on the fleet's device)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        deployed.client("s3").head_object(
+            Bucket=deployed.bucket, Key=f"state/{deployed.thing_group}/last-known-good.json"
+        )
+    except ClientError:
+        execution = deployed.run(device_input(fast_input, deployed))
+        assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
 
 
 def _golden_key(deployed: Deployed) -> str:
