@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from anyio import to_thread
 
+from mlops_edge.console.stages import rollout_json
 from mlops_edge.report.history import ExecutionProgress, HistoryCursor, StateProgress, fetch_history
 
 __all__ = ["event_json", "execution_stream", "progress_json", "sse"]
@@ -48,7 +49,8 @@ def _state_status(state: StateProgress, execution_status: str) -> str:
 
 
 def progress_json(progress: ExecutionProgress) -> dict[str, Any]:
-    """Every state's status, visits, retries, time and error, and the execution's own outcome."""
+    """Every state's status, visits, retries, time and error, the execution's own outcome, and the
+    rollout's stages (the Rollout panel: :func:`mlops_edge.console.stages.rollout_json`)."""
     failing = progress.failing_state()
     return {
         "status": progress.status,
@@ -70,6 +72,7 @@ def progress_json(progress: ExecutionProgress) -> dict[str, Any]:
             }
             for name, s in progress.states.items()
         },
+        "rollout": rollout_json(progress),
     }
 
 
