@@ -196,6 +196,25 @@ function stateOf(event) {
   return "";
 }
 
+/* The Rollout panel's status -> the graph's colour for a state (succeeded, running, failed,
+ * stopped, not run), drawn with the graph legend's own swatch. */
+const STAGE_COLOUR = { SUCCEEDED: "succeeded", RUNNING: "running", FAILED: "failed", STOPPED: "stopped" };
+const STAGE_COLUMNS = ["Stage", "Thing group", "Status", "Targeted", "Succeeded", "Failed", "Verified", "Time"];
+
+/* One row per rollout stage, as the stream's progress.rollout gives them (the run report's rows
+ * for the stages that ended, then the stages to come; the current one marked). */
+function rolloutRows(rollout) {
+  const cell = (value) => (value === null || value === undefined ? "—" : value);
+  return (rollout ? rollout.stages : []).map((s) => h("tr", {
+    class: s.current ? "current" : null, "data-stage": s.name, "data-status": s.status, "aria-current": s.current ? "step" : null },
+  h("th", { scope: "row" }, s.current ? h("span", { class: "current-mark", "aria-hidden": "true" }, "▶ ") : "", s.name,
+    s.current ? h("span", { class: "sr-only" }, " (current stage)") : ""),
+  h("td", {}, cell(s.thing_group)),
+  h("td", { class: "stage-status" }, h("span", { class: `key key-${STAGE_COLOUR[s.status] || "none"}` }, s.status)),
+  ...["targeted", "succeeded", "failed", "verified"].map((k) => h("td", { class: "num" }, cell(s[k]))),
+  h("td", { class: "num" }, s.seconds === null || s.seconds === undefined ? (s.current ? "running" : "—") : fmtDuration(s.seconds))));
+}
+
 async function executionPage(arn) {
   setTitle("Execution");
   const head = h("div", { class: "page-head" }, h("h1", {}, "Execution"));
@@ -206,8 +225,13 @@ async function executionPage(arn) {
   const historyBody = h("tbody");
   const pager = h("div", { class: "pager" });
   const graphTools = h("div", { class: "graph-tools" });
+  const stagesBody = h("tbody");
   main().replaceChildren(head, banner, graphTools,
     h("div", { class: "execution-view" }, graphBox, detail),
+    h("section", { "aria-label": "Rollout", class: "rollout" }, h("h2", {}, "Rollout"),
+      h("table", { class: "list stages", id: "rollout" },
+        h("thead", {}, h("tr", {}, STAGE_COLUMNS.map((t) => h("th", {}, t)))),
+        stagesBody)),
     h("section", { "aria-label": "Event history" }, h("h2", {}, "Event history"),
       h("table", { class: "list history", id: "history" },
         h("thead", {}, h("tr", {}, h("th", {}, "ID"), h("th", {}, "Type"), h("th", {}, "Step"), h("th", {}, "Time"), h("th", {}, "Details"))),
@@ -236,6 +260,7 @@ async function executionPage(arn) {
   let progress = { states: {}, status: info.status };
   let page = 0;
   let followLatest = true;
+  let shownStages = "";
   const layout = consoleGraph.layoutGraph(info.graph);
   const drawn = consoleGraph.drawGraph(graphBox, layout, (name) => { selected = name; drawn.select(name); showState(); });
   const fit = () => Math.min(1, (graphBox.clientWidth - 16) / layout.width);
@@ -333,6 +358,11 @@ async function executionPage(arn) {
       if (progress.started_at && progress.ended_at) {
         duration.textContent = fmtDuration((new Date(progress.ended_at) - new Date(progress.started_at)) / 1000);
       }
+    }
+    const stages = JSON.stringify(progress.rollout || null);
+    if (stages !== shownStages) {
+      shownStages = stages;
+      stagesBody.replaceChildren(...rolloutRows(progress.rollout));
     }
     showBanner();
     showHistory();
