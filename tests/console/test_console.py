@@ -119,6 +119,19 @@ def test_start_from_the_page_and_watch_the_graph_reach_pipeline_succeeded(stage:
     assert graph.locator(".node.status-failed, .node.status-running").count() == 0
     assert graph.locator('[data-state="PipelineFailed"].status-none').count() == 1
 
+    # the Rollout panel: an input without `rollout` is the single fleet stage, as the run recorded it
+    arn = page.url.split("/executions/", 1)[1].split("?")[0]
+    output = json.loads(stage.client("stepfunctions").describe_execution(executionArn=arn)["output"])
+    (recorded,) = output["rollout"]["stages"]
+    fleet = page.locator('#rollout tbody tr[data-stage="fleet"]')
+    expect(fleet).to_have_attribute("data-status", "SUCCEEDED")
+    expect(fleet.locator(".stage-status .key-succeeded")).to_have_text("SUCCEEDED")
+    cells = fleet.locator("td")
+    expect(cells.nth(0)).to_have_text(recorded["thing_group"])
+    expect(cells.nth(2)).to_have_text("1")  # targeted: the one device
+    expect(cells.nth(5)).to_have_text("1")  # verified
+    expect(page.locator("#rollout tbody tr")).to_have_count(1)
+
     graph.locator('[data-state="ExportOnnx"]').click()
     detail = page.locator("#state-detail")
     expect(detail.get_by_role("heading", name="ExportOnnx")).to_be_visible()
