@@ -40,7 +40,10 @@ HAPPY_PATH = [
     "WaitDeployment",
     "CheckDeployment",
     "DeploymentDone?",
+    "VerifyStage?",
     "VerifyOnDevice",
+    "EvaluateStage",
+    "StageDone?",
     "Promote",
     "PipelineSucceeded",
 ]
