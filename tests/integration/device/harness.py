@@ -121,20 +121,24 @@ def zip_with(base: bytes, replace: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
+def pipeline_settings(local_cloud: Any) -> MqttSettings:
+    """MQTT settings of the privileged pipeline identity, under a client id of its own."""
+    ident = local_cloud.pipeline_identity
+    return MqttSettings(
+        host=local_cloud.mqtt.host,
+        port=local_cloud.mqtt.port,
+        ca_path=str(ident.ca_path),
+        cert_path=str(ident.cert_path),
+        key_path=str(ident.key_path),
+        client_id=f"mlops-edge-tool-device-tests-{uuid.uuid4().hex[:8]}",
+    )
+
+
 class Operator:
     """The cloud side on MQTT, with the privileged pipeline identity."""
 
     def __init__(self, local_cloud: Any) -> None:
-        ident = local_cloud.pipeline_identity
-        settings = MqttSettings(
-            host=local_cloud.mqtt.host,
-            port=local_cloud.mqtt.port,
-            ca_path=str(ident.ca_path),
-            cert_path=str(ident.cert_path),
-            key_path=str(ident.key_path),
-            client_id=f"mlops-edge-tool-device-tests-{uuid.uuid4().hex[:8]}",
-        )
-        self.client = MqttClient(settings)
+        self.client = MqttClient(pipeline_settings(local_cloud))
         self._cond = threading.Condition()
         self.messages: list[tuple[str, bytes]] = []
         self._subscribed: set[str] = set()

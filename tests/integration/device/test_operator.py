@@ -20,24 +20,14 @@ from typing import Any
 
 import pytest
 
-from pipeline.mqtt import MqttClient, MqttSettings
-from tests.integration.device.harness import Operator
+from pipeline.mqtt import MqttClient
+from tests.integration.device.harness import Operator, pipeline_settings
 
 pytestmark = pytest.mark.integration
 
 
 def _device_client(local_cloud: Any) -> MqttClient:
-    ident = local_cloud.pipeline_identity
-    return MqttClient(
-        MqttSettings(
-            host=local_cloud.mqtt.host,
-            port=local_cloud.mqtt.port,
-            ca_path=str(ident.ca_path),
-            cert_path=str(ident.cert_path),
-            key_path=str(ident.key_path),
-            client_id=f"mlops-edge-tool-device-tests-{uuid.uuid4().hex[:8]}",
-        )
-    )
+    return MqttClient(pipeline_settings(local_cloud))
 
 
 #: Telemetry a request is answered with until the device "has subscribed": enough that the
