@@ -84,9 +84,9 @@ def promote(
         raise PromotionFailed(f"cannot record last known good in s3://{bucket}: {exc}") from exc
     status = registry.get("approval_status")
     if status != "Approved":
-        names = ", ".join(group for group, _ in groups)
+        names = [group for group, _ in groups]
         _approve(
-            sagemaker, registry["model_package_arn"], group=names, deployment_id=deployment["deployment_id"]
+            sagemaker, registry["model_package_arn"], groups=names, deployment_id=deployment["deployment_id"]
         )
         status = "Approved"
     spec = components_spec(config, event["components"])
@@ -105,24 +105,42 @@ def promote(
     }
 
 
-def _approve(sagemaker: Any, arn: str, *, group: str, deployment_id: str) -> None:
-    """Approves the package and notes where it was verified.
+#: SageMaker's limit on one customer metadata value (CustomerMetadataMap in the API reference).
+METADATA_VALUE_CHARS = 256
 
-    The existing customer metadata is sent back with the update: UpdateModelPackage merges it on
-    AWS, and some implementations (moto) replace the whole map with what the request carries.
+
+def metadata_list(names: list[str]) -> str:
+    """``names`` as one customer metadata value: space-separated, because a value may hold letters,
+    digits, spaces and ``_.:/=+-@`` only (a comma is refused), cut to the last whole name that fits
+    in 256 characters with ``+N`` for the rest."""
+    value = " ".join(names)
+    kept = list(names)
+    while len(value) > METADATA_VALUE_CHARS and len(kept) > 1:
+        kept.pop()
+        value = f"{' '.join(kept)} +{len(names) - len(kept)}"
+    return value[:METADATA_VALUE_CHARS]
+
+
+def _approve(sagemaker: Any, arn: str, *, groups: list[str], deployment_id: str) -> None:
+    """Approves the package and notes where it was verified (every stage's thing group).
+
+    The existing customer metadata is sent back with the update: harmless where UpdateModelPackage
+    merges it (AWS, the local cloud), and it keeps the map where an implementation replaces it with
+    what the request carries (moto alone).
     """
+    where = ", ".join(groups)
     with transient_errors("UpdateModelPackage"):
         try:
             package = sagemaker.describe_model_package(ModelPackageName=arn)
             metadata = {
                 **(package.get("CustomerMetadataProperties") or {}),
-                "verified_thing_group": group,
+                "verified_thing_group": metadata_list(groups),
                 "verified_deployment": deployment_id,
             }
             sagemaker.update_model_package(
                 ModelPackageArn=arn,
                 ModelApprovalStatus="Approved",
-                ApprovalDescription=f"verified on every device of thing group {group} (deployment {deployment_id})",
+                ApprovalDescription=f"verified on every device of thing group {where} (deployment {deployment_id})",
                 CustomerMetadataProperties=metadata,
             )
         except ClientError as exc:

@@ -334,3 +334,77 @@ def test_a_promote_failure_after_the_last_stage_rolls_back_every_stage_that_depl
     assert [r["status"] for r in out["rollout"]["stages"]] == ["SUCCEEDED"] * count
     assert out["rollout"]["index"] == count and out["error"] == "PromotionFailed"
     assert "never received" not in out["cause"] and "AccessDenied" in out["cause"]
+
+
+class RecordingSageMaker:
+    """DescribeModelPackage / UpdateModelPackage, keeping what the update asked for."""
+
+    def __init__(self) -> None:
+        self.update: dict[str, Any] = {}
+
+    def describe_model_package(self, ModelPackageName: str) -> dict[str, Any]:
+        return {"CustomerMetadataProperties": {"onnx_uri": "s3://b/m.onnx"}}
+
+    def update_model_package(self, **kwargs: Any) -> dict[str, Any]:
+        self.update = kwargs
+        return {"ModelPackageArn": kwargs["ModelPackageArn"]}
+
+
+def _metadata_rule() -> tuple[Any, int]:
+    """SageMaker's rule for a customer metadata value: ``[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*`` (``re`` has
+    no ``\\p{..}``: the Unicode categories do), its length limit from botocore's service model."""
+    import unicodedata
+
+    import botocore.session
+
+    shape = botocore.session.get_session().get_service_model("sagemaker").shape_for("CustomerMetadataMap")
+
+    def allowed(text: str) -> bool:
+        return all(unicodedata.category(ch)[0] in "LZN" or ch in "_.:/=+-@" for ch in text)
+
+    return allowed, shape.value.metadata["max"]
+
+
+def test_approving_a_staged_rollout_names_every_group_in_a_value_sagemaker_accepts(
+    s3: Any, settings: Settings
+) -> None:
+    """Promote notes the verified thing groups in the package's customer metadata. A value may not
+    hold a comma (the local cloud's UpdateModelPackage refused "canary, fleet", as AWS does)."""
+    state = staged(settings)
+    state.update(
+        components=COMPONENTS,
+        registry={"model_package_arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/m/1"},
+        deployment={"deployment_id": "dep-2", "thing_group": "edge-fleet"},
+        rollout={
+            "index": 2,
+            "count": 2,
+            "stages": [
+                {"name": "canary", "thing_group": CANARY, "deployment_id": "dep-1", "status": "SUCCEEDED"},
+                {
+                    "name": "fleet",
+                    "thing_group": "edge-fleet",
+                    "deployment_id": "dep-2",
+                    "status": "SUCCEEDED",
+                },
+            ],
+        },
+    )
+    sagemaker = RecordingSageMaker()
+    assert promote(state, s3=s3, sagemaker=sagemaker)["approval_status"] == "Approved"
+    metadata = sagemaker.update["CustomerMetadataProperties"]
+    assert metadata["verified_thing_group"] == f"{CANARY} edge-fleet"
+    assert metadata["onnx_uri"] == "s3://b/m.onnx" and metadata["verified_deployment"] == "dep-2"
+    assert f"thing group {CANARY}, edge-fleet" in sagemaker.update["ApprovalDescription"]
+    allowed, longest = _metadata_rule()
+    for value in metadata.values():
+        assert allowed(value) and 1 <= len(value) <= longest, value
+
+
+def test_a_long_list_of_groups_is_cut_to_whole_names_within_the_limit() -> None:
+    from lambdas.core.promote import METADATA_VALUE_CHARS, metadata_list
+
+    names = [f"group-{i:03d}-" + "x" * 40 for i in range(10)]
+    value = metadata_list(names)
+    assert len(value) <= METADATA_VALUE_CHARS and value.endswith(" +6")
+    assert value.split(" ")[:-1] == names[:4]
+    assert metadata_list(["only"]) == "only"
