@@ -227,6 +227,54 @@ def test_a_failing_canary_stops_the_rollout_and_the_fleet_keeps_its_version(
     assert answer["ok"] and answer["model"]["version"] == "1.0.1", answer
 
 
+def test_a_canary_then_the_fleet_rollout_succeeds_and_approves_with_both_groups(
+    deployed: Deployed, fleet: Any, fast_input: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Issue 12, the happy path on real cores: a healthy canary stage, then the fleet stage, both
+    verified; Promote records last known good for both groups and approves the package with both
+    groups in its customer metadata (a value SageMaker accepts: the local cloud refuses a comma)."""
+    from mlops_edge.environment.fleet import Fleet
+
+    _ensure_promoted(deployed, fast_input)
+    iot, sagemaker = deployed.client("iot"), deployed.client("sagemaker")
+    canary_group, canary = f"{deployed.thing_group}-canary", "mlops-edge-canary-02"
+    package = model_package(deployed)
+    # a package a person has not approved yet, so this execution's Promote approves it
+    sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="PendingManualApproval")
+    document = device_input(fast_input, deployed)
+    document["rollout"] = {"stages": [{"name": "canary", "canary": {"devices": 1}}, {"name": "fleet"}]}
+    canaries = Fleet(
+        deployed.cloud,
+        root=tmp_path_factory.mktemp("healthy-canary"),
+        thing_group=deployed.thing_group,
+        env=deployed.cloud.env(),
+    )
+    try:
+        canaries.start(names=[canary])
+        iot.add_thing_to_thing_group(thingGroupName=canary_group, thingName=canary)  # a sticky canary
+        iot.remove_thing_from_thing_group(thingGroupName=deployed.thing_group, thingName=canary)
+        assert not canaries.wait_reported(deployed.client("greengrassv2"), timeout_s=60)
+        execution = deployed.run(document)
+    finally:
+        canaries.stop()
+        for group in (canary_group, deployed.thing_group):
+            iot.remove_thing_from_thing_group(thingGroupName=group, thingName=canary)
+    assert execution["status"] == "SUCCEEDED", (execution.get("error"), execution.get("cause"))
+    output = json.loads(execution["output"])
+    rows = [(r["name"], r["thing_group"], r["status"], r["verified"]) for r in output["rollout"]["stages"]]
+    assert rows == [("canary", canary_group, "SUCCEEDED", 1), ("fleet", deployed.thing_group, "SUCCEEDED", 1)]
+    described = sagemaker.describe_model_package(ModelPackageName=package)
+    assert described["ModelApprovalStatus"] == "Approved"
+    metadata = described["CustomerMetadataProperties"]
+    assert metadata["verified_thing_group"] == f"{canary_group} {deployed.thing_group}"
+    assert "golden_uri" in metadata  # the registry's own keys are kept
+    for group in (canary_group, deployed.thing_group):
+        body = deployed.client("s3").get_object(
+            Bucket=deployed.bucket, Key=f"state/{group}/last-known-good.json"
+        )
+        assert json.loads(body["Body"].read())["model_version"] == "1.0.1"
+
+
 def _ensure_promoted(deployed: Deployed, fast_input: dict[str, Any]) -> None:
     """Deploy and promote once, unless an earlier test of this module did (run alone, the canary
     test would otherwise find no model on the fleet's device)."""
