@@ -28,6 +28,9 @@ request (here it is set, then removed, as moto orders it).
 The patch stays in moto's backend, so moto still answers the request: the events provider's
 observer (*SageMaker Model Package State Change*) and the persistence of moto's state see it as
 before. :func:`patch_update_model_package` is applied once by the SageMaker provider.
+
+``CreateModelPackage`` gets the same metadata checks (:func:`patch_create_model_package`); moto
+stores any map. The rest of that request is left to moto.
 """
 
 from __future__ import annotations
@@ -224,3 +227,40 @@ def patch_update_model_package() -> None:
 
     patched._local_cloud = True  # type: ignore[attr-defined]
     SageMakerModelBackend.update_model_package = patched  # type: ignore[method-assign]
+
+
+def validate_create_metadata(customer_metadata_properties: Any) -> None:
+    """CreateModelPackage's ``CustomerMetadataProperties`` against the service model, as
+    :func:`validate_update` checks an update's: one ``ValidationException`` for every violation."""
+    from moto.sagemaker.exceptions import ValidationError
+
+    if customer_metadata_properties is None:
+        return
+    metadata, _, _ = _checked_types(customer_metadata_properties, None, None)
+    violations = _metadata_violations(metadata or {})
+    if violations:
+        count = len(violations)
+        head = f"{count} validation error{'s' if count > 1 else ''} detected: "
+        raise ValidationError(head + "; ".join(violations))
+
+
+def patch_create_model_package() -> None:
+    """Check the metadata before moto's backend method stores it (idempotent); refuses, naming it,
+    a moto whose method no longer takes ``customer_metadata_properties``."""
+    from moto.sagemaker.models import SageMakerModelBackend
+
+    current: Callable[..., Any] = SageMakerModelBackend.create_model_package
+    if getattr(current, "_local_cloud", False):
+        return
+    if "customer_metadata_properties" not in inspect.signature(current).parameters:
+        raise RuntimeError(
+            "moto's SageMakerModelBackend.create_model_package moved: it no longer takes "
+            "customer_metadata_properties, which the local cloud's check reads"
+        )
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> str:
+        validate_create_metadata(kwargs.get("customer_metadata_properties"))
+        return current(self, *args, **kwargs)
+
+    patched._local_cloud = True  # type: ignore[attr-defined]
+    SageMakerModelBackend.create_model_package = patched  # type: ignore[method-assign]

@@ -32,6 +32,7 @@ SERVED = {"CreateTrainingJob", "DescribeTrainingJob", "StopTrainingJob", "ListTr
 class SageMakerProvider:
     def __init__(self, ctx: ServerContext) -> None:
         model_packages.patch_update_model_package()  # moto answers it, with AWS's semantics
+        model_packages.patch_create_model_package()  # and refuses metadata AWS refuses
         self.ctx = ctx
         self.root = ctx.state_dir / "sagemaker"
         self.root.mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,9 @@ def sm() -> Iterator[Any]:
     from moto.sagemaker.models import SageMakerModelBackend
 
     original = SageMakerModelBackend.update_model_package
+    original_create = SageMakerModelBackend.create_model_package
     model_packages.patch_update_model_package()
+    model_packages.patch_create_model_package()
     try:
         with mock_aws():
             client = boto3.client(
@@ -46,6 +48,7 @@ def sm() -> Iterator[Any]:
             yield client
     finally:
         SageMakerModelBackend.update_model_package = original  # type: ignore[method-assign]
+        SageMakerModelBackend.create_model_package = original_create  # type: ignore[method-assign]
 
 
 def _package(sm: Any, metadata: dict[str, str] | None = None, **extra: Any) -> str:
@@ -196,3 +199,21 @@ def test_the_patch_refuses_a_moto_whose_method_moved(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(SageMakerModelBackend, "update_model_package", moved)
     with pytest.raises(RuntimeError, match="update_model_package moved"):
         model_packages.patch_update_model_package()
+
+
+def test_create_refuses_metadata_aws_refuses_and_keeps_what_it_accepts(sm: Any) -> None:
+    """CreateModelPackage checks CustomerMetadataProperties as UpdateModelPackage does (moto alone
+    stores any map): a comma in a value and an over-long key are refused together, nothing made."""
+    with pytest.raises(ClientError) as refused:
+        _package(sm, {"groups": "canary, fleet", "k" * 129: "v"})
+    error = refused.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert error["Message"].startswith("2 validation errors detected: ")
+    assert "Map keys must satisfy constraint" in error["Message"] and PATTERN in error["Message"]
+    assert sm.list_model_packages(ModelPackageGroupName=GROUP)["ModelPackageSummaryList"] == []
+    arn = _package(sm, {"groups": "canary fleet", "onnx_uri": "s3://b/k/model.onnx"})
+    described = sm.describe_model_package(ModelPackageName=arn)
+    assert described["CustomerMetadataProperties"] == {
+        "groups": "canary fleet",
+        "onnx_uri": "s3://b/k/model.onnx",
+    }
