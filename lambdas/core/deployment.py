@@ -28,7 +28,7 @@ from lambdas.core.detail import clip, counted, named, read_detail, write_detail
 from lambdas.core.exceptions import ConfigurationError, DeploymentFailed, DeploymentTimedOut, NoDevices
 from lambdas.core.presence import NEVER_CONNECTED as NO_PRESENCE
 from lambdas.core.presence import name_offline
-from lambdas.core.rollout import place_canaries, verdict
+from lambdas.core.rollout import place_canaries, return_former_canaries, verdict
 from pipeline.config.polling import poll_section
 from pipeline.config.rollout import iot_job_from_deployment, stage_of
 from pipeline.execution_detail import DEPLOYMENT_STATUS, DEPLOYMENT_TARGETS, MAX_NAMED, detail_uri
@@ -127,6 +127,8 @@ def deploy(event: dict[str, Any], *, greengrass: Any, iot: Any, s3: Any) -> dict
     index, stage, count = stage_of(config, (event.get("rollout") or {}).get("index"))
     if stage["target"] == "canary":
         place_canaries(iot, config["rollout"], stage)
+    elif stage["target"] == "fleet":
+        return_former_canaries(iot, config["rollout"])
     group = stage["thing_group"]
     arn, devices = thing_group(iot, group)
     if not devices:

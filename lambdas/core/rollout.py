@@ -99,6 +99,29 @@ def place_canaries(iot: Any, rollout: Mapping[str, Any], stage: Mapping[str, Any
     return chosen
 
 
+def return_former_canaries(iot: Any, rollout: Mapping[str, Any]) -> list[str]:
+    """Before a rollout without a canary stage deploys to the fleet group, puts the devices a
+    previous rollout left in the canary group back into the fleet group; returns them.
+
+    Left there, they would miss this version (the fleet group's deployment does not reach them),
+    and one that is in both groups fails any deployment that pins another version than the
+    canary group's last one (Greengrass combines every group's requirements). A rollout whose
+    stages use the canary group (a canary stage, or a stage naming that group) keeps it as it is.
+    """
+    canary_group, fleet_group = rollout["canary_thing_group"], rollout["fleet_thing_group"]
+    if any(s["target"] == "canary" or s["thing_group"] == canary_group for s in rollout["stages"]):
+        return []
+    try:
+        former = members(iot, canary_group)
+    except ClientError as exc:
+        if is_not_found(exc):  # no canary group (a stack without one): nobody to give back
+            return []
+        raise
+    for thing in former:
+        _move(iot, thing, into=fleet_group, out_of=canary_group)
+    return former
+
+
 def _row(
     stage: Mapping[str, Any],
     deployment: Mapping[str, Any],

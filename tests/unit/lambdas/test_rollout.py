@@ -35,6 +35,11 @@ def staged(settings: Settings, stages: list[dict[str, Any]] = STAGES) -> dict[st
     )
 
 
+def plain(settings: Settings) -> dict[str, Any]:
+    """Configure's output for an input without ``rollout``: the single fleet stage."""
+    return configure({"input": {}, "execution": "exec-2"}, settings=settings, s3=None)
+
+
 def members(iot: Any, group: str) -> list[str]:
     return sorted(iot.list_things_in_thing_group(thingGroupName=group)["things"])
 
@@ -86,6 +91,38 @@ def test_canary_stage_moves_its_devices_and_deploys_with_its_iot_job(
     deploy({**state, "components": COMPONENTS}, greengrass=gg, iot=iot, s3=s3)
     assert members(iot, CANARY) == ["core-a"]
     assert members(iot, "edge-fleet") == ["core-b", "core-c", "core-d"]
+
+
+def test_a_rollout_without_a_canary_stage_gives_the_former_canaries_back_to_the_fleet(
+    iot: Any, s3: Any, settings: Settings
+) -> None:
+    """After a canary run, a plain run (one fleet stage) must reach the former canaries too: left
+    in the canary group they would miss the version, and a core in both groups fails a deployment
+    that pins another version than the canary group's (seen: a plain ./scripts/run after
+    ./scripts/run --devices 3 --canary 1 failed with "conflicting pinned versions")."""
+    iot.create_thing_group(thingGroupName=CANARY)
+    add_things(iot, "core-a", "core-b", "core-c")
+    gg = FakeGreengrass()
+    deploy({**staged(settings), "components": COMPONENTS}, greengrass=gg, iot=iot, s3=s3)
+    assert members(iot, CANARY) == ["core-a", "core-b"]
+    out = deploy({**plain(settings), "components": COMPONENTS}, greengrass=gg, iot=iot, s3=s3)
+    assert members(iot, CANARY) == [] and members(iot, "edge-fleet") == ["core-a", "core-b", "core-c"]
+    assert (out["thing_group"], out["device_count"]) == ("edge-fleet", 3)
+    assert gg.deployments[-1]["targetArn"].endswith("thinggroup/edge-fleet")
+
+
+def test_a_stage_naming_the_canary_group_keeps_its_members_and_no_group_is_no_error(
+    iot: Any, s3: Any, settings: Settings
+) -> None:
+    from lambdas.core.rollout import return_former_canaries
+
+    rollout = staged(settings, [{"name": "pilot", "thing_group": CANARY}, {"name": "fleet"}])["config"][
+        "rollout"
+    ]
+    assert return_former_canaries(iot, rollout) == []  # this rollout uses the canary group itself
+    assert (
+        return_former_canaries(iot, plain(settings)["config"]["rollout"]) == []
+    )  # the canary group does not exist: nothing to do
 
 
 def test_missing_canary_group_is_a_clear_error(iot: Any, s3: Any, settings: Settings) -> None:
