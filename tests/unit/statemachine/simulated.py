@@ -72,6 +72,11 @@ class FakeIot:
 
         class Pages:
             def paginate(self, thingGroupName: str, recursive: bool = False) -> list[dict[str, Any]]:
+                if thingGroupName not in groups:  # as IoT answers for a group that does not exist
+                    from botocore.exceptions import ClientError
+
+                    error = {"Code": "ResourceNotFoundException", "Message": f"{thingGroupName} not found"}
+                    raise ClientError({"Error": error}, "ListThingsInThingGroup")
                 things = groups[thingGroupName]
                 return [{"things": things[i : i + 250]} for i in range(0, max(len(things), 1), 250)]
 
