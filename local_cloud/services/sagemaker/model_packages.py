@@ -84,7 +84,8 @@ def _java_map(values: dict[str, str]) -> str:
     return "{" + ", ".join(f"{k}={v}" for k, v in values.items()) + "}"
 
 
-def _metadata_violations(metadata: dict[str, str]) -> list[str]:
+def metadata_violations(metadata: dict[str, str]) -> list[str]:
+    """What SageMaker refuses in a ``CustomerMetadataProperties`` map, in its messages (none: [])."""
     at = f"Value '{_java_map(metadata)}' at 'customerMetadataProperties' failed to satisfy constraint: "
     violations = []
     if len(metadata) > MAX_ENTRIES:
@@ -145,7 +146,7 @@ def validate_update(
             f"Member must have length less than or equal to {MAX_APPROVAL_DESCRIPTION_CHARS}"
         )
     if metadata is not None:
-        violations.extend(_metadata_violations(metadata))
+        violations.extend(metadata_violations(metadata))
     if not all(_string_constraints(k, MAX_KEY_CHARS) for k in to_remove):
         violations.append(
             f"Value '[{', '.join(to_remove)}]' at 'customerMetadataPropertiesToRemove' failed to "
@@ -237,7 +238,7 @@ def validate_create_metadata(customer_metadata_properties: Any) -> None:
     if customer_metadata_properties is None:
         return
     metadata, _, _ = _checked_types(customer_metadata_properties, None, None)
-    violations = _metadata_violations(metadata or {})
+    violations = metadata_violations(metadata or {})
     if violations:
         count = len(violations)
         head = f"{count} validation error{'s' if count > 1 else ''} detected: "
