@@ -20,18 +20,19 @@ from .conftest import Deployed, exited_states, model_package
 pytestmark = pytest.mark.integration
 
 
+def devices_of(deployed: Deployed, root: Any) -> Any:
+    """Simulated cores of the deployed stack's fleet group, started as `mlops-edge run` starts them."""
+    from mlops_edge.environment.fleet import Fleet
+
+    return Fleet(deployed.cloud, root=root, thing_group=deployed.thing_group, env=deployed.cloud.env())
+
+
 @pytest.fixture(scope="module")
 def fleet(
     deployed: Deployed, trained: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Any]:
-    from mlops_edge.environment.fleet import Fleet
 
-    fleet = Fleet(
-        deployed.cloud,
-        root=tmp_path_factory.mktemp("devices"),
-        thing_group=deployed.thing_group,
-        env=deployed.cloud.env(),
-    )
+    fleet = devices_of(deployed, tmp_path_factory.mktemp("devices"))
     try:
         fleet.start(1)
         # a bound, not a pace: a fresh clone on a loaded machine took more than 60 s
@@ -151,7 +152,6 @@ def test_a_failing_canary_stops_the_rollout_and_the_fleet_keeps_its_version(
     """Issue 12: a two-stage rollout whose canary fails its install (the device's fault switch).
     The rollout stops at the canary stage, the rollback goes to the canary group only, and the fleet
     group never receives the new deployment: its device keeps answering with its previous model."""
-    from mlops_edge.environment.fleet import Fleet
     from pipeline.mqtt import MqttClient, MqttSettings, request_response
 
     _ensure_promoted(deployed, fast_input)  # the fleet's device must already serve a model
@@ -162,12 +162,7 @@ def test_a_failing_canary_stops_the_rollout_and_the_fleet_keeps_its_version(
         e["deploymentId"]
         for e in gg.list_effective_deployments(coreDeviceThingName=steady)["effectiveDeployments"]
     }
-    canaries = Fleet(
-        deployed.cloud,
-        root=tmp_path_factory.mktemp("canary"),
-        thing_group=deployed.thing_group,
-        env=deployed.cloud.env(),
-    )
+    canaries = devices_of(deployed, tmp_path_factory.mktemp("canary"))
     canary = "mlops-edge-canary-01"
     document = device_input(fast_input, deployed, TelemetryIntervalSeconds=7)
     document["rollout"] = {"stages": [{"name": "canary", "canary": {"devices": 1}}, {"name": "fleet"}]}
@@ -233,7 +228,6 @@ def test_a_canary_then_the_fleet_rollout_succeeds_and_approves_with_both_groups(
     """Issue 12, the happy path on real cores: a healthy canary stage, then the fleet stage, both
     verified; Promote records last known good for both groups and approves the package with both
     groups in its customer metadata (a value SageMaker accepts: the local cloud refuses a comma)."""
-    from mlops_edge.environment.fleet import Fleet
 
     _ensure_promoted(deployed, fast_input)
     iot, sagemaker = deployed.client("iot"), deployed.client("sagemaker")
@@ -243,12 +237,7 @@ def test_a_canary_then_the_fleet_rollout_succeeds_and_approves_with_both_groups(
     sagemaker.update_model_package(ModelPackageArn=package, ModelApprovalStatus="PendingManualApproval")
     document = device_input(fast_input, deployed)
     document["rollout"] = {"stages": [{"name": "canary", "canary": {"devices": 1}}, {"name": "fleet"}]}
-    canaries = Fleet(
-        deployed.cloud,
-        root=tmp_path_factory.mktemp("healthy-canary"),
-        thing_group=deployed.thing_group,
-        env=deployed.cloud.env(),
-    )
+    canaries = devices_of(deployed, tmp_path_factory.mktemp("healthy-canary"))
     try:
         canaries.start(names=[canary])
         iot.add_thing_to_thing_group(thingGroupName=canary_group, thingName=canary)  # a sticky canary
@@ -308,19 +297,13 @@ def test_a_device_killed_mid_rollout_is_named_offline_within_the_stage_timeout(
     import uuid
 
     from lambdas.core.presence import last_event
-    from mlops_edge.environment.fleet import Fleet
 
     s3, sfn = deployed.client("s3"), deployed.client("stepfunctions")
     victim, steady = "mlops-edge-offline-01", fleet.devices[0].thing_name
     presence = {"bucket": deployed.bucket, "state_prefix": "state/"}  # the reader's config
     document = {"dataset": dict(deployed.dataset), **device_input(fast_input, deployed)}
     document["poll"]["deployment"] = {"interval_s": 1, "timeout_s": 60, "max_polls": 10_000}
-    doomed = Fleet(
-        deployed.cloud,
-        root=tmp_path_factory.mktemp("offline"),
-        thing_group=deployed.thing_group,
-        env=deployed.cloud.env(),
-    )
+    doomed = devices_of(deployed, tmp_path_factory.mktemp("offline"))
     try:
         (device,) = doomed.start(names=[victim])
         assert not doomed.wait_reported(deployed.client("greengrassv2"), timeout_s=60)
